@@ -1,0 +1,244 @@
+//! The command line: what `dev`, `start`, `routes` and `check` do.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{App, LoadReport, Route};
+use crate::script::compile::METHODS;
+use crate::settings::{parse_duration, parse_size, Limits, Mode, Settings};
+
+/// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
+#[derive(Parser, Debug)]
+#[command(name = "rhapi", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve with reload on change, detailed errors, and every request logged.
+    Dev(ServeArgs),
+    /// Serve for production: generic error bodies, last good version kept on a bad save.
+    Start {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Do not watch pages/ and .env for changes.
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Print the route table: pattern, methods, file.
+    Routes {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Compile every script and resolve its imports; exit 1 on any error.
+    Check {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The app folder (default: the current directory).
+    dir: Option<PathBuf>,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// Address to listen on (default: 127.0.0.1 for dev, 0.0.0.0 for start).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Largest request body: bytes, or e.g. 512kb, 10mb.
+    #[arg(long, default_value = "1mb", value_parser = parse_size)]
+    body_limit: usize,
+    /// Time budget of one request's script: seconds, or e.g. 500ms, 2s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Operations budget of one request's script.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_operations: u64,
+    /// Largest string a script may build, e.g. 16mb.
+    #[arg(long, default_value = "16mb", value_parser = parse_size)]
+    max_string_size: usize,
+    /// Largest array a script may build.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_array_size: usize,
+    /// Largest object map a script may build.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_map_size: usize,
+    /// Deepest function call nesting in a script.
+    #[arg(long, default_value_t = 64)]
+    max_call_depth: usize,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+/// Runs the command; the exit code is 1 on any error.
+pub fn run(cli: Cli) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Dev(serve) => serve_app(serve, Mode::Dev, true),
+        Command::Start { serve, no_watch } => serve_app(serve, Mode::Start, !no_watch),
+        Command::Routes { dir } => print_routes(dir),
+        Command::Check { dir } => check(dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    dir.canonicalize()
+        .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
+}
+
+fn settings(args: &ServeArgs, mode: Mode, watch: bool) -> Settings {
+    let default_host = match mode {
+        Mode::Dev => "127.0.0.1",
+        Mode::Start => "0.0.0.0",
+    };
+    Settings {
+        mode,
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| default_host.to_string()),
+        port: args.port,
+        body_limit: args.body_limit,
+        limits: Limits {
+            timeout: args.timeout,
+            max_operations: args.max_operations,
+            max_string_size: args.max_string_size,
+            max_array_size: args.max_array_size,
+            max_map_size: args.max_map_size,
+            max_call_depth: args.max_call_depth,
+        },
+        workers: args.workers.unwrap_or_else(cores).max(1),
+        watch,
+    }
+}
+
+fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
+    let dir = app_dir(args.dir.clone())?;
+    let settings = settings(&args, mode, watch);
+    let (app, report) = App::load(&dir, settings);
+    if !report.errors.is_empty() {
+        print_errors(&report);
+        if mode == Mode::Start {
+            eprintln!(
+                "rhapi start: {} route file(s) failed to load; fix them and start again",
+                report.errors.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    tracing::info!(
+        "loaded {} routes from {} in {:.1}ms",
+        report.routes,
+        dir.display(),
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    let app = Arc::new(app);
+    let _watcher = if watch {
+        Some(crate::watch::start(Arc::clone(&app)).context("cannot watch the app folder")?)
+    } else {
+        None
+    };
+    let script_threads = (4 * cores()).max(8);
+    crate::http::serve(app, script_threads).context("server error")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_errors(report: &LoadReport) {
+    for err in &report.errors {
+        eprintln!("error: {}", crate::env::redact(&err.to_string()));
+    }
+}
+
+fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
+    let dir = app_dir(dir)?;
+    let settings = Settings {
+        mode: Mode::Start,
+        hostname: String::new(),
+        port: 0,
+        body_limit: 0,
+        limits: Limits::default(),
+        workers: 1,
+        watch: false,
+    };
+    Ok(App::load(Path::new(&dir), settings))
+}
+
+fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let (app, report) = load_for_inspection(dir)?;
+    let snapshot = app.snapshot();
+    let rows: Vec<(String, String, String)> = snapshot
+        .routes
+        .iter()
+        .map(|(pattern, route)| match route {
+            Route::Ready(script) => {
+                let mut methods: Vec<&str> = METHODS
+                    .iter()
+                    .zip(script.methods.iter())
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(m, _)| *m)
+                    .collect();
+                if script.handler.is_some() {
+                    methods.push("*");
+                }
+                (
+                    pattern.to_string(),
+                    methods.join(","),
+                    script.file.to_string(),
+                )
+            }
+            Route::Broken(err) => (
+                pattern.to_string(),
+                "error".into(),
+                err.location.file.clone(),
+            ),
+        })
+        .collect();
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let method_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (pattern, methods, file) in rows {
+        println!("{pattern:width$}  {methods:method_width$}  {file}");
+    }
+    print_errors(&report);
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let (_app, report) = load_for_inspection(dir)?;
+    if report.errors.is_empty() {
+        println!("ok: {} routes compiled", report.routes);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_errors(&report);
+    eprintln!("{} error(s)", report.errors.len());
+    Ok(ExitCode::FAILURE)
+}

@@ -1,0 +1,81 @@
+//! Error types, and how each becomes an HTTP response.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde_json::json;
+
+/// Where in a script something went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// Relative to the app dir: `pages/api/hello.rhai`.
+    pub file: String,
+    /// 1-based; `None` when Rhai gives no position.
+    pub line: Option<usize>,
+    /// 1-based; `None` when Rhai gives no position.
+    pub column: Option<usize>,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "{}:{line}:{column}", self.file),
+            (Some(line), None) => write!(f, "{}:{line}", self.file),
+            _ => f.write_str(&self.file),
+        }
+    }
+}
+
+/// A script error with its location: a route that failed to load, or a request's script
+/// that failed at run time.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ScriptError {
+    pub message: String,
+    pub location: Location,
+}
+
+impl ScriptError {
+    /// The `dev` body: `{"error", "file", "line", "column"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "error": self.message,
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+        })
+    }
+}
+
+/// A JSON error response `{"error": message}`.
+pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// A JSON response from a `serde_json::Value`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body.to_string())
+}
+
+/// Request problems the server answers itself, before any script runs.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("Bad Request")]
+    BadRequest,
+    #[error("Invalid JSON body")]
+    InvalidJson,
+    #[error("Payload Too Large")]
+    PayloadTooLarge,
+}
+
+impl RequestError {
+    /// The response a client gets.
+    pub fn response(&self) -> HttpResponse {
+        let status = match self {
+            RequestError::BadRequest | RequestError::InvalidJson => StatusCode::BAD_REQUEST,
+            RequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        };
+        error_response(status, &self.to_string())
+    }
+}

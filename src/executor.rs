@@ -1,0 +1,93 @@
+//! Where scripts run.
+//!
+//! A script that does no I/O starts inline on the HTTP worker that received the request:
+//! that is the fastest place (see `shared/notes/executor-bench.md`). It gets a short time
+//! slice there. A run that outlasts its slice is abandoned and started again on the script
+//! pool, and its route is marked heavy so that its next requests go to the pool directly:
+//! a slow or looping script can hold an HTTP worker for one slice at most, never for its
+//! whole budget. Restarting is safe because such a script has no effect outside its run
+//! (its `res` and log lines are discarded). Routes that do I/O (`db::`, `http::`, `mail::`)
+//! always run on the pool, since they block.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+use tokio::sync::oneshot;
+
+use crate::error::{Location, ScriptError};
+use crate::script::{Call, Reply};
+
+/// How long a script may hold an HTTP worker before it moves to the pool.
+pub const INLINE_SLICE: Duration = Duration::from_millis(2);
+
+/// Runs waiting for a pool thread before new ones are refused with 503.
+const QUEUE_LEN: usize = 4096;
+
+struct Job {
+    call: Call,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Runs route calls inline or on the script pool.
+pub struct Executor {
+    jobs: Sender<Job>,
+}
+
+impl Executor {
+    /// Starts a pool of `threads` script threads.
+    pub fn new(threads: usize) -> std::io::Result<Executor> {
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(QUEUE_LEN);
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("rhapi-script-{i}"))
+                .stack_size(8 * 1024 * 1024)
+                .spawn(move || {
+                    for job in queue {
+                        let started = Instant::now();
+                        let reply = run_caught(&job.call, None);
+                        if started.elapsed() < INLINE_SLICE / 2 {
+                            job.call.script.heavy.store(false, Ordering::Relaxed);
+                        }
+                        let _ = job.reply.send(reply);
+                    }
+                })?;
+        }
+        Ok(Executor { jobs })
+    }
+
+    /// Runs `call` and returns how it ended.
+    pub async fn run(&self, call: Call) -> Reply {
+        let inline = !call.script.does_io && !call.script.heavy.load(Ordering::Relaxed);
+        if inline {
+            let slice_end = (Instant::now() + INLINE_SLICE).min(call.deadline);
+            match run_caught(&call, Some(slice_end)) {
+                Reply::Moved => call.script.heavy.store(true, Ordering::Relaxed),
+                reply => return reply,
+            }
+        }
+        let (reply, receive) = oneshot::channel();
+        match self.jobs.try_send(Job { call, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Reply::Busy,
+            Err(TrySendError::Disconnected(_)) => return Reply::Busy,
+        }
+        receive.await.unwrap_or(Reply::Busy)
+    }
+}
+
+/// Runs a call; a panic anywhere inside becomes a 500, never a dead thread.
+fn run_caught(call: &Call, slice_end: Option<Instant>) -> Reply {
+    catch_unwind(AssertUnwindSafe(|| call.run(slice_end))).unwrap_or_else(|_| {
+        Reply::Failed(ScriptError {
+            message: "internal error while running the script (a panic; see the server log)".into(),
+            location: Location {
+                file: call.script.file.to_string(),
+                line: None,
+                column: None,
+            },
+        })
+    })
+}

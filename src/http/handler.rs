@@ -1,0 +1,118 @@
+//! The request pipeline: route lookup, dispatch decision, body, script run, response,
+//! and one log line per request.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::request::{build_req, media_type, parse_body, read_body};
+use super::response::{log_script_error, method_not_allowed, respond, script_error_response};
+use super::Server;
+use crate::app::Route;
+use crate::error::{error_response, RequestError};
+use crate::routes::path::{self, RequestPath};
+use crate::script::{plan, Call, Plan};
+
+/// Every request, whatever its path and method, comes here.
+pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
+    let started = Instant::now();
+    let response = answer(&req, payload, &server).await;
+    log_request(&req, response.status(), started.elapsed());
+    response
+}
+
+fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
+    tracing::info!(
+        "{} {} {} {:.1}ms",
+        req.method(),
+        req.path(),
+        status.as_u16(),
+        took.as_secs_f64() * 1000.0
+    );
+}
+
+async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpResponse {
+    let segments = match path::parse(req.path()) {
+        RequestPath::Api(segments) => segments,
+        RequestPath::NotApi => return not_found(),
+        RequestPath::Bad => return RequestError::BadRequest.response(),
+        RequestPath::TrailingSlash(target) => return redirect_without_slash(req, target),
+    };
+    let snapshot = server.app.snapshot();
+    let Some((route, params)) = snapshot.routes.lookup(&segments) else {
+        return not_found();
+    };
+    let dev = server.app.settings.is_dev();
+    let script = match route {
+        Route::Ready(script) => Arc::clone(script),
+        Route::Broken(err) => {
+            log_script_error(req, err);
+            return script_error_response(err, dev);
+        }
+    };
+    let (function, params_count, handler) = match plan(&script, req.method()) {
+        Plan::Call {
+            function,
+            params,
+            handler,
+        } => (function, params, handler),
+        Plan::NotAllowed(allow) => return method_not_allowed(allow),
+        Plan::Options(allow) => {
+            let mut response = HttpResponse::NoContent().finish();
+            if let Ok(allow) = HeaderValue::try_from(allow) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            return response;
+        }
+    };
+
+    let settings = &server.app.settings;
+    let body = match read_body(req, payload, settings.body_limit).await {
+        Ok(body) => body,
+        Err(err) => return err.response(),
+    };
+    let body = match parse_body(&media_type(req), &body) {
+        Ok(body) => body,
+        Err(err) => return err.response(),
+    };
+    let decoded_path = format!(
+        "/api{}",
+        segments.iter().map(|s| format!("/{s}")).collect::<String>()
+    );
+    let req_value = match build_req(req, &decoded_path, &params, body) {
+        Ok(value) => value,
+        Err(err) => return err.response(),
+    };
+    let call = Call {
+        engine: Arc::clone(&snapshot.engine),
+        script,
+        function,
+        params: params_count,
+        handler,
+        req: req_value,
+        env: snapshot.env.clone(),
+        deadline: Instant::now() + settings.limits.timeout,
+    };
+    drop(snapshot);
+    let reply = server.executor.run(call).await;
+    respond(reply, req, dev)
+}
+
+fn not_found() -> HttpResponse {
+    error_response(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// `/api/hello/` -> 308 `/api/hello`, query kept.
+fn redirect_without_slash(req: &HttpRequest, target: String) -> HttpResponse {
+    let location = match req.uri().query() {
+        Some(query) => format!("{target}?{query}"),
+        None => target,
+    };
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}

@@ -1,0 +1,250 @@
+//! Where an HTTP request becomes the script's `req`: query, headers, cookies, and the body
+//! read within its limit and parsed by its content type.
+
+use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::HttpRequest;
+use futures_util::StreamExt;
+use rhai::{Array, Dynamic, Map};
+
+use crate::error::RequestError;
+use crate::routes::path::decode_percent;
+use crate::routes::{ParamValue, Params};
+
+/// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes (whether
+/// announced by `Content-Length` or sent chunked).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> Result<Bytes, RequestError> {
+    let announced = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Err(RequestError::PayloadTooLarge);
+    }
+    let mut body = BytesMut::with_capacity(announced.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| RequestError::BadRequest)?;
+        if body.len() + chunk.len() > limit {
+            return Err(RequestError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The media type of a `Content-Type` header, lowercase, without parameters.
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// `application/json` or any `*/*+json`.
+pub fn is_json(media_type: &str) -> bool {
+    media_type == "application/json" || media_type.ends_with("+json")
+}
+
+/// `req.body` by content type (SPEC 3): JSON parsed, forms to maps, text to strings.
+pub fn parse_body(media_type: &str, body: &[u8]) -> Result<Dynamic, RequestError> {
+    if is_json(media_type) {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Dynamic::from_map(Map::new()));
+        }
+        return serde_json::from_slice::<Dynamic>(body).map_err(|_| RequestError::InvalidJson);
+    }
+    if body.is_empty() {
+        return Ok(Dynamic::UNIT);
+    }
+    if media_type == "application/x-www-form-urlencoded" {
+        return Ok(Dynamic::from_map(pairs_to_map(parse_form(body)?)));
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok(text.to_string().into()),
+        Err(_) if media_type.starts_with("text/") => Err(RequestError::BadRequest),
+        Err(_) => Ok(Dynamic::from_blob(body.to_vec())),
+    }
+}
+
+/// Decodes `a=1&b=x+y&flag` strictly: `+` is a space, every escape must be valid, and every
+/// key and value valid UTF-8.
+pub fn parse_form(raw: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
+    let decode = |part: &[u8]| -> Result<String, RequestError> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes = decode_percent(&spaced).ok_or(RequestError::BadRequest)?;
+        String::from_utf8(bytes).map_err(|_| RequestError::BadRequest)
+    };
+    raw.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut halves = pair.splitn(2, |&b| b == b'=');
+            let key = decode(halves.next().unwrap_or_default())?;
+            let value = decode(halves.next().unwrap_or_default())?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+/// Pairs to a map; a repeated key gives an array of its values.
+fn pairs_to_map(pairs: Vec<(String, String)>) -> Map {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        let value = Dynamic::from(value);
+        match map.get_mut(key.as_str()) {
+            None => {
+                map.insert(key.into(), value);
+            }
+            Some(existing) if existing.is_array() => {
+                if let Some(mut array) = existing.write_lock::<Array>() {
+                    array.push(value);
+                }
+            }
+            Some(existing) => {
+                let first = std::mem::take(existing);
+                *existing = Dynamic::from_array(vec![first, value]);
+            }
+        }
+    }
+    map
+}
+
+fn param_value(value: &ParamValue) -> Dynamic {
+    match value {
+        ParamValue::One(text) => text.clone().into(),
+        ParamValue::Many(parts) => {
+            Dynamic::from_array(parts.iter().map(|p| p.clone().into()).collect())
+        }
+    }
+}
+
+/// Builds the `req` object map of SPEC 3.
+pub fn build_req(
+    http: &HttpRequest,
+    decoded_path: &str,
+    params: &Params,
+    body: Dynamic,
+) -> Result<Dynamic, RequestError> {
+    let mut params_map = Map::new();
+    for (name, value) in params {
+        params_map.insert(name.as_str().into(), param_value(value));
+    }
+    let mut query = pairs_to_map(parse_form(http.query_string().as_bytes())?);
+    for (name, value) in &params_map {
+        query.insert(name.clone(), value.clone());
+    }
+
+    let mut headers = Map::new();
+    for (name, value) in http.headers() {
+        let value = std::str::from_utf8(value.as_bytes()).map_err(|_| RequestError::BadRequest)?;
+        match headers.get_mut(name.as_str()) {
+            Some(existing) => {
+                let joined = format!("{existing}, {value}");
+                *existing = joined.into();
+            }
+            None => {
+                headers.insert(name.as_str().into(), value.to_string().into());
+            }
+        }
+    }
+
+    let mut req = Map::new();
+    req.insert("method".into(), http.method().as_str().to_string().into());
+    req.insert(
+        "url".into(),
+        http.uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string()
+            .into(),
+    );
+    req.insert("path".into(), decoded_path.to_string().into());
+    req.insert("query".into(), Dynamic::from_map(query));
+    req.insert("params".into(), Dynamic::from_map(params_map));
+    req.insert("cookies".into(), Dynamic::from_map(cookies(http)));
+    req.insert("headers".into(), Dynamic::from_map(headers));
+    req.insert("body".into(), body);
+    let ip = http
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    req.insert("ip".into(), ip.into());
+    Ok(Dynamic::from_map(req))
+}
+
+/// `Cookie: a=1; b=2` to a map; values are percent-decoded when that is valid UTF-8.
+fn cookies(http: &HttpRequest) -> Map {
+    let mut map = Map::new();
+    for header in http.headers().get_all(actix_web::http::header::COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim().trim_matches('"'));
+            if name.is_empty() || map.contains_key(name) {
+                continue;
+            }
+            let value = decode_percent(value.as_bytes())
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_else(|| value.to_string());
+            map.insert(name.into(), value.into());
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding_is_strict() {
+        assert_eq!(
+            parse_form(b"a=1&b=x+y&flag&c=%E2%9C%93").unwrap(),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y".into()),
+                ("flag".into(), "".into()),
+                ("c".into(), "✓".into())
+            ]
+        );
+        assert!(parse_form(b"a=%ff").is_err());
+        assert!(parse_form(b"a=%zz").is_err());
+    }
+
+    #[test]
+    fn repeated_keys_make_arrays() {
+        let map = pairs_to_map(parse_form(b"t=a&t=b&t=c").unwrap());
+        let tags = map["t"].clone().into_array().unwrap();
+        assert_eq!(tags.len(), 3);
+    }
+
+    #[test]
+    fn bodies_by_content_type() {
+        assert!(parse_body("application/json", b"").unwrap().is_map());
+        assert!(parse_body("application/json", b"{").is_err());
+        assert!(parse_body("application/vnd.api+json", b"[1]")
+            .unwrap()
+            .is_array());
+        assert!(parse_body("text/plain", b"").unwrap().is_unit());
+        assert!(parse_body("text/plain", b"hi").unwrap().is_string());
+        assert!(parse_body("application/octet-stream", &[0xff, 0])
+            .unwrap()
+            .is_blob());
+        assert!(parse_body("text/plain", &[0xff]).is_err());
+    }
+}

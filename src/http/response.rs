@@ -1,0 +1,140 @@
+//! Where a script's reply becomes an HTTP response: status, headers, `ETag` and 304, and the
+//! error bodies of each mode.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::{error_response, json_response, ScriptError};
+use crate::script::response::{Sent, JSON};
+use crate::script::Reply;
+
+/// Builds the response to `req` from a script's reply; errors are logged here, once.
+pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
+    match reply {
+        Reply::Sent(sent) => sent_response(sent, req),
+        Reply::NotAllowed(allow) => method_not_allowed(allow),
+        Reply::Thrown { status, body } => HttpResponse::build(status_code(status))
+            .content_type(JSON)
+            .body(body),
+        Reply::Timeout(err) => {
+            log_script_error(req, &err);
+            error_response(StatusCode::GATEWAY_TIMEOUT, "Script timed out")
+        }
+        Reply::Failed(err) => {
+            log_script_error(req, &err);
+            script_error_response(&err, dev)
+        }
+        Reply::Busy => {
+            tracing::error!("{} {}: the script pool is full", req.method(), req.path());
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy")
+        }
+        Reply::Moved => {
+            tracing::error!(
+                "{} {}: a run ended without an answer",
+                req.method(),
+                req.path()
+            );
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+/// 500 for a script that failed to load or run: details in `dev`, nothing in `start`.
+pub fn script_error_response(err: &ScriptError, dev: bool) -> HttpResponse {
+    if dev {
+        let mut body = err.to_json();
+        body["error"] = crate::env::redact(&err.message).into();
+        json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
+    } else {
+        error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+}
+
+/// Logs a script error with where it happened and which request hit it.
+pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
+    tracing::error!(
+        "{} {}: {}",
+        req.method(),
+        req.path(),
+        crate::env::redact(&err.to_string())
+    );
+}
+
+/// 405 `{"error":"Method Not Allowed"}`, with `Allow` when known.
+pub fn method_not_allowed(allow: Option<String>) -> HttpResponse {
+    let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    if let Some(allow) = allow.and_then(|a| HeaderValue::try_from(a).ok()) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn sent_response(sent: Sent, req: &HttpRequest) -> HttpResponse {
+    let status = status_code(sent.status);
+    let mut builder = HttpResponse::build(status);
+    let mut has_type = false;
+    for (name, value) in sent.headers {
+        has_type |= name == header::CONTENT_TYPE;
+        builder.append_header((name, value));
+    }
+    let no_body = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if no_body {
+        return builder.finish();
+    }
+    if let (Some(content_type), false) = (sent.content_type, has_type) {
+        builder.insert_header((header::CONTENT_TYPE, content_type));
+    }
+    if sent.etag && status == StatusCode::OK {
+        let tag = etag(&sent.body);
+        let cacheable = matches!(*req.method(), Method::GET | Method::HEAD);
+        let fresh = cacheable && if_none_match(req).is_some_and(|list| etag_matches(list, &tag));
+        builder.insert_header((header::ETAG, tag));
+        if fresh {
+            builder.status(StatusCode::NOT_MODIFIED);
+            return builder.finish();
+        }
+    }
+    // actix drops the body of a HEAD response and keeps its content-length.
+    builder.body(sent.body)
+}
+
+fn if_none_match(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()
+}
+
+/// A strong validator of the body: its length and FNV-1a hash.
+fn etag(body: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in body {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{:x}-{hash:016x}\"", body.len())
+}
+
+/// `If-None-Match` uses the weak comparison: `W/` prefixes are ignored; `*` matches.
+fn etag_matches(list: &str, tag: &str) -> bool {
+    list.split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_weakly() {
+        let tag = etag(b"hello");
+        assert!(etag_matches(&tag, &tag));
+        assert!(etag_matches(&format!("\"x\", W/{tag}"), &tag));
+        assert!(etag_matches("*", &tag));
+        assert!(!etag_matches("\"other\"", &tag));
+        assert_ne!(etag(b"hello"), etag(b"hellp"));
+    }
+}

@@ -1,0 +1,20 @@
+//! `rhapi`: serve `pages/api/*.rhai` as HTTP API routes.
+//!
+//! This file only parses the command line and hands over to [`cli`].
+
+mod app;
+mod cli;
+mod env;
+mod error;
+mod executor;
+mod http;
+mod routes;
+mod script;
+mod settings;
+mod watch;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    cli::run(cli::Cli::parse())
+}

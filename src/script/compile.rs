@@ -1,0 +1,213 @@
+//! Compiling a route file: parse it, resolve its imports, and note which method functions
+//! it defines.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use rhai::{Engine, Scope, AST};
+
+use super::errors::locate;
+use super::modules;
+use crate::error::ScriptError;
+
+/// The method functions a route file may define, in `Allow` order.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Handler functions take `req`, `res` and `env`, in that order, all optional.
+const MAX_PARAMS: usize = 3;
+
+/// A compiled route, ready to run. Shared by every request that uses this version.
+pub struct RouteScript {
+    pub ast: AST,
+    /// `pages/api/...` as users see it.
+    pub file: Arc<str>,
+    /// Parameter count of each method function in [`METHODS`] order, if defined.
+    pub methods: [Option<usize>; METHODS.len()],
+    /// Parameter count of `handler`, if defined.
+    pub handler: Option<usize>,
+    /// The route (or a module it imports) calls a module that does I/O, so it never runs
+    /// on an HTTP worker thread.
+    pub does_io: bool,
+    /// The route recently overran its inline time slice: send it straight to the pool.
+    pub heavy: AtomicBool,
+}
+
+/// The result of compiling one route file, with the module files it read.
+pub struct Compiled {
+    pub result: Result<RouteScript, ScriptError>,
+    pub deps: Vec<PathBuf>,
+}
+
+/// Module prefixes whose calls block on I/O.
+const IO_MODULES: [&str; 3] = ["db::", "http::", "mail::"];
+
+/// Compiles the route at `path` (shown as `display`) from `source`.
+pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) -> Compiled {
+    let source = &without_trailing_values(engine, source);
+    modules::start_loading(path);
+    let result = engine.compile_into_self_contained(&Scope::new(), source);
+    let deps = modules::finish_loading();
+    let result = result
+        .map_err(|err| locate(&err, display))
+        .and_then(|mut ast| {
+            ast.set_source(display);
+            let does_io = mentions_io(source)
+                || deps
+                    .iter()
+                    .any(|d| std::fs::read_to_string(d).is_ok_and(|s| mentions_io(&s)));
+            describe(ast, display, does_io)
+        });
+    Compiled { result, deps }
+}
+
+fn mentions_io(source: &str) -> bool {
+    IO_MODULES.iter().any(|m| source.contains(m))
+}
+
+fn describe(ast: AST, display: &str, does_io: bool) -> Result<RouteScript, ScriptError> {
+    let mut methods = [None; METHODS.len()];
+    let mut handler = None;
+    for f in ast.iter_functions() {
+        let slot = if f.name == "handler" {
+            &mut handler
+        } else if let Some(i) = METHODS.iter().position(|m| *m == f.name) {
+            &mut methods[i]
+        } else {
+            continue;
+        };
+        if f.params.len() > MAX_PARAMS {
+            return Err(ScriptError {
+                message: format!(
+                    "fn {}: a handler takes at most {MAX_PARAMS} parameters (req, res, env), not {}",
+                    f.name,
+                    f.params.len()
+                ),
+                location: crate::error::Location {
+                    file: display.to_string(),
+                    line: None,
+                    column: None,
+                },
+            });
+        }
+        slot.get_or_insert(f.params.len());
+    }
+    Ok(RouteScript {
+        ast,
+        file: Arc::from(display),
+        methods,
+        handler,
+        does_io,
+        heavy: AtomicBool::new(false),
+    })
+}
+
+/// Rhai returns the value of a body's last statement even when a `;` ends it. Route
+/// functions follow the habit of JavaScript and Rust instead: `fn DELETE(req) { db::execute(...); }`
+/// returns nothing (so it answers 204). This inserts `()` before the closing brace of each
+/// route function whose body ends in `;`. Nothing before the brace moves, so error
+/// positions stay true.
+fn without_trailing_values(engine: &Engine, source: &str) -> String {
+    let braces = closing_braces_after_semicolon(engine, source);
+    if braces.is_empty() {
+        return source.to_string();
+    }
+    let mut out = String::with_capacity(source.len() + 2 * braces.len());
+    for (number, line) in source.split_inclusive('\n').enumerate() {
+        let mut columns: Vec<usize> = braces
+            .iter()
+            .filter(|(l, _)| *l == number + 1)
+            .map(|(_, c)| *c)
+            .collect();
+        columns.sort_unstable();
+        for (column, ch) in line.chars().enumerate() {
+            if columns.binary_search(&(column + 1)).is_ok() {
+                out.push_str("()");
+            }
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// (line, column) of the closing `}` of each top-level route function (method or `handler`)
+/// whose last token before that brace is `;`.
+fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, usize)> {
+    use rhai::Token;
+
+    let inputs = [source];
+    let (mut tokens, control) = engine.lex(&inputs);
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    // Depths at which a `${` of an interpolated string opened: its `}` returns to text.
+    let mut interpolations: Vec<usize> = Vec::new();
+    let mut after_fn = false;
+    let mut route_fn: Option<bool> = None;
+    let mut previous_semicolon = false;
+    while let Some((token, pos)) = tokens.next() {
+        let is_semicolon = matches!(token, Token::SemiColon);
+        match token {
+            Token::EOF | Token::LexError(_) => break,
+            Token::Fn if depth == 0 => after_fn = true,
+            Token::Identifier(name) if after_fn => {
+                after_fn = false;
+                route_fn = Some(name.as_str() == "handler" || METHODS.contains(&name.as_str()));
+            }
+            Token::InterpolatedString(_) => {
+                interpolations.push(depth);
+                depth += 1;
+            }
+            Token::LeftBrace | Token::MapStart => depth += 1,
+            Token::RightBrace => {
+                depth = depth.saturating_sub(1);
+                if interpolations.last() == Some(&depth) {
+                    interpolations.pop();
+                    control.borrow_mut().is_within_text = true;
+                } else if depth == 0 {
+                    if route_fn == Some(true) && previous_semicolon {
+                        if let (Some(line), Some(column)) = (pos.line(), pos.position()) {
+                            found.push((line, column));
+                        }
+                    }
+                    route_fn = None;
+                }
+            }
+            _ => {}
+        }
+        previous_semicolon = is_semicolon;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(source: &str) -> String {
+        without_trailing_values(&Engine::new(), source)
+    }
+
+    #[test]
+    fn trailing_semicolon_returns_nothing() {
+        assert_eq!(
+            rewrite("fn DELETE(req) { x(); }"),
+            "fn DELETE(req) { x(); ()}"
+        );
+        assert_eq!(
+            rewrite("fn GET(req) { #{ a: 1 } }"),
+            "fn GET(req) { #{ a: 1 } }"
+        );
+        assert_eq!(rewrite("fn helper() { x(); }"), "fn helper() { x(); }");
+    }
+
+    #[test]
+    fn strings_and_maps_do_not_confuse_it() {
+        let source = "fn GET(req) {\n  let m = #{ a: `x ${ #{b: 1}.b } }` };\n  m;\n}\n";
+        assert_eq!(
+            rewrite(source),
+            "fn GET(req) {\n  let m = #{ a: `x ${ #{b: 1}.b } }` };\n  m;\n()}\n"
+        );
+        let source = "fn POST(req) { \"};\" }";
+        assert_eq!(rewrite(source), source);
+    }
+}

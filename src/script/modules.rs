@@ -1,0 +1,141 @@
+//! `import "../_lib/auth" as auth;`: modules resolved relative to the importing file and
+//! confined to `pages/`. Imports are resolved when a route loads; the files each route
+//! depended on are recorded so that a change to a module reloads its dependents.
+
+use std::cell::RefCell;
+use std::path::{Component, Path, PathBuf};
+
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+
+use crate::routes::display_path;
+
+/// The module resolver the engine uses.
+pub struct PagesResolver {
+    app_dir: PathBuf,
+    pages_dir: PathBuf,
+}
+
+#[derive(Default)]
+struct Loading {
+    /// The route file being compiled: the base of its top-level imports.
+    route: Option<PathBuf>,
+    /// Every module file read while compiling it.
+    deps: Vec<PathBuf>,
+    /// Modules being loaded, to report an import cycle instead of overflowing the stack.
+    stack: Vec<PathBuf>,
+}
+
+thread_local! {
+    static LOADING: RefCell<Loading> = RefCell::new(Loading::default());
+}
+
+/// Marks `route` as the file being compiled on this thread; `finish` returns its deps.
+pub fn start_loading(route: &Path) {
+    LOADING.with(|l| {
+        *l.borrow_mut() = Loading {
+            route: Some(route.to_path_buf()),
+            ..Loading::default()
+        }
+    });
+}
+
+/// Ends the load started by [`start_loading`], returning the module files it read.
+pub fn finish_loading() -> Vec<PathBuf> {
+    LOADING.with(|l| std::mem::take(&mut *l.borrow_mut()).deps)
+}
+
+impl PagesResolver {
+    /// A resolver for the app in `app_dir`.
+    pub fn new(app_dir: &Path) -> Self {
+        PagesResolver {
+            app_dir: app_dir.to_path_buf(),
+            pages_dir: app_dir.join("pages"),
+        }
+    }
+
+    fn target(&self, source: Option<&str>, path: &str) -> Option<PathBuf> {
+        let base = match source {
+            Some(source) if !source.is_empty() => self.app_dir.join(source),
+            _ => LOADING.with(|l| l.borrow().route.clone())?,
+        };
+        let mut target = base.parent()?.join(path);
+        if target.extension().is_none() {
+            target.set_extension("rhai");
+        }
+        Some(normalize(&target))
+    }
+}
+
+impl ModuleResolver for PagesResolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let Some(target) = self.target(source, path) else {
+            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        };
+        if !target.starts_with(&self.pages_dir) {
+            return Err(EvalAltResult::ErrorRuntime(
+                format!("import \"{path}\" leaves pages/: modules must live inside pages/").into(),
+                pos,
+            )
+            .into());
+        }
+        let display = display_path(&self.app_dir, &target);
+        let in_cycle = LOADING.with(|l| {
+            let mut l = l.borrow_mut();
+            l.deps.push(target.clone());
+            let cycle = l.stack.contains(&target);
+            if !cycle {
+                l.stack.push(target.clone());
+            }
+            cycle
+        });
+        if in_cycle {
+            return Err(EvalAltResult::ErrorRuntime(
+                format!("import \"{path}\" makes a cycle: {display} imports itself").into(),
+                pos,
+            )
+            .into());
+        }
+        let result = load_module(engine, &target, &display, path, pos);
+        LOADING.with(|l| l.borrow_mut().stack.pop());
+        result
+    }
+}
+
+fn load_module(
+    engine: &Engine,
+    target: &Path,
+    display: &str,
+    path: &str,
+    pos: Position,
+) -> Result<Shared<Module>, Box<EvalAltResult>> {
+    let source = std::fs::read_to_string(target)
+        .map_err(|_| EvalAltResult::ErrorModuleNotFound(path.to_string(), pos))?;
+    let in_module = |err: Box<EvalAltResult>| -> Box<EvalAltResult> {
+        EvalAltResult::ErrorInModule(display.to_string(), err, pos).into()
+    };
+    let mut ast = engine.compile(&source).map_err(|e| in_module(e.into()))?;
+    ast.set_source(display);
+    let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
+    Ok(module.into())
+}
+
+/// Resolves `.` and `..` without touching the file system (the file may not exist).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}

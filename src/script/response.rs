@@ -1,0 +1,291 @@
+//! The `res` object scripts answer with: `res.status(200).json(...)` and friends.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
+
+type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+
+pub const JSON: &str = "application/json; charset=utf-8";
+pub const TEXT: &str = "text/plain; charset=utf-8";
+pub const BINARY: &str = "application/octet-stream";
+
+/// A response a script sent (or, without a body, only shaped with status and headers).
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Vec<u8>,
+    /// Content type to set unless the script set its own.
+    pub content_type: Option<&'static str>,
+    /// Sent with `json`/`send`: gets an `ETag` and may answer 304.
+    pub etag: bool,
+}
+
+#[derive(Default)]
+struct State {
+    status: Option<u16>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// `Some` once a sender ran.
+    sent: Option<(Vec<u8>, Option<&'static str>, bool)>,
+    /// A status, header or cookie was set.
+    touched: bool,
+}
+
+/// The `res` handle. Cloning shares the same response, which is what makes chaining work.
+#[derive(Clone, Default)]
+pub struct Res(Arc<Mutex<State>>);
+
+impl Res {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere; the data is still usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when the script called any method of `res`.
+    pub fn used(&self) -> bool {
+        let state = self.state();
+        state.touched || state.sent.is_some()
+    }
+
+    /// True when a sender (`json`, `send`, `redirect`, `end`) ran.
+    pub fn was_sent(&self) -> bool {
+        self.state().sent.is_some()
+    }
+
+    /// The response as the script left it; `None` if `res` was never used.
+    pub fn take(&self) -> Option<Sent> {
+        let mut state = self.state();
+        if !state.touched && state.sent.is_none() {
+            return None;
+        }
+        let (body, content_type, etag) = state.sent.take().unwrap_or_default();
+        Some(Sent {
+            status: state.status.unwrap_or(200),
+            headers: std::mem::take(&mut state.headers),
+            body,
+            content_type,
+            etag,
+        })
+    }
+
+    fn set_status(&self, code: i64) -> ScriptResult<()> {
+        if !(200..=999).contains(&code) {
+            return Err(format!("res.status({code}): a status must be between 200 and 999").into());
+        }
+        let mut state = self.state();
+        state.status = Some(code as u16);
+        state.touched = true;
+        Ok(())
+    }
+
+    fn add_header(&self, name: &str, value: &str, replace: bool) -> ScriptResult<()> {
+        let header = HeaderName::try_from(name)
+            .map_err(|_| format!("'{name}' is not a valid header name"))?;
+        let value = HeaderValue::try_from(value).map_err(|_| {
+            format!("the value of header '{name}' has characters a header cannot carry")
+        })?;
+        let mut state = self.state();
+        if replace {
+            state.headers.retain(|(n, _)| *n != header);
+        }
+        state.headers.push((header, value));
+        state.touched = true;
+        Ok(())
+    }
+
+    fn set_header(&self, name: &str, value: Dynamic) -> ScriptResult<()> {
+        if value.is_array() {
+            let values = value.into_array().unwrap_or_default();
+            let mut first = true;
+            for item in values {
+                self.add_header(name, &item.to_string(), first)?;
+                first = false;
+            }
+            Ok(())
+        } else {
+            self.add_header(name, &value.to_string(), true)
+        }
+    }
+
+    fn finish(
+        &self,
+        caller: &str,
+        body: Vec<u8>,
+        content_type: Option<&'static str>,
+        etag: bool,
+    ) -> ScriptResult<()> {
+        let mut state = self.state();
+        if state.sent.is_some() {
+            return Err(format!(
+                "res.{caller}(): a response was already sent; only the first one is delivered"
+            )
+            .into());
+        }
+        state.sent = Some((body, content_type, etag));
+        Ok(())
+    }
+
+    fn json(&self, value: Dynamic) -> ScriptResult<()> {
+        let body = to_json(&value)?;
+        self.finish("json", body, Some(JSON), true)
+    }
+
+    fn send(&self, value: Dynamic) -> ScriptResult<()> {
+        let (body, content_type) = body_of(value)?;
+        self.finish("send", body, content_type, true)
+    }
+
+    fn redirect(&self, status: i64, url: &str) -> ScriptResult<()> {
+        if !(300..=399).contains(&status) {
+            return Err(
+                format!("res.redirect({status}, ...): a redirect status must be 3xx").into(),
+            );
+        }
+        if self.was_sent() {
+            return self.finish("redirect", Vec::new(), None, false);
+        }
+        self.set_status(status)?;
+        self.add_header("location", url, true)?;
+        self.finish("redirect", Vec::new(), None, false)
+    }
+
+    fn cookie(&self, name: &str, value: &str, options: Option<Map>) -> ScriptResult<()> {
+        let header = set_cookie(name, value, options.unwrap_or_default())?;
+        self.add_header("set-cookie", &header, false)
+    }
+
+    /// Registers `res` and its methods with the engine.
+    pub fn register(engine: &mut Engine) {
+        engine.register_type_with_name::<Res>("Response");
+        engine
+            .register_fn("status", |res: &mut Res, code: i64| -> ScriptResult<Res> {
+                res.set_status(code)?;
+                Ok(res.clone())
+            })
+            .register_fn("json", |res: &mut Res, value: Dynamic| res.json(value))
+            .register_fn("send", |res: &mut Res, value: Dynamic| res.send(value))
+            .register_fn("end", |res: &mut Res| {
+                res.finish("end", Vec::new(), None, false)
+            })
+            .register_fn("redirect", |res: &mut Res, url: &str| {
+                res.redirect(307, url)
+            })
+            .register_fn("redirect", |res: &mut Res, status: i64, url: &str| {
+                res.redirect(status, url)
+            })
+            .register_fn(
+                "cookie",
+                |res: &mut Res, name: &str, value: &str| -> ScriptResult<Res> {
+                    res.cookie(name, value, None)?;
+                    Ok(res.clone())
+                },
+            )
+            .register_fn(
+                "cookie",
+                |res: &mut Res, name: &str, value: &str, options: Map| -> ScriptResult<Res> {
+                    res.cookie(name, value, Some(options))?;
+                    Ok(res.clone())
+                },
+            )
+            .register_fn("to_string", |_: &mut Res| "res".to_string())
+            .register_fn("to_debug", |_: &mut Res| "res".to_string());
+        for name in ["set_header", "setHeader"] {
+            engine.register_fn(
+                name,
+                |res: &mut Res, header: &str, value: Dynamic| -> ScriptResult<Res> {
+                    res.set_header(header, value)?;
+                    Ok(res.clone())
+                },
+            );
+        }
+    }
+}
+
+/// Serialises a script value to JSON (`()` is `null`).
+pub fn to_json(value: &Dynamic) -> ScriptResult<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()).into())
+}
+
+/// The body and content type `res.send(value)` (and a returned value) produce.
+pub fn body_of(value: Dynamic) -> ScriptResult<(Vec<u8>, Option<&'static str>)> {
+    if value.is_unit() {
+        Ok((Vec::new(), None))
+    } else if value.is_string() {
+        Ok((
+            value.into_string().unwrap_or_default().into_bytes(),
+            Some(TEXT),
+        ))
+    } else if value.is_blob() {
+        Ok((value.into_blob().unwrap_or_default(), Some(BINARY)))
+    } else {
+        Ok((to_json(&value)?, Some(JSON)))
+    }
+}
+
+/// Bytes a cookie value may not carry as they are (RFC 6265 cookie-octet).
+const COOKIE_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+fn set_cookie(name: &str, value: &str, options: Map) -> ScriptResult<String> {
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    if !valid_name {
+        return Err(format!("res.cookie: '{name}' is not a valid cookie name").into());
+    }
+    let mut header = format!("{name}={}", utf8_percent_encode(value, COOKIE_VALUE));
+    let mut path = Some("/".to_string());
+    for (key, option) in options {
+        let text = option.to_string();
+        let attribute_safe = !text.contains([';', '\r', '\n']);
+        match key.as_str() {
+            "max_age" | "maxAge" => {
+                let seconds = option
+                    .as_int()
+                    .map_err(|_| "res.cookie: max_age must be a number of seconds")?;
+                header.push_str(&format!("; Max-Age={seconds}"));
+            }
+            "path" if attribute_safe => path = Some(text),
+            "domain" if attribute_safe => header.push_str(&format!("; Domain={text}")),
+            "secure" => {
+                if option.as_bool().unwrap_or(false) {
+                    header.push_str("; Secure");
+                }
+            }
+            "http_only" | "httpOnly" => {
+                if option.as_bool().unwrap_or(false) {
+                    header.push_str("; HttpOnly");
+                }
+            }
+            "same_site" | "sameSite" => {
+                let value = match text.to_ascii_lowercase().as_str() {
+                    "strict" => "Strict",
+                    "lax" => "Lax",
+                    "none" => "None",
+                    _ => return Err("res.cookie: same_site must be \"Strict\", \"Lax\" or \"None\"".into()),
+                };
+                header.push_str(&format!("; SameSite={value}"));
+            }
+            _ => {
+                return Err(format!(
+                    "res.cookie: unknown or invalid option '{key}' (use max_age, path, domain, secure, http_only, same_site)"
+                )
+                .into())
+            }
+        }
+    }
+    if let Some(path) = path {
+        header.push_str(&format!("; Path={path}"));
+    }
+    Ok(header)
+}

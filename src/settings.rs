@@ -1,0 +1,135 @@
+//! Server settings: what the command line decides, in one value shared by every part.
+
+use std::time::Duration;
+
+/// Which command is serving: `dev` shows details, `start` is for production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `rhapi dev`: detailed errors in responses, `.env.example` fallback.
+    Dev,
+    /// `rhapi start`: generic error bodies, last good version kept on a bad save.
+    Start,
+}
+
+/// Limits a script runs under, per request.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock budget of one request's script.
+    pub timeout: Duration,
+    /// Rhai operations budget of one request's script.
+    pub max_operations: u64,
+    /// Largest string a script may build, in bytes.
+    pub max_string_size: usize,
+    /// Largest array a script may build.
+    pub max_array_size: usize,
+    /// Largest object map a script may build.
+    pub max_map_size: usize,
+    /// Deepest function call nesting.
+    pub max_call_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(10),
+            max_operations: 10_000_000,
+            max_string_size: 16 * 1024 * 1024,
+            max_array_size: 1_000_000,
+            max_map_size: 1_000_000,
+            max_call_depth: 64,
+        }
+    }
+}
+
+/// Everything the server needs to know about how it was started.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub mode: Mode,
+    pub hostname: String,
+    pub port: u16,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub limits: Limits,
+    /// Actix workers (HTTP event loops).
+    pub workers: usize,
+    /// Watch `pages/` and `.env*` and reload on change.
+    pub watch: bool,
+}
+
+impl Settings {
+    /// Development mode shows script errors to the client.
+    pub fn is_dev(&self) -> bool {
+        self.mode == Mode::Dev
+    }
+}
+
+/// Parses a byte size: `1048576`, `512kb`, `10mb`, `1gb` (powers of 1024, case-insensitive).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = split_number(&lower);
+    let factor: usize = match unit {
+        "" | "b" => 1,
+        "kb" | "k" => 1024,
+        "mb" | "m" => 1024 * 1024,
+        "gb" | "g" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "unknown size unit in '{text}': use b, kb, mb or gb"
+            ))
+        }
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size: write bytes or e.g. 512kb, 10mb"))?;
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("size '{text}' is too large"))
+}
+
+/// Parses a duration: `10` (seconds), `2s`, `500ms`, `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = split_number(&lower);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: write seconds or e.g. 500ms, 2s"))?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        _ => return Err(format!("unknown duration unit in '{text}': use ms, s or m")),
+    };
+    if duration.is_zero() {
+        return Err(format!("duration '{text}' must be more than zero"));
+    }
+    Ok(duration)
+}
+
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    (&text[..end], text[end..].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("512kb"), Ok(512 * 1024));
+        assert_eq!(parse_size("10MB"), Ok(10 * 1024 * 1024));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5tb").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
