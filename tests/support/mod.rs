@@ -1,0 +1,331 @@
+//! Test support: a temporary app, a free port, the real `rhapi` binary started on it (and
+//! killed on drop), and a small raw HTTP/1.1 client that can also send malformed requests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for something that should happen "soon" (server ready, reload).
+/// Generous on purpose: this is a deadline for polling, not a speed requirement.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A temporary app folder, deleted on drop.
+pub struct TestApp {
+    dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// An empty app (with an empty `pages/api`).
+    pub fn new() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("pages/api")).expect("pages/api");
+        TestApp { dir }
+    }
+
+    /// A copy of `tests/fixtures/<name>`.
+    pub fn fixture(name: &str) -> TestApp {
+        let app = TestApp::new();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        copy_dir(&source, app.path()).expect("copy fixture");
+        app
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `content` to `rel` (creating folders), all at once.
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dir");
+        }
+        std::fs::write(path, content).expect("write file");
+    }
+
+    /// Writes `content` the way many editors save: to a temp file, then renamed over `rel`.
+    pub fn write_atomic(&self, rel: &str, content: &str) {
+        let path = self.path().join(rel);
+        let tmp = path.with_extension("rhai.tmp~");
+        std::fs::write(&tmp, content).expect("write temp");
+        std::fs::rename(&tmp, &path).expect("rename over");
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path().join(rel)).expect("remove file");
+    }
+
+    pub fn rename(&self, from: &str, to: &str) {
+        std::fs::rename(self.path().join(from), self.path().join(to)).expect("rename");
+    }
+
+    /// Starts `rhapi <command> <app dir> --port <free> <args...>`.
+    pub fn serve(&self, command: &str, args: &[&str]) -> Server {
+        Server::start(self.path(), command, args, &[])
+    }
+
+    /// As [`TestApp::serve`], with extra process environment variables.
+    pub fn serve_with_env(&self, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start(self.path(), command, args, env)
+    }
+
+    /// Runs a one-shot command (`check`, `routes`) to completion.
+    pub fn run(&self, command: &str) -> Output {
+        let output = Command::new(bin())
+            .arg(command)
+            .arg(self.path())
+            .env_remove("PORT")
+            .output()
+            .expect("run rhapi");
+        Output {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// The result of a one-shot command.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `rhapi` binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rhapi"))
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `rhapi` server; killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(bin());
+        cmd.arg(command)
+            .arg(dir)
+            .args(["--port", &port.to_string(), "--hostname", "127.0.0.1"])
+            .args(args)
+            .env_remove("PORT")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().expect("spawn rhapi");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut server = Server { child, port, log };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rhapi exited with {status} before listening:\n{}", self.log_text());
+            }
+            assert!(started.elapsed() < DEADLINE, "rhapi not listening after {DEADLINE:?}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the server printed so far (stdout and stderr).
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`; panics with the log after [`DEADLINE`].
+    pub fn wait_for_log(&self, needle: &str) {
+        let started = Instant::now();
+        while !self.log_text().contains(needle) {
+            assert!(started.elapsed() < DEADLINE, "no log line with {needle:?} after {DEADLINE:?}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], b"")
+    }
+
+    /// Sends a JSON body with `content-type: application/json`.
+    pub fn post_json(&self, path: &str, body: &str) -> Response {
+        self.request("POST", path, &[("content-type", "application/json")], body.as_bytes())
+    }
+
+    /// A well-formed request with a `content-length` body.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+            head.push_str(&format!("content-length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut raw = head.into_bytes();
+        raw.extend_from_slice(body);
+        self.raw(&raw)
+    }
+
+    /// Sends bytes exactly as given and reads the response until the server closes.
+    pub fn raw(&self, bytes: &[u8]) -> Response {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        // The server may answer (and close) before reading everything: ignore write errors.
+        let _ = stream.write_all(bytes);
+        let mut data = Vec::new();
+        let _ = stream.read_to_end(&mut data);
+        Response::parse(&data).unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&data)))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "rhapi did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `path` until `accept` returns true for its response, or panics after
+    /// [`DEADLINE`] with the last response.
+    pub fn poll_until(&self, path: &str, accept: impl Fn(&Response) -> bool) -> Response {
+        let started = Instant::now();
+        loop {
+            let response = self.get(path);
+            if accept(&response) {
+                return response;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "GET {path} never gave the expected answer; last: {} {}\n{}",
+                response.status,
+                response.text(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Lowercase names, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn parse(data: &[u8]) -> Option<Response> {
+        let split = data.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&data[..split]).ok()?;
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let mut body = data[split + 4..].to_vec();
+        let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        if chunked {
+            body = dechunk(&body)?;
+        }
+        Some(Response { status, headers, body })
+    }
+
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the body when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
