@@ -3,6 +3,7 @@
 //! This file only parses the command line and hands over to [`cli`].
 
 mod app;
+mod batteries;
 mod cli;
 mod env;
 mod error;

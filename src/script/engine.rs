@@ -37,5 +37,6 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     engine.register_static_module("env", env.module().into());
     Res::register(&mut engine);
     EnvMap::register(&mut engine);
+    crate::batteries::register(&mut engine, app_dir, env);
     engine
 }
