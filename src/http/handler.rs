@@ -1,6 +1,7 @@
 //! The request pipeline: route lookup, dispatch decision, body, script run, response,
 //! and one log line per request.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
+use futures_util::FutureExt;
 
 use super::request::{build_req, media_type, parse_body, read_body};
 use super::response::{log_script_error, method_not_allowed, respond, script_error_response};
@@ -17,12 +19,29 @@ use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, RequestPath};
 use crate::script::{plan, Call, Plan};
 
+/// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Every request, whatever its path and method, comes here.
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
     let started = Instant::now();
-    let response = answer(&req, payload, &server).await;
+    // A panic must never take a worker down with the connections it serves.
+    let response = AssertUnwindSafe(answer(&req, payload, &server))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!("{} {}: internal error (panic) while answering", req.method(), req.path());
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        });
     log_request(&req, response.status(), started.elapsed());
     response
+}
+
+fn header_bytes(req: &HttpRequest) -> usize {
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
@@ -36,6 +55,12 @@ fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
 }
 
 async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpResponse {
+    if header_bytes(req) > MAX_HEADER_BYTES {
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        );
+    }
     let segments = match path::parse(req.path()) {
         RequestPath::Api(segments) => segments,
         RequestPath::NotApi => return not_found(),
