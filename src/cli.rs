@@ -140,6 +140,7 @@ fn settings(args: &ServeArgs, mode: Mode, watch: bool) -> Settings {
 fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let dir = app_dir(args.dir.clone())?;
     let settings = settings(&args, mode, watch);
+    let watch = settings.watch;
     let (app, report) = App::load(&dir, settings);
     if !report.errors.is_empty() {
         print_errors(&report);

@@ -146,11 +146,6 @@ impl<T> RouteTable<T> {
     pub fn iter(&self) -> impl Iterator<Item = &(Pattern, T)> {
         self.entries.iter()
     }
-
-    /// Number of routes.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 // NUL never survives path decoding, so it cannot collide with a segment's text.

@@ -144,7 +144,7 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
     let mut after_fn = false;
     let mut route_fn: Option<bool> = None;
     let mut previous_semicolon = false;
-    while let Some((token, pos)) = tokens.next() {
+    for (token, pos) in tokens.by_ref() {
         let is_semicolon = matches!(token, Token::SemiColon);
         match token {
             Token::EOF | Token::LexError(_) => break,

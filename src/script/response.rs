@@ -44,12 +44,6 @@ impl Res {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// True when the script called any method of `res`.
-    pub fn used(&self) -> bool {
-        let state = self.state();
-        state.touched || state.sent.is_some()
-    }
-
     /// True when a sender (`json`, `send`, `redirect`, `end`) ran.
     pub fn was_sent(&self) -> bool {
         self.state().sent.is_some()
