@@ -1,14 +1,60 @@
 //! Batteries: the modules that give scripts I/O and the usual tools of an API route
 //! (SPEC section 8). Each submodule registers one static module with the engine.
+//!
+//! Every battery call is synchronous from the script's view and bounded by the request's
+//! time budget ([`budget`]). A failure is a catchable script error whose message has been
+//! through [`crate::env::redact`]; running out of budget ends the run like any timeout (504).
+
+pub mod crypto;
+pub mod jwt;
+pub mod log;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use rhai::Engine;
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
 use crate::env::EnvVars;
+use crate::script::context::{self, TIMEOUT_TOKEN};
 
 /// Registers every battery module with `engine`, for the app in `app_dir`.
 pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
-    let _ = (engine, app_dir, env);
+    let _ = (app_dir, env);
+    engine.register_static_module("crypto", crypto::module().into());
+    engine.register_static_module("jwt", jwt::module().into());
+    engine.register_static_module("log", log::module().into());
+}
+
+/// What a battery function returns.
+pub type CallResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A catchable script error; env values in `message` are replaced by `[redacted]`.
+pub fn script_error(message: impl AsRef<str>) -> Box<EvalAltResult> {
+    crate::env::redact(message.as_ref()).into()
+}
+
+/// Budget for blocking work outside any request (migrations at start, `rhapi migrate`).
+const OUTSIDE_REQUEST: Duration = Duration::from_secs(60);
+
+/// The time this call may block: what is left of the request's budget (or
+/// [`OUTSIDE_REQUEST`] outside a request). A spent budget ends the run as a timeout.
+pub fn budget() -> Result<Duration, Box<EvalAltResult>> {
+    match context::remaining() {
+        None => Ok(OUTSIDE_REQUEST),
+        Some(left) if left.is_zero() => Err(timed_out()),
+        Some(left) => Ok(left),
+    }
+}
+
+/// The error that ends a run over its time budget (504, not catchable), as the engine's
+/// own progress check does.
+pub fn timed_out() -> Box<EvalAltResult> {
+    EvalAltResult::ErrorTerminated(Dynamic::from(TIMEOUT_TOKEN), Position::NONE).into()
+}
+
+/// Whether the request's budget is spent (a blocking call that failed then failed because
+/// of the budget, and must end the run as a timeout).
+pub fn budget_spent() -> bool {
+    context::remaining().is_some_and(|left| left.is_zero())
 }

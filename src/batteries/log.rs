@@ -1,0 +1,30 @@
+//! `log::info/warn/error(msg)`: server log lines tagged with the route's file and the line
+//! of the call.
+
+use rhai::{Dynamic, Module, NativeCallContext};
+
+use crate::script::context::{self, LogLevel};
+
+/// The `log` module.
+pub fn module() -> Module {
+    let mut module = Module::new();
+    for (name, level) in [
+        ("info", LogLevel::Info),
+        ("warn", LogLevel::Warn),
+        ("error", LogLevel::Error),
+    ] {
+        module.set_native_fn(name, move |ctx: NativeCallContext, msg: Dynamic| {
+            let text = match msg.clone().into_immutable_string() {
+                Ok(text) => text.to_string(),
+                Err(_) => msg.to_string(),
+            };
+            let line = match ctx.call_position().line() {
+                Some(line) => format!("line {line}: {text}"),
+                None => text,
+            };
+            context::log(level, line);
+            Ok(())
+        });
+    }
+    module
+}
