@@ -30,7 +30,9 @@ impl TestApp {
     /// A copy of `tests/fixtures/<name>`.
     pub fn fixture(name: &str) -> TestApp {
         let app = TestApp::new();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
         copy_dir(&source, app.path()).expect("copy fixture");
         app
     }
@@ -172,9 +174,16 @@ impl Server {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("rhapi exited with {status} before listening:\n{}", self.log_text());
+                panic!(
+                    "rhapi exited with {status} before listening:\n{}",
+                    self.log_text()
+                );
             }
-            assert!(started.elapsed() < DEADLINE, "rhapi not listening after {DEADLINE:?}:\n{}", self.log_text());
+            assert!(
+                started.elapsed() < DEADLINE,
+                "rhapi not listening after {DEADLINE:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -188,7 +197,11 @@ impl Server {
     pub fn wait_for_log(&self, needle: &str) {
         let started = Instant::now();
         while !self.log_text().contains(needle) {
-            assert!(started.elapsed() < DEADLINE, "no log line with {needle:?} after {DEADLINE:?}:\n{}", self.log_text());
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no log line with {needle:?} after {DEADLINE:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -199,12 +212,24 @@ impl Server {
 
     /// Sends a JSON body with `content-type: application/json`.
     pub fn post_json(&self, path: &str, body: &str) -> Response {
-        self.request("POST", path, &[("content-type", "application/json")], body.as_bytes())
+        self.request(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
     }
 
     /// A well-formed request with a `content-length` body.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n");
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n");
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -225,18 +250,24 @@ impl Server {
         let _ = stream.write_all(bytes);
         let mut data = Vec::new();
         let _ = stream.read_to_end(&mut data);
-        Response::parse(&data).unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&data)))
+        Response::parse(&data)
+            .unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&data)))
     }
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "rhapi did not exit after SIGTERM");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "rhapi did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -289,21 +320,34 @@ impl Response {
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         let mut body = data[split + 4..].to_vec();
-        let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
         if chunked {
             body = dechunk(&body)?;
         }
-        Some(Response { status, headers, body })
+        Some(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of header `name`.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -312,7 +356,8 @@ impl Response {
 
     /// The body as JSON; panics with the body when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
     }
 }
 
@@ -320,12 +365,250 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Some(out);
         }
         out.extend_from_slice(data.get(..size)?);
         data = data.get(size + 2..)?;
+    }
+}
+
+// ---- Helpers added for the routing / handlers / request / response / cli tests ----
+
+impl TestApp {
+    /// Runs `rhapi <command> <app dir> <args...>` until it exits by itself. A command that
+    /// is still running after [`DEADLINE`] (a server that should have refused to start) is
+    /// killed and the test fails with what it printed.
+    pub fn run_to_exit(&self, command: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new(bin());
+        cmd.arg(command).arg(self.path()).args(args);
+        run_with_deadline(cmd)
+    }
+
+    /// Starts `rhapi <command> <app dir> <args...>` with exactly these arguments (no `--port`
+    /// added) and these environment variables, and waits until `port` accepts connections.
+    /// For tests of how the port is chosen (`PORT`, `--port`).
+    pub fn serve_exact(
+        &self,
+        command: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        port: u16,
+    ) -> Server {
+        let mut cmd = Command::new(bin());
+        cmd.arg(command)
+            .arg(self.path())
+            .args(args)
+            .env_remove("PORT")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().expect("spawn rhapi");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut server = Server { child, port, log };
+        server.wait_ready();
+        server
+    }
+}
+
+/// Runs `cmd` (stdout and stderr captured, `PORT` removed) until it exits; kills it and panics
+/// after [`DEADLINE`].
+pub fn run_with_deadline(mut cmd: Command) -> Output {
+    cmd.env_remove("PORT")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rhapi");
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        readers.push(std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let mut stream = stream;
+            let _ = stream.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        }));
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text: Vec<String> = readers
+                .into_iter()
+                .map(|r| r.join().unwrap_or_default())
+                .collect();
+            panic!(
+                "rhapi still running after {DEADLINE:?}; it printed:\n{}",
+                text.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut text = readers.into_iter().map(|r| r.join().unwrap_or_default());
+    let stdout = text.next().unwrap_or_default();
+    let stderr = text.next().unwrap_or_default();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+impl Server {
+    /// Waits until a log line satisfies `accept` and returns it; panics with the log after
+    /// [`DEADLINE`].
+    pub fn wait_for_log_line(&self, what: &str, accept: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| accept(l)) {
+                return line.clone();
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no log line {what} after {DEADLINE:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the server process has exited (without waiting).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Sends SIGTERM without waiting; see [`Server::terminate`] to wait for the exit.
+    pub fn send_sigterm(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits (up to 60 s) for the process to exit and returns its status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "rhapi did not exit:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The parts of an `Allow` header, sorted: `"GET, HEAD"` -> `["GET", "HEAD"]`.
+pub fn allow_set(value: Option<&str>) -> Vec<String> {
+    let mut methods: Vec<String> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    methods.sort();
+    methods
+}
+
+// ---- Helpers added for the reload / env / modules / errors / isolation / bad_input /
+// ---- shutdown tests ----
+
+/// How one raw exchange ended, for tests that send malformed bytes on purpose.
+#[derive(Debug)]
+pub enum Exchange {
+    /// The server answered (and closed, or stopped sending, before the read timeout).
+    Answered(Response),
+    /// The server closed the connection without a parseable response (`bytes` is what it
+    /// sent, often nothing).
+    Closed(Vec<u8>),
+    /// Nothing happened before the read timeout: the server hangs on this input.
+    Hung(Vec<u8>),
+    /// The connection could not be opened at all.
+    Refused,
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`"INT"`, `"TERM"`) without waiting.
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Sends `bytes`, closes the writing half (so the server sees the end of input instead
+    /// of waiting for more), and reads until the server closes or `timeout` passes.
+    pub fn exchange(&self, bytes: &[u8], timeout: Duration) -> Exchange {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return Exchange::Refused;
+        };
+        stream.set_read_timeout(Some(timeout)).ok();
+        let _ = stream.write_all(bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut data = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // A complete response followed by an idle keep-alive is not a hang.
+                    return match Response::from_bytes(&data) {
+                        Some(response) => Exchange::Answered(response),
+                        None => Exchange::Hung(data),
+                    };
+                }
+                Err(_) => break, // reset: the server closed on us
+            }
+        }
+        match Response::from_bytes(&data) {
+            Some(response) => Exchange::Answered(response),
+            None => Exchange::Closed(data),
+        }
+    }
+}
+
+impl Response {
+    /// Parses the first response in `data` (status line, headers, body up to the end of
+    /// `data` or its chunked end); `None` when `data` holds no complete head.
+    pub fn from_bytes(data: &[u8]) -> Option<Response> {
+        Response::parse(data)
     }
 }
