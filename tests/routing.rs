@@ -240,7 +240,7 @@ fn the_file_system_is_never_read_by_request_path() {
     let (_app, server) = routing_app();
     for path in [
         "/api/hello.rhai",
-        "/api/users/index",
+        "/api/Mixed.rhai",
         "/pages/api/hello.rhai",
         "/api/_lib/util.rhai",
     ] {
