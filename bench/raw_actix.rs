@@ -56,7 +56,10 @@ async fn work() -> HttpResponse {
             active: i % 2 == 0,
         })
         .collect();
-    HttpResponse::Ok().json(Work { count: items.len(), items })
+    HttpResponse::Ok().json(Work {
+        count: items.len(),
+        items,
+    })
 }
 
 fn main() -> std::io::Result<()> {

@@ -57,7 +57,11 @@ fn main() {
     // Sanity: the result is the 100-item map.
     let out = call(&engine);
     let json = serde_json::to_vec(&out).expect("json");
-    assert!(json.len() > 5_000, "unexpected result: {} bytes", json.len());
+    assert!(
+        json.len() > 5_000,
+        "unexpected result: {} bytes",
+        json.len()
+    );
 
     // Warm-up, then measure.
     for _ in 0..500 {
@@ -72,5 +76,8 @@ fn main() {
     });
     println!("script_call_us {call_us:.2}");
     println!("script_call_json_us {call_json_us:.2}");
-    eprintln!("({} bytes of JSON per call; best of {LOOPS} x {CALLS} calls)", json.len());
+    eprintln!(
+        "({} bytes of JSON per call; best of {LOOPS} x {CALLS} calls)",
+        json.len()
+    );
 }

@@ -1,0 +1,637 @@
+#!/usr/bin/env python3
+"""rhapi throughput benchmark (stdlib only). Called by bench/run.sh, which builds first.
+
+Per round, for every route, every variant (raw actix-web, rhapi, optionally Next.js) gets a
+fresh server process pinned to the server core; wrk, pinned to the client core, runs a 1 s
+warm-up and then the measured run. Then: RSS with 100 route files, cold start with 1,000 route
+files, and the bare script cost of the work route. The report (Markdown) goes to stdout and to
+bench/out/latest.md; the raw figures to bench/out/latest.json.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+RHAPI = os.path.join(ROOT, "target", "release", "rhapi")
+RAW = os.path.join(ROOT, "target", "release", "examples", "raw-actix")
+SCRIPT_COST = os.path.join(ROOT, "target", "release", "examples", "script-cost")
+NEXT_APP = os.path.join(BENCH, "next-app")
+NEXT_BIN = os.path.join(NEXT_APP, "node_modules", "next", "dist", "bin", "next")
+
+
+def make_echo_body():
+    """A deterministic JSON document of about 1 KB (1,0xx bytes)."""
+    doc = {
+        "user": {"id": 42, "name": "Ada Lovelace", "email": "ada@example.com", "admin": False},
+        "tags": ["alpha", "beta", "gamma", "delta"],
+        "items": [],
+    }
+    i = 0
+    while len(json.dumps(doc, separators=(",", ":"))) < 1000:
+        doc["items"].append({"sku": "sku-%04d" % i, "qty": i % 7 + 1, "price": 9.5 + i,
+                             "note": "item number %d" % i})
+        i += 1
+    return json.dumps(doc, separators=(",", ":"))
+
+
+ECHO_BODY = make_echo_body()
+
+# name -> (method, path, body)
+ROUTES = {
+    "hello": ("GET", "/api/hello", None),
+    "echo": ("POST", "/api/echo", ECHO_BODY),
+    "params": ("GET", "/api/users/42?fields=name,email&sort=asc", None),
+    "work": ("GET", "/api/work", None),
+}
+ROUTE_LABEL = {
+    "hello": "GET /api/hello",
+    "echo": "POST /api/echo (1 KB JSON)",
+    "params": "GET /api/users/[id]?query",
+    "work": "GET /api/work (100 maps)",
+}
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_request(port, method, path, body=None, timeout=2.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(proc, port, method="GET", path="/api/hello", body=None, timeout=60.0):
+    """Polls until the route answers 200. Returns the seconds it took, or raises."""
+    start = time.perf_counter()
+    deadline = start + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with code %s before it was ready" % proc.returncode)
+        try:
+            status, _ = http_request(port, method, path, body, timeout=1.0)
+            if status == 200:
+                return time.perf_counter() - start
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.005)
+    raise RuntimeError("server on port %d not ready after %.0f s" % (port, timeout))
+
+
+def descendants(pid):
+    """pid and every process below it."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+            ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_kib(pid):
+    """VmRSS of pid plus its descendants (Next.js may fork), in KiB."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Server:
+    """One server process in its own session, so stopping it also stops anything it forked."""
+
+    def __init__(self, variant, app_dir=None, port=None, core="0"):
+        self.variant = variant
+        self.port = port or free_port()
+        if variant == "rhapi":
+            cmd = [RHAPI, "start", app_dir or os.path.join(BENCH, "app"), "--port", str(self.port),
+                   "--hostname", "127.0.0.1", "--workers", "1", "--no-watch"]
+            cwd, env = ROOT, dict(os.environ)
+        elif variant == "raw":
+            cmd, cwd, env = [RAW, str(self.port)], ROOT, dict(os.environ)
+        elif variant == "next":
+            cmd = ["node", NEXT_BIN, "start", "-p", str(self.port), "-H", "127.0.0.1"]
+            cwd = NEXT_APP
+            env = dict(os.environ, NEXT_TELEMETRY_DISABLED="1", NODE_ENV="production")
+        else:
+            raise ValueError(variant)
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(["taskset", "-c", core] + cmd, cwd=cwd, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def rss(self):
+        return rss_kib(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
+
+
+def parse_duration_us(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text.strip())
+    if not m:
+        raise ValueError("bad wrk duration %r" % text)
+    return float(m.group(1)) * UNIT_US[m.group(2)]
+
+
+def parse_wrk(out):
+    res = {"errors": 0, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise RuntimeError("no Requests/sec in wrk output:\n" + out)
+    res["rps"] = float(m.group(1))
+    dist = out.split("Latency Distribution", 1)
+    if len(dist) == 2:
+        for pct, val in re.findall(r"^\s+(\d+)%\s+(\S+)", dist[1], re.M):
+            res["p%s" % pct] = parse_duration_us(val)
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        res["non2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        res["errors"] = sum(int(x) for x in m.groups())
+        res["socket_errors"] = m.group(0)
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    return res
+
+
+def lua_script(tmpdir, route):
+    method, _, body = ROUTES[route]
+    if method == "GET":
+        return None
+    path = os.path.join(tmpdir, "%s.lua" % route)
+    with open(path, "w") as f:
+        f.write('wrk.method = "%s"\n' % method)
+        f.write('wrk.headers["Content-Type"] = "application/json"\n')
+        f.write("wrk.body = [==[%s]==]\n" % body)
+    return path
+
+
+def run_wrk(args, port, route, duration, latency, lua):
+    _, path, _ = ROUTES[route]
+    cmd = ["taskset", "-c", args.client_core, "wrk"] + (["--latency"] if latency else []) + [
+        "-t1", "-c%d" % args.connections, "-d%ds" % duration]
+    if lua:
+        cmd += ["-s", lua]
+    cmd.append("http://127.0.0.1:%d%s" % (port, path))
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def check_response(variant, route, status, body):
+    """Every variant must answer the same JSON, else the comparison is meaningless."""
+    if status != 200:
+        raise RuntimeError("%s %s answered %d: %r" % (variant, route, status, body[:300]))
+    got = json.loads(body)
+    if route == "hello":
+        ok = got == {"message": "Hello from API route!"}
+    elif route == "echo":
+        ok = got == json.loads(ECHO_BODY)
+    elif route == "params":
+        ok = got == {"id": "42", "fields": "name,email", "sort": "asc"}
+    else:
+        ok = got.get("count") == 100 and got["items"][7] == {
+            "id": 7, "name": "item 7", "price": 21, "tags": ["a", "b"], "active": False}
+    if not ok:
+        raise RuntimeError("%s %s answered unexpected JSON: %r" % (variant, route, body[:300]))
+
+
+def one_run(args, variant, route, lua, checked):
+    method, path, body = ROUTES[route]
+    with Server(variant, core=args.server_core) as srv:
+        wait_ready(srv.proc, srv.port, method, path, body)
+        if (variant, route) not in checked:
+            check_response(variant, route, *http_request(srv.port, method, path, body))
+            checked.add((variant, route))
+        run_wrk(args, srv.port, route, args.warmup, False, lua)
+        res = run_wrk(args, srv.port, route, args.duration, True, lua)
+        res["rss_kib"] = srv.rss()
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# scenarios
+
+
+def route_source(i):
+    """A realistic small route file, different in every file."""
+    return """// generated route {i}
+const LIMIT = {limit};
+
+fn validate(body) {{
+    if type_of(body) != "map" {{ throw #{{ status: 400, error: "body must be an object" }}; }}
+    if !("name" in body) {{ throw #{{ status: 400, error: "name is required" }}; }}
+    body
+}}
+
+fn GET(req, res) {{
+    let page = if "page" in req.query {{ parse_int(req.query.page) }} else {{ 1 }};
+    let items = [];
+    for n in 0..3 {{ items.push(#{{ id: n + page * 10, route: {i} }}); }}
+    res.status(200).json(#{{ route: {i}, page: page, limit: global::LIMIT, items: items }});
+}}
+
+fn POST(req, res) {{
+    let data = validate(req.body);
+    res.status(201).json(#{{ created: data.name, route: {i} }});
+}}
+""".format(i=i, limit=10 + i % 90)
+
+
+def generate_app(n):
+    """A temp app with n route files: pages/api/g<k>/r<i>.rhai, 50 per folder."""
+    root = tempfile.mkdtemp(prefix="rhapi-bench-%d-" % n)
+    for i in range(n):
+        folder = os.path.join(root, "pages", "api", "g%02d" % (i // 50))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "r%04d.rhai" % i), "w") as f:
+            f.write(route_source(i))
+    return root
+
+
+def gen_route_path(i):
+    return "/api/g%02d/r%04d" % (i // 50, i)
+
+
+def scenario_rss(args, n):
+    app = generate_app(n)
+    try:
+        with Server("rhapi", app_dir=app, core=args.server_core) as srv:
+            wait_ready(srv.proc, srv.port, path=gen_route_path(n - 1))
+            for i in range(n):  # touch every route once
+                status, _ = http_request(srv.port, "GET", gen_route_path(i))
+                if status != 200:
+                    raise RuntimeError("generated route %d answered %d" % (i, status))
+            return srv.rss()
+    finally:
+        shutil.rmtree(app, ignore_errors=True)
+
+
+def idle_rss(args, variant):
+    with Server(variant, core=args.server_core) as srv:
+        wait_ready(srv.proc, srv.port)
+        for route, (method, path, body) in ROUTES.items():
+            http_request(srv.port, method, path, body)
+        return srv.rss()
+
+
+def cold_start_once(args, variant, app_dir, path):
+    """ms from spawning the server to the first 200, polling in a tight loop."""
+    port = free_port()
+    srv = Server(variant, app_dir=app_dir, port=port, core=args.server_core)
+    try:
+        t0 = srv.started
+        deadline = t0 + 60
+        while True:
+            now = time.perf_counter()
+            if now > deadline:
+                raise RuntimeError("cold start: no 200 after 60 s")
+            if srv.proc.poll() is not None:
+                raise RuntimeError("cold start: server exited with %s" % srv.proc.returncode)
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                conn.close()
+                if resp.status == 200:
+                    return (time.perf_counter() - t0) * 1000.0
+            except (OSError, http.client.HTTPException):
+                pass
+    finally:
+        srv.stop()
+
+
+def scenario_cold(args, variant, n, reps):
+    app = generate_app(n) if n else None
+    try:
+        path = gen_route_path(n - 1) if n else "/api/hello"
+        return [cold_start_once(args, variant, app, path) for _ in range(reps)]
+    finally:
+        if app:
+            shutil.rmtree(app, ignore_errors=True)
+
+
+def script_cost(args):
+    out = subprocess.run(["taskset", "-c", args.server_core, SCRIPT_COST,
+                          os.path.join(BENCH, "app", "pages", "api", "work.rhai")],
+                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    vals = dict(line.split() for line in out.splitlines() if line.strip())
+    return float(vals["script_call_us"]), float(vals["script_call_json_us"])
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def git(*cmd):
+    try:
+        return subprocess.run(["git", "-C", ROOT] + list(cmd), capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def fmt_us(us):
+    if us is None:
+        return "–"
+    if us >= 10_000:
+        return "%.1f ms" % (us / 1000)
+    if us >= 1000:
+        return "%.2f ms" % (us / 1000)
+    return "%.0f µs" % us
+
+
+def fmt_rps(x):
+    return "{:,.0f}".format(x)
+
+
+def fmt_mib(kib):
+    return "%.1f MiB" % (kib / 1024.0)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def build_report(args, meta, results, variants, extra):
+    L = []
+    L.append("# rhapi benchmark, %s" % meta["date"])
+    L.append("")
+    L.append("- commit `%s`%s; `nproc` = %s; %s" % (
+        meta["commit"], " (src/ has uncommitted changes: the binary was built from them)"
+        if meta["dirty"] else "", meta["nproc"], meta["cpu"]))
+    L.append("- server pinned to core %s (`--workers 1`), wrk pinned to core %s: "
+             "`wrk --latency -t1 -c%d -d%ds` after a %d s warm-up; a fresh server per run; "
+             "%d round(s), variants interleaved in each round" % (
+                 args.server_core, args.client_core, args.connections, args.duration,
+                 args.warmup, args.rounds))
+    L.append("- load average before / after the run: %s / %s (other work on the machine "
+             "skews every figure; compare ratios within one run)" % (meta["load_before"],
+                                                                   meta["load_after"]))
+    L.append("- req/s and latencies are medians over rounds; ratios are medians of the "
+             "per-round ratios (same round, same route). RSS: VmRSS right after the load.")
+    L.append("")
+    has_next = "next" in variants
+    head = "| route | server | req/s | vs raw | " + ("vs Next | " if has_next else "") + \
+        "p50 | p99 | RSS | per-round req/s |"
+    L.append(head)
+    L.append("|" + "---|" * (head.count("|") - 1))
+    for route in args.routes:
+        for v in variants:
+            runs = results[route][v]
+            rps = [r["rps"] for r in runs]
+            ratio_raw = [r["rps"] / results[route]["raw"][i]["rps"] for i, r in enumerate(runs)]
+            cells = [ROUTE_LABEL[route], v, fmt_rps(median(rps)),
+                     "%.2f" % median(ratio_raw)]
+            if has_next:
+                ratio_next = [r["rps"] / results[route]["next"][i]["rps"]
+                              for i, r in enumerate(runs)]
+                cells.append("%.2f" % median(ratio_next))
+            cells += [fmt_us(median([r.get("p50") for r in runs])),
+                      fmt_us(median([r.get("p99") for r in runs])),
+                      fmt_mib(median([r["rss_kib"] for r in runs])),
+                      " ".join("%.0f" % x for x in rps)]
+            non2xx = sum(r["non2xx"] for r in runs)
+            errors = sum(r["errors"] for r in runs)
+            if non2xx or errors:
+                cells[1] += " (%d non-2xx, %d socket errors)" % (non2xx, errors)
+            L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+
+    if "work" in args.routes and extra.get("script"):
+        call_us, call_json_us = extra["script"]
+        work_rps = median([r["rps"] for r in results["work"]["rhapi"]])
+        per_req = 1e6 / work_rps
+        cost = per_req - call_us
+        cost_json = per_req - call_json_us
+        L.append("## Server cost per request, work route")
+        L.append("")
+        L.append("| figure | µs |")
+        L.append("|---|--:|")
+        L.append("| rhapi, one work request on one core (1e6 / median req/s) | %.1f |" % per_req)
+        L.append("| bare script call (`script-cost`: call_fn, best of 5 x 5,000) | %.1f |" % call_us)
+        L.append("| script call + `serde_json::to_vec` of the result | %.1f |" % call_json_us)
+        L.append("| **server cost = per request − bare script call** (target ≤ 10) | **%.1f** %s |"
+                 % (cost, "✅" if cost <= 10 else "❌"))
+        L.append("| server cost without JSON serialisation (per request − call + JSON) | %.1f |"
+                 % cost_json)
+        L.append("")
+
+    sc = extra.get("scenarios")
+    if sc:
+        L.append("## Memory and start-up")
+        L.append("")
+        L.append("| scenario | result |")
+        L.append("|---|--:|")
+        for label, val in sc:
+            L.append("| %s | %s |" % (label, val))
+        L.append("")
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=8, help="seconds of each measured wrk run")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--quick", action="store_true", help="1 round of 3 s, 2 cold starts")
+    ap.add_argument("--with-next", action="store_true", help="also run the Next.js app")
+    ap.add_argument("--no-build", action="store_true", help="(handled by run.sh)")
+    ap.add_argument("--no-scenarios", action="store_true", help="skip RSS/cold start scenarios")
+    ap.add_argument("--routes", default="hello,echo,params,work")
+    ap.add_argument("--cold-reps", type=int, default=5)
+    ap.add_argument("--server-core", default="0")
+    ap.add_argument("--client-core", default="1")
+    ap.add_argument("--out", default=os.path.join(BENCH, "out", "latest.md"))
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.duration, args.cold_reps = 1, 3, 2
+    args.routes = [r for r in args.routes.split(",") if r]
+    for r in args.routes:
+        if r not in ROUTES:
+            ap.error("unknown route %r (known: %s)" % (r, ", ".join(ROUTES)))
+
+    for path in (RHAPI, RAW, SCRIPT_COST):
+        if not os.access(path, os.X_OK):
+            sys.exit("missing %s: run bench/run.sh (it builds), or cargo build --release "
+                     "--bin rhapi --examples" % path)
+    if args.with_next and not os.path.exists(os.path.join(NEXT_APP, ".next", "BUILD_ID")):
+        sys.exit("bench/next-app is not built: run bench/run.sh --with-next")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (bench/run.sh installs it)")
+
+    # Before pinning ourselves: nproc honours this process's affinity.
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    # The harness itself stays off the server's core.
+    try:
+        os.sched_setaffinity(0, {int(args.client_core)})
+    except (AttributeError, OSError, ValueError):
+        pass
+
+    check = subprocess.run([RHAPI, "check", os.path.join(BENCH, "app")], capture_output=True,
+                           text=True)
+    if check.returncode != 0:
+        sys.exit("rhapi check bench/app failed:\n" + check.stdout + check.stderr)
+
+    variants = ["raw", "rhapi"] + (["next"] if args.with_next else [])
+    meta = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": bool(git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock")),
+        "nproc": nproc,
+        "cpu": "",
+        "load_before": loadavg(),
+    }
+    if float(meta["load_before"]) > 1.0:
+        log("warning: load average is %s: something else is using the CPU" % meta["load_before"])
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.+)", f.read())
+            meta["cpu"] = m.group(1).strip() if m else ""
+    except OSError:
+        pass
+
+    extra = {}
+    log("== script cost (work route, bare call)")
+    extra["script"] = script_cost(args)
+    log("   %.2f µs per call, %.2f µs with JSON" % extra["script"])
+
+    results = {r: {v: [] for v in variants} for r in args.routes}
+    checked = set()
+    tmpdir = tempfile.mkdtemp(prefix="rhapi-bench-lua-")
+    try:
+        luas = {r: lua_script(tmpdir, r) for r in args.routes}
+        for rnd in range(args.rounds):
+            for route in args.routes:
+                # Rotate the order so no variant always runs first.
+                order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
+                for v in order:
+                    res = one_run(args, v, route, luas[route], checked)
+                    results[route][v].append(res)
+                    log("round %d/%d %-6s %-5s %10.0f req/s  p50 %s  p99 %s  rss %s%s" % (
+                        rnd + 1, args.rounds, route, v, res["rps"], fmt_us(res.get("p50")),
+                        fmt_us(res.get("p99")), fmt_mib(res["rss_kib"]),
+                        "  non-2xx %d" % res["non2xx"] if res["non2xx"] else "") +
+                        ("  " + res["socket_errors"] if res["errors"] else ""))
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    if not args.no_scenarios:
+        sc = []
+        log("== idle RSS")
+        for v in variants:
+            sc.append(("RSS idle, %s, bench app (4 routes, each served once)" % v,
+                       fmt_mib(idle_rss(args, v))))
+        log("== RSS with 100 route files")
+        sc.append(("RSS rhapi, 100 generated route files, each served once",
+                   fmt_mib(scenario_rss(args, 100))))
+        log("== cold start")
+        cold_small = scenario_cold(args, "rhapi", 0, args.cold_reps)
+        sc.append(("cold start to first 200, rhapi, bench app (4 routes), median of %d"
+                   % len(cold_small), "%.1f ms" % median(cold_small)))
+        cold = scenario_cold(args, "rhapi", 1000, args.cold_reps)
+        sc.append(("**cold start to first 200, rhapi, 1,000 route files, median of %d**"
+                   % len(cold), "**%.1f ms** (all: %s)" % (
+                       median(cold), ", ".join("%.0f" % x for x in cold))))
+        if args.with_next:
+            cold_next = scenario_cold(args, "next", 0, args.cold_reps)
+            sc.append(("cold start to first 200, Next.js `next start`, 4 routes, median of %d"
+                       % len(cold_next), "%.1f ms" % median(cold_next)))
+        extra["scenarios"] = sc
+
+    meta["load_after"] = loadavg()
+    report = build_report(args, meta, results, variants, extra)
+    print(report)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(report + "\n")
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump({"meta": meta, "args": vars(args), "results": results,
+                   "extra": extra}, f, indent=1)
+    log("== report written to %s" % os.path.relpath(args.out, ROOT))
+
+
+if __name__ == "__main__":
+    main()

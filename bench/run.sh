@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# rhapi benchmark harness. Run from the repo root:
+#
+#   bench/run.sh                 # full run: 3 rounds x 8 s, rhapi vs raw actix-web
+#   bench/run.sh --with-next     # ... and vs Next.js (npm install + next build on first use)
+#   bench/run.sh --quick         # smoke run: 1 round x 3 s, short scenarios
+#   bench/run.sh reload [...]    # hot-reload latency of `rhapi dev` (bench/reload.py)
+#
+# Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
+#   --routes hello,echo,params,work  --no-scenarios  --out FILE
+# See bench/README.md for what is measured and what the columns mean.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+sub=bench
+if [[ "${1:-}" == "reload" ]]; then
+    sub=reload
+    shift
+fi
+
+build=1
+with_next=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build=0 ;;
+        --with-next) with_next=1 ;;
+    esac
+done
+
+if [[ $build == 1 ]]; then
+    echo "== cargo build --release --bin rhapi --examples" >&2
+    cargo build --release --bin rhapi --examples >&2
+fi
+
+if [[ $sub == reload ]]; then
+    exec python3 bench/reload.py "$@"
+fi
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "== installing wrk" >&2
+    if [[ $(id -u) == 0 ]]; then
+        apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
+    else
+        sudo apt-get install -y wrk >&2
+    fi
+fi
+command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
+
+if [[ $with_next == 1 ]]; then
+    command -v node >/dev/null 2>&1 || { echo "--with-next needs node and npm" >&2; exit 1; }
+    if [[ ! -x bench/next-app/node_modules/.bin/next ]]; then
+        echo "== npm install (bench/next-app)" >&2
+        (cd bench/next-app && npm install --no-audit --no-fund >&2)
+    fi
+    # Rebuild when a page is newer than the last build.
+    if [[ ! -f bench/next-app/.next/BUILD_ID ]] || \
+       [[ -n $(find bench/next-app/pages bench/next-app/package.json -newer bench/next-app/.next/BUILD_ID 2>/dev/null) ]]; then
+        echo "== next build (bench/next-app)" >&2
+        (cd bench/next-app && NEXT_TELEMETRY_DISABLED=1 ./node_modules/.bin/next build >&2)
+    fi
+fi
+
+exec python3 bench/run.py "$@"
