@@ -1,0 +1,145 @@
+//! SPEC 7: SIGINT and SIGTERM stop accepting connections, let running requests finish with
+//! their normal answer, and exit 0.
+
+mod support;
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Exchange, Response, Server, TestApp, DEADLINE};
+
+/// `/api/slow` runs for `seconds` by the clock (not a counted loop: the operations budget is
+/// raised out of the way), then answers normally.
+fn slow_app(seconds: f64) -> TestApp {
+    let app = TestApp::fixture("basic");
+    app.write(
+        "pages/api/slow.rhai",
+        &format!(
+            "fn GET(req, res) {{\n    print(\"slow: running\");\n    let t = timestamp();\n    while t.elapsed < {seconds:.1} {{}}\n    res.json(#{{ done: true }});\n}}\n"
+        ),
+    );
+    app
+}
+
+/// GET `/api/slow`; panics with a clear message when the server drops the connection.
+fn slow_request(server: &Server) -> Response {
+    let raw = b"GET /api/slow HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n";
+    match server.exchange(raw, Duration::from_secs(60)) {
+        Exchange::Answered(response) => response,
+        other => panic!(
+            "the running request got no answer: {other:?}\n{}",
+            server.log_text()
+        ),
+    }
+}
+
+fn serve_slow(app: &TestApp) -> Server {
+    app.serve(
+        "start",
+        &["--max-operations", "1000000000000", "--timeout", "30s"],
+    )
+}
+
+/// Starts `/api/slow`, sends `signal` once it runs, and checks that it still gets its
+/// normal answer and that the process exits 0.
+fn running_request_finishes_after(signal: &str) {
+    let app = slow_app(1.5);
+    let server = serve_slow(&app);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let response = slow_request(&server);
+            finished.store(true, Ordering::SeqCst);
+            response
+        });
+        server.wait_for_log("slow: running");
+        server.signal(signal);
+        let response = slow.join().unwrap();
+        assert_eq!(
+            response.status,
+            200,
+            "SIG{signal}: {}\n{}",
+            response.text(),
+            server.log_text()
+        );
+        assert_eq!(response.json(), json!({ "done": true }));
+    });
+    assert!(finished.load(Ordering::SeqCst));
+    let status = server.wait_exit();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIG{signal}: {status}"
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_request_finish_and_exits_0() {
+    running_request_finishes_after("TERM");
+}
+
+#[test]
+fn sigint_lets_a_running_request_finish_and_exits_0() {
+    running_request_finishes_after("INT");
+}
+
+#[test]
+fn idle_server_exits_0_on_sigterm_and_sigint() {
+    for signal in ["TERM", "INT"] {
+        let app = TestApp::fixture("basic");
+        let server = app.serve("dev", &[]);
+        assert_eq!(server.get("/api/hello").status, 200);
+        server.signal(signal);
+        let status = server.wait_exit();
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status}");
+    }
+}
+
+/// After the signal, new connections are refused while the running request is still
+/// finishing.
+fn new_connections_refused_after(signal: &str) {
+    // Long enough that the refusal shows well before the request ends.
+    let app = slow_app(5.0);
+    let server = serve_slow(&app);
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let response = slow_request(&server);
+            finished.store(true, Ordering::SeqCst);
+            response
+        });
+        server.wait_for_log("slow: running");
+        server.signal(signal);
+        let started = Instant::now();
+        let refused_while_running = loop {
+            if TcpStream::connect(("127.0.0.1", server.port)).is_err() {
+                break !finished.load(Ordering::SeqCst);
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "still accepting connections after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            refused_while_running,
+            "connections were accepted until the running request ended"
+        );
+        let response = slow.join().unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.json(), json!({ "done": true }));
+    });
+    assert_eq!(server.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn new_connections_are_refused_once_sigterm_arrives() {
+    new_connections_refused_after("TERM");
+}
+
+#[test]
+fn new_connections_are_refused_once_sigint_arrives() {
+    new_connections_refused_after("INT");
+}
