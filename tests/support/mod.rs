@@ -606,9 +606,18 @@ impl Server {
 }
 
 impl Response {
-    /// Parses the first response in `data` (status line, headers, body up to the end of
-    /// `data` or its chunked end); `None` when `data` holds no complete head.
+    /// Parses the first response in `data` (status line, headers, and a body up to its
+    /// `content-length`, its chunked end or the end of `data`); `None` when `data` holds
+    /// no complete head.
     pub fn from_bytes(data: &[u8]) -> Option<Response> {
-        Response::parse(data)
+        let mut response = Response::parse(data)?;
+        // Pipelined input can bring several responses: keep only the first one's body.
+        let length = response
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(length) = length {
+            response.body.truncate(length);
+        }
+        Some(response)
     }
 }
