@@ -1,4 +1,4 @@
-//! The command line: what `dev`, `start`, `routes` and `check` do.
+//! The command line: what `dev`, `start`, `routes`, `check` and `migrate` do.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +39,11 @@ enum Command {
     },
     /// Compile every script and resolve its imports; exit 1 on any error.
     Check {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Apply migrations/*.sql to the database (DATABASE_URL) and exit.
+    Migrate {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
@@ -91,6 +96,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Start { serve, no_watch } => serve_app(serve, Mode::Start, !no_watch),
         Command::Routes { dir } => print_routes(dir),
         Command::Check { dir } => check(dir),
+        Command::Migrate { dir } => migrate(dir),
     };
     match result {
         Ok(code) => code,
@@ -149,6 +155,13 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
                 "rhapi start: {} route file(s) failed to load; fix them and start again",
                 report.errors.len()
             );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    if let Err(err) = crate::batteries::db::migrate(&dir, &app.snapshot().env.0) {
+        eprintln!("error: {err}");
+        if mode == Mode::Start {
+            eprintln!("rhapi start: a migration failed; fix it and start again");
             return Ok(ExitCode::FAILURE);
         }
     }
@@ -242,4 +255,20 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     print_errors(&report);
     eprintln!("{} error(s)", report.errors.len());
     Ok(ExitCode::FAILURE)
+}
+
+fn migrate(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = app_dir(dir)?;
+    let env = Arc::new(crate::env::EnvVars::load(&dir, Mode::Start));
+    crate::env::set_current(&env);
+    match crate::batteries::db::migrate(&dir, &env) {
+        Ok(applied) => {
+            println!("ok: {} migration(s) applied", applied.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! through [`crate::env::redact`]; running out of budget ends the run like any timeout (504).
 
 pub mod crypto;
+pub mod db;
 pub mod jwt;
 pub mod log;
 
@@ -13,14 +14,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
 use crate::env::EnvVars;
 use crate::script::context::{self, TIMEOUT_TOKEN};
 
 /// Registers every battery module with `engine`, for the app in `app_dir`.
 pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
-    let _ = (app_dir, env);
+    engine.register_static_module("db", db::module(app_dir, env).into());
     engine.register_static_module("crypto", crypto::module().into());
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
@@ -32,6 +33,17 @@ pub type CallResult<T> = Result<T, Box<EvalAltResult>>;
 /// A catchable script error; env values in `message` are replaced by `[redacted]`.
 pub fn script_error(message: impl AsRef<str>) -> Box<EvalAltResult> {
     crate::env::redact(message.as_ref()).into()
+}
+
+/// Gives an error of a battery call the script position of the call (so the 500 body and
+/// the log name the line).
+pub fn at<T>(ctx: &NativeCallContext, result: CallResult<T>) -> CallResult<T> {
+    result.map_err(|mut err| {
+        if err.position().is_none() {
+            err.set_position(ctx.call_position());
+        }
+        err
+    })
 }
 
 /// Budget for blocking work outside any request (migrations at start, `rhapi migrate`).

@@ -1,0 +1,516 @@
+//! `db::`: SQL on SQLite (the default, a file under the app dir) or PostgreSQL (when
+//! `DATABASE_URL` says `postgres://`), with bound parameters, rows as maps, transactions
+//! and migrations.
+//!
+//! Connection pools live in a process-wide registry keyed by the database they reach, not in
+//! the engine: the engine is rebuilt when `.env` changes, and the pools survive that (a new
+//! `DATABASE_URL` simply names another entry).
+
+mod iso;
+pub mod migrate;
+mod numeric;
+mod pool;
+mod postgres;
+mod sqlite;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, FnPtr, Map, Module, NativeCallContext};
+
+use self::pool::{Pool, Pooled};
+use self::postgres::PgManager;
+use self::sqlite::SqliteManager;
+use super::{at, budget, budget_spent, script_error, timed_out, CallResult};
+use crate::env::EnvVars;
+
+/// Connections per database (SQLite serializes writers itself; PostgreSQL servers default
+/// to 100 connections, shared by every instance).
+const POOL_SIZE: usize = 16;
+
+/// Time a rollback may take after its transaction failed (the budget may be spent).
+const ROLLBACK_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// What went wrong with a database call.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL {0}")]
+    Config(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("timed out {0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Sql(String),
+    #[error("parameter {index}: {message}")]
+    Param { index: usize, message: String },
+    #[error("column '{column}' {message}")]
+    Column { column: String, message: String },
+}
+
+/// The result of `db::execute`.
+pub struct Executed {
+    pub rows_affected: u64,
+    pub last_insert_id: Option<i64>,
+}
+
+/// What each backend's connection does for `db::` calls; every call is bounded by `budget`.
+pub trait Connection {
+    /// Rows of a statement, as maps.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Dynamic],
+        budget: Duration,
+    ) -> Result<Vec<Map>, DbError>;
+    /// Runs a statement for its effect.
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Dynamic],
+        budget: Duration,
+    ) -> Result<Executed, DbError>;
+    /// Runs several statements without parameters (transaction control, migrations).
+    fn batch(&mut self, sql: &str, budget: Duration) -> Result<(), DbError>;
+    /// How a transaction starts.
+    fn begin_sql(&self) -> &'static str;
+    /// A statement that makes concurrent migrators wait for each other, where needed.
+    fn lock_migrations_sql(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Which database `DATABASE_URL` names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    /// `DATABASE_URL` unset: `data/app.db`; `sqlite:path` (relative to the app dir);
+    /// `postgres://` or `postgresql://`.
+    fn from_env(app_dir: &Path, env: &EnvVars) -> Result<Target, DbError> {
+        let Some(url) = env
+            .get("DATABASE_URL")
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(Target::Sqlite(app_dir.join("data/app.db")));
+        };
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(DbError::Config(
+                    "sqlite: needs a file path, e.g. sqlite:data/app.db".into(),
+                ));
+            }
+            return Ok(Target::Sqlite(app_dir.join(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_string()));
+        }
+        Err(DbError::Config(
+            "must start with sqlite: or postgres:// (or be unset for data/app.db)".into(),
+        ))
+    }
+}
+
+/// An open database: its pool.
+pub enum Database {
+    Sqlite(Arc<Pool<SqliteManager>>),
+    Postgres(Arc<Pool<PgManager>>),
+}
+
+/// A pooled connection of either backend.
+enum Conn {
+    Sqlite(Pooled<SqliteManager>),
+    Postgres(Pooled<PgManager>),
+}
+
+impl Conn {
+    fn as_dyn(&mut self) -> &mut dyn Connection {
+        match self {
+            Conn::Sqlite(c) => &mut **c,
+            Conn::Postgres(c) => &mut **c,
+        }
+    }
+
+    fn discard(&mut self) {
+        match self {
+            Conn::Sqlite(c) => c.discard(),
+            Conn::Postgres(c) => c.discard(),
+        }
+    }
+}
+
+impl Database {
+    fn open(target: &Target) -> Result<Database, DbError> {
+        Ok(match target {
+            Target::Sqlite(path) => Database::Sqlite(Arc::new(Pool::new(
+                SqliteManager { path: path.clone() },
+                POOL_SIZE,
+            ))),
+            Target::Postgres(url) => {
+                Database::Postgres(Arc::new(Pool::new(PgManager::new(url)?, POOL_SIZE)))
+            }
+        })
+    }
+
+    fn get(&self, timeout: Duration) -> Result<Conn, DbError> {
+        Ok(match self {
+            Database::Sqlite(pool) => Conn::Sqlite(pool.get(timeout)?),
+            Database::Postgres(pool) => Conn::Postgres(pool.get(timeout)?),
+        })
+    }
+
+    /// `sql` written with `?` placeholders, in this database's placeholder style.
+    fn placeholders(&self, sql: &str) -> String {
+        match self {
+            Database::Sqlite(_) => sql.to_string(),
+            Database::Postgres(_) => {
+                let mut n = 0;
+                sql.chars()
+                    .map(|c| match c {
+                        '?' => {
+                            n += 1;
+                            format!("${n}")
+                        }
+                        c => c.to_string(),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn migrations_table_sql(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => {
+                "CREATE TABLE IF NOT EXISTS _rhapi_migrations (name TEXT PRIMARY KEY, \
+                 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))"
+            }
+            Database::Postgres(_) => {
+                "CREATE TABLE IF NOT EXISTS _rhapi_migrations (name TEXT PRIMARY KEY, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            }
+        }
+    }
+}
+
+/// Databases opened by this process, kept across engine rebuilds.
+static OPEN: OnceLock<Mutex<HashMap<Target, Arc<Database>>>> = OnceLock::new();
+
+fn open(target: &Target) -> Result<Arc<Database>, DbError> {
+    let mut open = OPEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(db) = open.get(target) {
+        return Ok(Arc::clone(db));
+    }
+    let db = Arc::new(Database::open(target)?);
+    open.insert(target.clone(), Arc::clone(&db));
+    Ok(db)
+}
+
+/// The database of one engine build: resolved from `DATABASE_URL` when the engine is built,
+/// opened on first use.
+struct Handle {
+    target: Result<Target, String>,
+    db: OnceLock<Arc<Database>>,
+}
+
+impl Handle {
+    fn database(&self) -> Result<Arc<Database>, DbError> {
+        if let Some(db) = self.db.get() {
+            return Ok(Arc::clone(db));
+        }
+        let target = self.target.clone().map_err(DbError::Config)?;
+        let db = open(&target)?;
+        Ok(Arc::clone(self.db.get_or_init(|| db)))
+    }
+}
+
+/// The transaction in progress on this thread: `db::` calls inside `db::transaction` use
+/// its connection.
+struct Tx {
+    db: Arc<Database>,
+    conn: Conn,
+    depth: usize,
+}
+
+thread_local! {
+    static TX: RefCell<Option<Tx>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the connection of this thread's transaction, or on one from the pool.
+fn with_conn<T>(
+    handle: &Handle,
+    call: &str,
+    f: impl FnOnce(&mut dyn Connection, Duration) -> Result<T, DbError>,
+) -> CallResult<T> {
+    let budget = budget()?;
+    let db = handle.database().map_err(|err| to_script(call, err))?;
+    let tx = TX.with(|tx| tx.borrow_mut().take());
+    let result = match tx {
+        Some(mut tx) if Arc::ptr_eq(&tx.db, &db) => {
+            let result = f(tx.conn.as_dyn(), budget);
+            TX.with(|slot| *slot.borrow_mut() = Some(tx));
+            result
+        }
+        other => {
+            TX.with(|slot| *slot.borrow_mut() = other);
+            db.get(budget).and_then(|mut conn| f(conn.as_dyn(), budget))
+        }
+    };
+    result.map_err(|err| to_script(call, err))
+}
+
+/// A database error as a script error: a timeout once the budget is spent ends the run
+/// (504); anything else is catchable, prefixed with the call.
+fn to_script(call: &str, err: DbError) -> Box<rhai::EvalAltResult> {
+    if matches!(err, DbError::Timeout(_)) && budget_spent() {
+        return timed_out();
+    }
+    script_error(format!("{call}: {err}"))
+}
+
+/// Runs `f` in a transaction on `conn`: commits when it returns `Ok`, rolls back otherwise.
+fn in_transaction<T>(
+    conn: &mut dyn Connection,
+    budget: Duration,
+    f: impl FnOnce(&mut dyn Connection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.batch(conn.begin_sql(), budget)?;
+    match f(conn) {
+        Ok(value) => {
+            if let Err(err) = conn.batch("COMMIT", budget) {
+                let _ = conn.batch("ROLLBACK", ROLLBACK_ALLOWANCE);
+                return Err(err);
+            }
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = conn.batch("ROLLBACK", ROLLBACK_ALLOWANCE);
+            Err(err)
+        }
+    }
+}
+
+/// Clears this thread's transaction if a panic unwinds through `db::transaction`, so the
+/// next run on the thread does not inherit it.
+struct UnwindGuard;
+
+impl Drop for UnwindGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(mut tx) = TX.with(|tx| tx.borrow_mut().take()) {
+                tx.conn.discard();
+            }
+        }
+    }
+}
+
+/// `db::transaction(|| { ... })`: the closure's `db::` calls share one transaction; it
+/// commits when the closure returns and rolls back (re-raising the error) when it fails.
+/// Nested calls become savepoints.
+fn transaction(handle: &Handle, ctx: &NativeCallContext, f: &FnPtr) -> CallResult<Dynamic> {
+    const CALL: &str = "db::transaction";
+    let budget = budget()?;
+    let db = handle.database().map_err(|err| to_script(CALL, err))?;
+    let current = TX.with(|tx| tx.borrow_mut().take());
+    let mut tx = match current {
+        Some(tx) if Arc::ptr_eq(&tx.db, &db) => tx,
+        other => {
+            TX.with(|slot| *slot.borrow_mut() = other);
+            if TX.with(|slot| slot.borrow().is_some()) {
+                return Err(script_error(
+                    "db::transaction: another database's transaction is in progress",
+                ));
+            }
+            let conn = db.get(budget).map_err(|err| to_script(CALL, err))?;
+            Tx {
+                db: Arc::clone(&db),
+                conn,
+                depth: 0,
+            }
+        }
+    };
+    let depth = tx.depth;
+    let begin = if depth == 0 {
+        tx.conn.as_dyn().begin_sql().to_string()
+    } else {
+        format!("SAVEPOINT rhapi_{depth}")
+    };
+    if let Err(err) = tx.conn.as_dyn().batch(&begin, budget) {
+        if depth > 0 {
+            TX.with(|slot| *slot.borrow_mut() = Some(tx));
+        }
+        return Err(to_script(CALL, err));
+    }
+    tx.depth += 1;
+    TX.with(|slot| *slot.borrow_mut() = Some(tx));
+
+    let result = {
+        let _guard = UnwindGuard;
+        f.call_within_context::<Dynamic>(ctx, ())
+    };
+
+    let Some(mut tx) = TX.with(|slot| slot.borrow_mut().take()) else {
+        return Err(script_error("db::transaction: the transaction was lost"));
+    };
+    tx.depth -= 1;
+    let outcome = match &result {
+        Ok(_) => {
+            let end = if depth == 0 {
+                "COMMIT".to_string()
+            } else {
+                format!("RELEASE SAVEPOINT rhapi_{depth}")
+            };
+            let commit_budget = budget_or_allowance();
+            tx.conn.as_dyn().batch(&end, commit_budget).map_err(|err| {
+                let _ = rollback(&mut tx, depth);
+                to_script(CALL, err)
+            })
+        }
+        Err(_) => {
+            let _ = rollback(&mut tx, depth);
+            Ok(())
+        }
+    };
+    if depth > 0 {
+        TX.with(|slot| *slot.borrow_mut() = Some(tx));
+    }
+    outcome?;
+    result
+}
+
+fn budget_or_allowance() -> Duration {
+    budget().unwrap_or(ROLLBACK_ALLOWANCE)
+}
+
+/// Rolls back the transaction (or savepoint) at `depth`; a connection whose rollback
+/// failed is not reused.
+fn rollback(tx: &mut Tx, depth: usize) -> Result<(), DbError> {
+    let sql = if depth == 0 {
+        "ROLLBACK".to_string()
+    } else {
+        format!("ROLLBACK TO SAVEPOINT rhapi_{depth}; RELEASE SAVEPOINT rhapi_{depth}")
+    };
+    let result = tx.conn.as_dyn().batch(&sql, ROLLBACK_ALLOWANCE);
+    if result.is_err() {
+        tx.conn.discard();
+    }
+    result
+}
+
+fn rows_to_array(rows: Vec<Map>) -> Array {
+    rows.into_iter().map(Dynamic::from_map).collect()
+}
+
+/// The `db` module for an engine built for `app_dir` with `env`.
+pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
+    let handle = Arc::new(Handle {
+        target: Target::from_env(app_dir, env).map_err(|err| match err {
+            DbError::Config(message) => message,
+            other => other.to_string(),
+        }),
+        db: OnceLock::new(),
+    });
+    let mut module = Module::new();
+
+    let h = Arc::clone(&handle);
+    module.set_native_fn(
+        "query",
+        move |ctx: NativeCallContext, sql: &str, params: Array| {
+            at(
+                &ctx,
+                with_conn(&h, "db::query", |c, b| c.query(sql, &params, b)).map(rows_to_array),
+            )
+        },
+    );
+    let h = Arc::clone(&handle);
+    module.set_native_fn("query", move |ctx: NativeCallContext, sql: &str| {
+        at(
+            &ctx,
+            with_conn(&h, "db::query", |c, b| c.query(sql, &[], b)).map(rows_to_array),
+        )
+    });
+    let h = Arc::clone(&handle);
+    module.set_native_fn(
+        "query_one",
+        move |ctx: NativeCallContext, sql: &str, params: Array| {
+            let rows = at(
+                &ctx,
+                with_conn(&h, "db::query_one", |c, b| c.query(sql, &params, b)),
+            )?;
+            Ok(rows
+                .into_iter()
+                .next()
+                .map_or(Dynamic::UNIT, Dynamic::from_map))
+        },
+    );
+    let h = Arc::clone(&handle);
+    module.set_native_fn("query_one", move |ctx: NativeCallContext, sql: &str| {
+        let rows = at(
+            &ctx,
+            with_conn(&h, "db::query_one", |c, b| c.query(sql, &[], b)),
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map_or(Dynamic::UNIT, Dynamic::from_map))
+    });
+    let h = Arc::clone(&handle);
+    module.set_native_fn(
+        "execute",
+        move |ctx: NativeCallContext, sql: &str, params: Array| {
+            at(
+                &ctx,
+                with_conn(&h, "db::execute", |c, b| c.execute(sql, &params, b)).map(executed),
+            )
+        },
+    );
+    let h = Arc::clone(&handle);
+    module.set_native_fn("execute", move |ctx: NativeCallContext, sql: &str| {
+        at(
+            &ctx,
+            with_conn(&h, "db::execute", |c, b| c.execute(sql, &[], b)).map(executed),
+        )
+    });
+    let h = Arc::clone(&handle);
+    module.set_native_fn("transaction", move |ctx: NativeCallContext, f: FnPtr| {
+        at(&ctx, transaction(&h, &ctx, &f))
+    });
+    module
+}
+
+fn executed(result: Executed) -> Map {
+    let mut map = Map::new();
+    map.insert(
+        "rows_affected".into(),
+        Dynamic::from_int(i64::try_from(result.rows_affected).unwrap_or(i64::MAX)),
+    );
+    map.insert(
+        "last_insert_id".into(),
+        result
+            .last_insert_id
+            .map_or(Dynamic::UNIT, Dynamic::from_int),
+    );
+    map
+}
+
+/// Applies the app's migrations to the database `env` names (at start and for
+/// `rhapi migrate`); returns the files applied now. An app without `migrations/` is left
+/// alone.
+pub fn migrate(app_dir: &Path, env: &EnvVars) -> Result<Vec<String>, String> {
+    let target = Target::from_env(app_dir, env).map_err(|err| err.to_string())?;
+    if !app_dir.join("migrations").is_dir() {
+        return Ok(Vec::new());
+    }
+    let db = open(&target).map_err(|err| err.to_string())?;
+    migrate::run(app_dir, &db).map_err(|err| crate::env::redact(&err.to_string()))
+}

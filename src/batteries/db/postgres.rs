@@ -1,0 +1,549 @@
+//! PostgreSQL: connections from a pool, `$1` placeholders, parameters converted to the
+//! types the server expects, rows decoded by column type.
+//!
+//! Each connection drives its socket on a small runtime of its own, so that every wait
+//! (connecting, authenticating, each statement) is cut at the request's budget, even when
+//! the server stops answering; `statement_timeout` makes the server give up at the same
+//! time.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::str::FromStr;
+use std::time::Duration;
+
+use std::future::Future;
+
+use rhai::{Dynamic, Map};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use tokio::runtime::Runtime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::iso;
+use super::pool::Manager;
+use super::{Connection, DbError, Executed};
+
+/// Prepared statements kept per connection before the cache starts over.
+const STATEMENT_CACHE: usize = 256;
+
+/// Opens connections to one PostgreSQL server.
+pub struct PgManager {
+    config: tokio_postgres::Config,
+    /// The URL's password, scrubbed from every message (it is part of an env value, but
+    /// a message may quote it alone).
+    password: Option<String>,
+}
+
+impl PgManager {
+    /// Parses a `postgres://` URL; the error never quotes it.
+    pub fn new(url: &str) -> Result<PgManager, DbError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            DbError::Config(
+                "is not a valid postgres:// URL (postgres://user:password@host:port/db)".into(),
+            )
+        })?;
+        config.application_name("rhapi");
+        let password = config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .filter(|p| !p.is_empty());
+        Ok(PgManager { config, password })
+    }
+}
+
+/// A PostgreSQL error as a message: the server's message, detail and hint, or the client's
+/// error and its cause, with `password` scrubbed.
+fn pg_error(err: &tokio_postgres::Error, password: Option<&str>) -> DbError {
+    {
+        if let Some(db) = err.as_db_error() {
+            if *db.code() == SqlState::QUERY_CANCELED {
+                return DbError::Timeout("running the statement".into());
+            }
+            let mut message = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                message = format!("{message} ({detail})");
+            }
+            if let Some(hint) = db.hint() {
+                message = format!("{message}; hint: {hint}");
+            }
+            return DbError::Sql(message);
+        }
+        let message = match err.source() {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        };
+        DbError::Sql(scrub(message, password))
+    }
+}
+
+fn scrub(text: String, password: Option<&str>) -> String {
+    match password {
+        Some(password) => text.replace(password, "[redacted]"),
+        None => text,
+    }
+}
+
+/// A PostgreSQL connection and its prepared statements.
+pub struct PgConn {
+    runtime: Runtime,
+    client: Client,
+    /// Set when a wait was cut short: the connection's state is unknown, do not reuse it.
+    broken: std::cell::Cell<bool>,
+    statements: HashMap<String, Statement>,
+    /// The `statement_timeout` last set on this session, in ms.
+    timeout_ms: u64,
+    /// The URL's password, scrubbed from messages.
+    password: Option<String>,
+}
+
+impl Manager for PgManager {
+    type Conn = PgConn;
+
+    fn connect(&self, timeout: Duration) -> Result<PgConn, DbError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| DbError::Connect(format!("cannot start a client runtime: {err}")))?;
+        let mut config = self.config.clone();
+        config.connect_timeout(timeout);
+        let connecting = async { tokio::time::timeout(timeout, config.connect(NoTls)).await };
+        let (client, connection) = match runtime.block_on(connecting) {
+            Err(_) => return Err(DbError::Timeout("connecting to PostgreSQL".into())),
+            Ok(Err(err)) => {
+                let message = match err.source() {
+                    Some(source) => format!("{err}: {source}"),
+                    None => err.to_string(),
+                };
+                return Err(DbError::Connect(scrub(message, self.password.as_deref())));
+            }
+            Ok(Ok(pair)) => pair,
+        };
+        // Driven whenever this connection's runtime runs a call.
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(PgConn {
+            runtime,
+            client,
+            broken: std::cell::Cell::new(false),
+            statements: HashMap::new(),
+            timeout_ms: 0,
+            password: self.password.clone(),
+        })
+    }
+
+    fn is_broken(&self, conn: &mut PgConn) -> bool {
+        conn.broken.get() || conn.client.is_closed()
+    }
+}
+
+impl PgConn {
+    /// Runs one client call on this connection's runtime, cut at `budget`.
+    fn run<T>(
+        &self,
+        budget: Duration,
+        call: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, DbError> {
+        // The timer must be made inside the runtime.
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(budget, call).await })
+        {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(pg_error(&err, self.password.as_deref())),
+            Err(_) => {
+                self.broken.set(true);
+                Err(DbError::Timeout("waiting for PostgreSQL".into()))
+            }
+        }
+    }
+
+    /// Sets `statement_timeout` to (a little under) `budget`. Rounded down so that the
+    /// statements of one request rarely need a new `SET`.
+    fn limit(&mut self, budget: Duration) -> Result<(), DbError> {
+        let ms = budget.as_millis() as u64;
+        let ms = match ms {
+            0 => return Err(DbError::Timeout("before the statement started".into())),
+            2000.. => ms / 1000 * 1000,
+            100.. => ms / 100 * 100,
+            _ => ms,
+        };
+        if ms != self.timeout_ms {
+            let set = format!("SET statement_timeout = {ms}");
+            self.run(budget, self.client.batch_execute(&set))?;
+            self.timeout_ms = ms;
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, sql: &str, budget: Duration) -> Result<Statement, DbError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.run(budget, self.client.prepare(sql))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    fn bind(statement: &Statement, params: &[Dynamic]) -> Result<Vec<Bound>, DbError> {
+        let types = statement.params();
+        if types.len() != params.len() {
+            return Err(DbError::Sql(format!(
+                "the statement has {} parameter(s) ($1, $2, ...) but {} value(s) were given",
+                types.len(),
+                params.len()
+            )));
+        }
+        params
+            .iter()
+            .zip(types)
+            .enumerate()
+            .map(|(i, (value, ty))| {
+                bind(value, ty).map_err(|message| DbError::Param {
+                    index: i + 1,
+                    message,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Connection for PgConn {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Dynamic],
+        budget: Duration,
+    ) -> Result<Vec<Map>, DbError> {
+        self.limit(budget)?;
+        let statement = self.prepare(sql, budget)?;
+        let bound = PgConn::bind(&statement, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
+        let rows = self.run(budget, self.client.query(&statement, &refs))?;
+        let columns = statement.columns();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut map = Map::new();
+            for (i, column) in columns.iter().enumerate() {
+                let value = read(row, i, column.type_()).map_err(|message| DbError::Column {
+                    column: column.name().to_string(),
+                    message,
+                })?;
+                map.insert(column.name().into(), value);
+            }
+            out.push(map);
+        }
+        Ok(out)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Dynamic],
+        budget: Duration,
+    ) -> Result<Executed, DbError> {
+        self.limit(budget)?;
+        let statement = self.prepare(sql, budget)?;
+        let bound = PgConn::bind(&statement, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
+        let rows = self.run(budget, self.client.execute(&statement, &refs))?;
+        Ok(Executed {
+            rows_affected: rows,
+            last_insert_id: None,
+        })
+    }
+
+    fn batch(&mut self, sql: &str, budget: Duration) -> Result<(), DbError> {
+        self.limit(budget)?;
+        self.run(budget, self.client.batch_execute(sql))
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        "BEGIN"
+    }
+
+    fn lock_migrations_sql(&self) -> Option<&'static str> {
+        // Several instances starting at once apply each migration once.
+        Some("SELECT pg_advisory_xact_lock(7228373160913251661)")
+    }
+}
+
+/// The type to convert to: a domain's base type, an enum as text.
+fn base(ty: &Type) -> &Type {
+    match ty.kind() {
+        Kind::Domain(inner) => base(inner),
+        Kind::Enum(_) => &Type::TEXT,
+        _ if ty.name() == "citext" => &Type::TEXT,
+        _ => ty,
+    }
+}
+
+fn is_text(ty: &Type) -> bool {
+    [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+    ]
+    .contains(ty)
+}
+
+/// A parameter converted to the type PostgreSQL expects for it.
+#[derive(Debug)]
+enum Bound {
+    Null,
+    Bool(bool),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    Oid(u32),
+    F32(f32),
+    F64(f64),
+    Numeric(String),
+    Text(String),
+    Bytes(Vec<u8>),
+    Uuid(uuid::Uuid),
+    Json(serde_json::Value),
+    Timestamptz(OffsetDateTime),
+    Timestamp(PrimitiveDateTime),
+    Date(Date),
+    Time(Time),
+}
+
+impl ToSql for Bound {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Bound::Null => Ok(IsNull::Yes),
+            Bound::Bool(v) => v.to_sql(ty, out),
+            Bound::I16(v) => v.to_sql(ty, out),
+            Bound::I32(v) => v.to_sql(ty, out),
+            Bound::I64(v) => v.to_sql(ty, out),
+            Bound::Oid(v) => v.to_sql(ty, out),
+            Bound::F32(v) => v.to_sql(ty, out),
+            Bound::F64(v) => v.to_sql(ty, out),
+            Bound::Numeric(v) => {
+                super::numeric::encode(v, out)?;
+                Ok(IsNull::No)
+            }
+            Bound::Text(v) => {
+                out.extend_from_slice(v.as_bytes());
+                Ok(IsNull::No)
+            }
+            Bound::Bytes(v) => v.to_sql(ty, out),
+            Bound::Uuid(v) => v.to_sql(ty, out),
+            Bound::Json(v) => v.to_sql(ty, out),
+            Bound::Timestamptz(v) => v.to_sql(ty, out),
+            Bound::Timestamp(v) => v.to_sql(ty, out),
+            Bound::Date(v) => v.to_sql(ty, out),
+            Bound::Time(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // `bind` already chose the variant for the parameter's type.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Converts a script value to what a parameter of type `ty` takes; numbers and strings
+/// convert where the meaning is plain (`"42"` for an integer, an ISO string for a date).
+fn bind(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
+    if value.is_unit() {
+        return Ok(Bound::Null);
+    }
+    let ty = base(ty);
+    let wrong = || {
+        format!(
+            "cannot bind a {} to a parameter of type {}",
+            value.type_name(),
+            ty.name()
+        )
+    };
+    let text = value.is_string().then(|| value.to_string());
+    let int = value
+        .as_int()
+        .ok()
+        .or_else(|| text.as_deref().and_then(|t| t.trim().parse::<i64>().ok()));
+    let float = value
+        .as_float()
+        .ok()
+        .or_else(|| int.map(|n| n as f64))
+        .or_else(|| text.as_deref().and_then(|t| t.trim().parse::<f64>().ok()));
+    let out_of_range = |n: i64| format!("{n} is out of range for type {}", ty.name());
+    Ok(match *ty {
+        Type::BOOL => Bound::Bool(match (value.as_bool(), text.as_deref()) {
+            (Ok(b), _) => b,
+            (_, Some("true")) => true,
+            (_, Some("false")) => false,
+            _ => return Err(wrong()),
+        }),
+        Type::INT2 => {
+            let n = int.ok_or_else(wrong)?;
+            Bound::I16(i16::try_from(n).map_err(|_| out_of_range(n))?)
+        }
+        Type::INT4 => {
+            let n = int.ok_or_else(wrong)?;
+            Bound::I32(i32::try_from(n).map_err(|_| out_of_range(n))?)
+        }
+        Type::INT8 => Bound::I64(int.ok_or_else(wrong)?),
+        Type::OID => {
+            let n = int.ok_or_else(wrong)?;
+            Bound::Oid(u32::try_from(n).map_err(|_| out_of_range(n))?)
+        }
+        Type::FLOAT4 => Bound::F32(float.ok_or_else(wrong)? as f32),
+        Type::FLOAT8 => Bound::F64(float.ok_or_else(wrong)?),
+        Type::NUMERIC => Bound::Numeric(match (int, value.as_float(), &text) {
+            (_, _, Some(t)) => t.trim().to_string(),
+            (Some(n), _, _) => n.to_string(),
+            (_, Ok(x), _) if x.is_finite() => x.to_string(),
+            _ => return Err(wrong()),
+        }),
+        Type::BYTEA => match (value.is_blob(), text) {
+            (true, _) => Bound::Bytes(value.clone().into_blob().unwrap_or_default()),
+            (_, Some(t)) => Bound::Bytes(t.into_bytes()),
+            _ => return Err(wrong()),
+        },
+        Type::UUID => {
+            let t = text.ok_or_else(wrong)?;
+            Bound::Uuid(
+                uuid::Uuid::parse_str(t.trim()).map_err(|_| format!("'{t}' is not a UUID"))?,
+            )
+        }
+        Type::JSON | Type::JSONB => Bound::Json(match text {
+            // A string is JSON text, as with '...'::jsonb.
+            Some(t) => serde_json::from_str(&t).map_err(|err| format!("not valid JSON: {err}"))?,
+            None => serde_json::to_value(value).map_err(|err| format!("not JSON: {err}"))?,
+        }),
+        Type::TIMESTAMPTZ => {
+            let t = text.ok_or_else(wrong)?;
+            let (date, time, offset) = iso::parse(&t)?;
+            let offset = offset.unwrap_or(UtcOffset::UTC);
+            Bound::Timestamptz(
+                PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT)).assume_offset(offset),
+            )
+        }
+        Type::TIMESTAMP => {
+            let t = text.ok_or_else(wrong)?;
+            let (date, time, offset) = iso::parse(&t)?;
+            let local = PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT));
+            Bound::Timestamp(match offset {
+                Some(offset) => {
+                    let utc = local.assume_offset(offset).to_offset(UtcOffset::UTC);
+                    PrimitiveDateTime::new(utc.date(), utc.time())
+                }
+                None => local,
+            })
+        }
+        Type::DATE => {
+            let t = text.ok_or_else(wrong)?;
+            Bound::Date(iso::parse(&t)?.0)
+        }
+        Type::TIME => {
+            let t = text.ok_or_else(wrong)?;
+            Bound::Time(
+                iso::parse_time(t.trim())
+                    .ok_or_else(|| format!("'{t}' is not a time (HH:MM:SS)"))?,
+            )
+        }
+        _ if is_text(ty) => match text {
+            Some(t) => Bound::Text(t),
+            None if value.is_map() || value.is_array() => {
+                Bound::Text(serde_json::to_string(value).map_err(|err| err.to_string())?)
+            }
+            None if value.is_blob() => return Err(wrong()),
+            None => Bound::Text(value.to_string()),
+        },
+        _ => {
+            return Err(format!(
+                "{}; cast it in SQL, e.g. $1::text::{}",
+                wrong(),
+                ty.name()
+            ))
+        }
+    })
+}
+
+/// Any value, as its raw bytes (enums, citext and other text-like types).
+struct Raw(Vec<u8>);
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Raw, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// A `numeric` as an `i64` when whole and in range, else an `f64`.
+struct Numeric(Dynamic);
+
+impl<'a> FromSql<'a> for Numeric {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Numeric, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Numeric(super::numeric::decode(raw)?))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
+/// Column `i` of `row`, by its type: SPEC 8's mapping.
+fn read(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Dynamic, String> {
+    fn get<'a, T: FromSql<'a>>(
+        row: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Result<Option<T>, String> {
+        row.try_get::<_, Option<T>>(i)
+            .map_err(|err| match err.source() {
+                Some(source) => source.to_string(),
+                None => err.to_string(),
+            })
+    }
+    let ty = base(ty);
+    let value = match *ty {
+        Type::BOOL => get::<bool>(row, i)?.map(Dynamic::from_bool),
+        Type::INT2 => get::<i16>(row, i)?.map(|n| Dynamic::from_int(n.into())),
+        Type::INT4 => get::<i32>(row, i)?.map(|n| Dynamic::from_int(n.into())),
+        Type::INT8 => get::<i64>(row, i)?.map(Dynamic::from_int),
+        Type::OID => get::<u32>(row, i)?.map(|n| Dynamic::from_int(n.into())),
+        Type::FLOAT4 => get::<f32>(row, i)?.map(|x| Dynamic::from_float(x.into())),
+        Type::FLOAT8 => get::<f64>(row, i)?.map(Dynamic::from_float),
+        Type::NUMERIC => get::<Numeric>(row, i)?.map(|n| n.0),
+        Type::BYTEA => get::<Vec<u8>>(row, i)?.map(Dynamic::from_blob),
+        Type::UUID => get::<uuid::Uuid>(row, i)?.map(|u| u.to_string().into()),
+        Type::JSON | Type::JSONB => match get::<serde_json::Value>(row, i)? {
+            Some(json) => {
+                Some(serde_json::from_value::<Dynamic>(json).map_err(|err| err.to_string())?)
+            }
+            None => None,
+        },
+        Type::TIMESTAMPTZ => get::<OffsetDateTime>(row, i)?.map(|t| iso::timestamptz(t).into()),
+        Type::TIMESTAMP => get::<PrimitiveDateTime>(row, i)?.map(|t| iso::timestamp(t).into()),
+        Type::DATE => get::<Date>(row, i)?.map(|d| iso::date(d).into()),
+        Type::TIME => get::<Time>(row, i)?.map(|t| iso::time(t).into()),
+        _ if is_text(ty) || *ty == Type::TEXT => {
+            get::<Raw>(row, i)?.map(|raw| String::from_utf8_lossy(&raw.0).into_owned().into())
+        }
+        _ => {
+            return Err(format!(
+                "has type {}, which db:: cannot read; cast it to text in SQL",
+                ty.name()
+            ))
+        }
+    };
+    Ok(value.unwrap_or(Dynamic::UNIT))
+}
