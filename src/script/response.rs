@@ -65,23 +65,36 @@ impl Res {
         })
     }
 
+    /// The state for a change before sending; after sending, changes are script errors
+    /// (the response already sent is the one delivered).
+    fn unsent(&self, caller: &str) -> ScriptResult<MutexGuard<'_, State>> {
+        let state = self.state();
+        if state.sent.is_some() {
+            return Err(format!(
+                "res.{caller}(): the response was already sent; it can no longer change"
+            )
+            .into());
+        }
+        Ok(state)
+    }
+
     fn set_status(&self, code: i64) -> ScriptResult<()> {
         if !(200..=999).contains(&code) {
             return Err(format!("res.status({code}): a status must be between 200 and 999").into());
         }
-        let mut state = self.state();
+        let mut state = self.unsent("status")?;
         state.status = Some(code as u16);
         state.touched = true;
         Ok(())
     }
 
-    fn add_header(&self, name: &str, value: &str, replace: bool) -> ScriptResult<()> {
+    fn add_header(&self, caller: &str, name: &str, value: &str, replace: bool) -> ScriptResult<()> {
         let header = HeaderName::try_from(name)
             .map_err(|_| format!("'{name}' is not a valid header name"))?;
         let value = HeaderValue::try_from(value).map_err(|_| {
             format!("the value of header '{name}' has characters a header cannot carry")
         })?;
-        let mut state = self.state();
+        let mut state = self.unsent(caller)?;
         if replace {
             state.headers.retain(|(n, _)| *n != header);
         }
@@ -95,12 +108,12 @@ impl Res {
             let values = value.into_array().unwrap_or_default();
             let mut first = true;
             for item in values {
-                self.add_header(name, &item.to_string(), first)?;
+                self.add_header("set_header", name, &item.to_string(), first)?;
                 first = false;
             }
             Ok(())
         } else {
-            self.add_header(name, &value.to_string(), true)
+            self.add_header("set_header", name, &value.to_string(), true)
         }
     }
 
@@ -138,17 +151,15 @@ impl Res {
                 format!("res.redirect({status}, ...): a redirect status must be 3xx").into(),
             );
         }
-        if self.was_sent() {
-            return self.finish("redirect", Vec::new(), None, false);
-        }
+        self.unsent("redirect")?;
         self.set_status(status)?;
-        self.add_header("location", url, true)?;
+        self.add_header("redirect", "location", url, true)?;
         self.finish("redirect", Vec::new(), None, false)
     }
 
     fn cookie(&self, name: &str, value: &str, options: Option<Map>) -> ScriptResult<()> {
         let header = set_cookie(name, value, options.unwrap_or_default())?;
-        self.add_header("set-cookie", &header, false)
+        self.add_header("cookie", "set-cookie", &header, false)
     }
 
     /// Registers `res` and its methods with the engine.
