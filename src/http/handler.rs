@@ -11,7 +11,7 @@ use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
 
-use super::request::{build_req, media_type, parse_body, read_body};
+use super::request::{build_req, content_type, parse_body, read_body};
 use super::response::{log_script_error, method_not_allowed, respond, script_error_response};
 use super::Server;
 use crate::app::Route;
@@ -30,7 +30,11 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) ->
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
-            tracing::error!("{} {}: internal error (panic) while answering", req.method(), req.path());
+            tracing::error!(
+                "{} {}: internal error (panic) while answering",
+                req.method(),
+                req.path()
+            );
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         });
     log_request(&req, response.status(), started.elapsed());
@@ -100,7 +104,7 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let body = match parse_body(&media_type(req), &body) {
+    let body = match parse_body(content_type(req), &body) {
         Ok(body) => body,
         Err(err) => return err.response(),
     };

@@ -1,6 +1,7 @@
 //! The HTTP side: actix-web server, request -> `req`, reply -> response.
 
 mod handler;
+mod multipart;
 pub mod request;
 pub mod response;
 

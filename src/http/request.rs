@@ -36,19 +36,22 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
-/// The media type of a `Content-Type` header, lowercase, without parameters.
-pub fn media_type(req: &HttpRequest) -> String {
+/// The `Content-Type` header as sent (empty when absent or not text).
+pub fn content_type(req: &HttpRequest) -> &str {
     req.headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default()
+        .unwrap_or("")
+}
+
+/// The media type of a `Content-Type` value, lowercase, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// `application/json` or any `*/*+json`.
@@ -56,8 +59,10 @@ pub fn is_json(media_type: &str) -> bool {
     media_type == "application/json" || media_type.ends_with("+json")
 }
 
-/// `req.body` by content type (SPEC 3): JSON parsed, forms to maps, text to strings.
-pub fn parse_body(media_type: &str, body: &[u8]) -> Result<Dynamic, RequestError> {
+/// `req.body` by its `Content-Type` header (SPEC 3): JSON parsed, forms and multipart to
+/// maps, text to strings.
+pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Dynamic, RequestError> {
+    let media_type = &media_type(content_type);
     if is_json(media_type) {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Dynamic::from_map(Map::new()));
@@ -69,6 +74,10 @@ pub fn parse_body(media_type: &str, body: &[u8]) -> Result<Dynamic, RequestError
     }
     if media_type == "application/x-www-form-urlencoded" {
         return Ok(Dynamic::from_map(pairs_to_map(parse_form(body)?)));
+    }
+    if media_type == "multipart/form-data" {
+        let boundary = super::multipart::boundary(content_type).ok_or(RequestError::BadRequest)?;
+        return Ok(Dynamic::from_map(super::multipart::parse(&boundary, body)?));
     }
     match std::str::from_utf8(body) {
         Ok(text) => Ok(text.to_string().into()),
