@@ -7,6 +7,7 @@
 
 pub mod crypto;
 pub mod db;
+pub mod http;
 pub mod jwt;
 pub mod log;
 
@@ -23,6 +24,7 @@ use crate::script::context::{self, TIMEOUT_TOKEN};
 pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
     engine.register_static_module("db", db::module(app_dir, env).into());
     engine.register_static_module("crypto", crypto::module().into());
+    engine.register_static_module("http", http::module().into());
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
 }
