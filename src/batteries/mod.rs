@@ -10,6 +10,7 @@ pub mod db;
 pub mod http;
 pub mod jwt;
 pub mod log;
+pub mod mail;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
     engine.register_static_module("http", http::module().into());
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
+    engine.register_static_module("mail", mail::module(env).into());
 }
 
 /// What a battery function returns.

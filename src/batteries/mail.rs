@@ -1,0 +1,141 @@
+//! `mail::send(#{ to, from, subject, text, html })` through the SMTP server of `SMTP_URL`:
+//! `smtp://user:pass@host:port` (STARTTLS when the server offers it; `?tls=required` to
+//! insist) or `smtps://...` (TLS from the first byte).
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::{Message, SmtpTransport, Transport};
+use rhai::{Array, Map, Module, NativeCallContext};
+
+use super::{at, budget, budget_spent, script_error, timed_out, CallResult};
+use crate::env::EnvVars;
+
+/// Longest an SMTP exchange may take, whatever the budget left.
+const MAX_SMTP_TIME: Duration = Duration::from_secs(30);
+
+/// The `mail` module, sending through `SMTP_URL` of `env`.
+pub fn module(env: &EnvVars) -> Module {
+    let smtp_url = env.get("SMTP_URL").map(str::to_string);
+    let mut module = Module::new();
+    module.set_native_fn("send", move |ctx: NativeCallContext, mail: Map| {
+        at(&ctx, send(smtp_url.as_deref(), &mail))
+    });
+    module
+}
+
+fn fail(message: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
+    script_error(format!("mail::send: {message}"))
+}
+
+fn send(smtp_url: Option<&str>, mail: &Map) -> CallResult<()> {
+    let Some(smtp_url) = smtp_url.filter(|u| !u.is_empty()) else {
+        return Err(fail(
+            "SMTP_URL is not set (e.g. SMTP_URL=smtp://user:password@smtp.example.com:587)",
+        ));
+    };
+    let message = build(mail)?;
+    let budget = budget()?;
+    let timeout = budget.min(MAX_SMTP_TIME);
+    let transport = transport(smtp_url)?.timeout(Some(timeout)).build();
+    match transport.send(&message) {
+        Ok(_) => Ok(()),
+        Err(err) if err.is_timeout() && budget_spent() => Err(timed_out()),
+        Err(err) => {
+            let mut message = err.to_string();
+            if let Some(password) = password_of(smtp_url) {
+                message = message.replace(&password, "[redacted]");
+            }
+            Err(fail(message))
+        }
+    }
+}
+
+/// The transport for `smtp_url`; plain `smtp://` upgrades with STARTTLS when offered.
+fn transport(smtp_url: &str) -> CallResult<lettre::transport::smtp::SmtpTransportBuilder> {
+    let url = if smtp_url.starts_with("smtp://") && !smtp_url.contains("tls=") {
+        let sep = if smtp_url.contains('?') { '&' } else { '?' };
+        format!("{smtp_url}{sep}tls=opportunistic")
+    } else {
+        smtp_url.to_string()
+    };
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Err(fail("SMTP_URL must start with smtp:// or smtps://"));
+    }
+    // Its error may quote the URL, which holds the password: say only what is wrong.
+    SmtpTransport::from_url(&url)
+        .map_err(|_| fail("SMTP_URL is not a valid smtp:// or smtps:// URL"))
+}
+
+/// The URL's password, percent-decoded, to keep it out of messages.
+fn password_of(url: &str) -> Option<String> {
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    let decoded = percent_encoding::percent_decode_str(password)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+/// The message: `from`, `to` (a string or an array), optional `cc`, `bcc`, `reply_to`,
+/// `subject`, and `text` and/or `html` (both: multipart/alternative).
+fn build(mail: &Map) -> CallResult<Message> {
+    let text_field = |key: &str| -> CallResult<Option<String>> {
+        match mail.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_unit() => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(_) => Err(fail(format!("{key} must be a string"))),
+        }
+    };
+    let mailbox = |text: &str| -> CallResult<Mailbox> {
+        text.parse::<Mailbox>()
+            .map_err(|_| fail(format!("'{text}' is not an email address")))
+    };
+    let addresses = |key: &str| -> CallResult<Vec<Mailbox>> {
+        match mail.get(key) {
+            None => Ok(Vec::new()),
+            Some(v) if v.is_unit() => Ok(Vec::new()),
+            Some(v) if v.is_string() => Ok(vec![mailbox(&v.to_string())?]),
+            Some(v) if v.is_array() => v
+                .read_lock::<Array>()
+                .map(|list| list.iter().map(|a| mailbox(&a.to_string())).collect())
+                .unwrap_or_else(|| Ok(Vec::new())),
+            Some(_) => Err(fail(format!(
+                "{key} must be a string or an array of strings"
+            ))),
+        }
+    };
+
+    let from = text_field("from")?.ok_or_else(|| fail("from is required"))?;
+    let to = addresses("to")?;
+    if to.is_empty() {
+        return Err(fail("to is required (a string or an array)"));
+    }
+    let mut builder = Message::builder()
+        .from(mailbox(&from)?)
+        .subject(text_field("subject")?.unwrap_or_default());
+    for address in to {
+        builder = builder.to(address);
+    }
+    for address in addresses("cc")? {
+        builder = builder.cc(address);
+    }
+    for address in addresses("bcc")? {
+        builder = builder.bcc(address);
+    }
+    if let Some(reply_to) = text_field("reply_to")? {
+        builder = builder.reply_to(mailbox(&reply_to)?);
+    }
+    let message = match (text_field("text")?, text_field("html")?) {
+        (Some(text), Some(html)) => {
+            builder.multipart(MultiPart::alternative_plain_html(text, html))
+        }
+        (Some(text), None) => builder.singlepart(SinglePart::plain(text)),
+        (None, Some(html)) => builder.singlepart(SinglePart::html(html)),
+        (None, None) => return Err(fail("text or html is required")),
+    };
+    message.map_err(|err| fail(format!("cannot build the message: {err}")))
+}
