@@ -1,0 +1,247 @@
+//! The repo's own example app (pages/api, migrations) as a user walks through it: sign up,
+//! log in, notes only their owner can touch, the contact form, the weather route.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use serde_json::json;
+use support::{Response, Server, TestApp};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The example app, with `.env` lines of the test's choosing.
+fn example_app(env: &str) -> TestApp {
+    let app = TestApp::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_dir(&root.join("pages"), &app.path().join("pages"));
+    copy_dir(&root.join("migrations"), &app.path().join("migrations"));
+    app.write(
+        ".env",
+        &format!("JWT_SECRET=test-secret-0123456789abcdef\n{env}"),
+    );
+    app
+}
+
+/// The `name=value` of the `Set-Cookie` for `name`.
+fn cookie(response: &Response, name: &str) -> String {
+    response
+        .header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no {name} cookie: {:?}", response.headers))
+}
+
+fn send(server: &Server, method: &str, path: &str, session: &str, body: &str) -> Response {
+    let mut headers = vec![("content-type", "application/json")];
+    if !session.is_empty() {
+        headers.push(("cookie", session));
+    }
+    server.request(method, path, &headers, body.as_bytes())
+}
+
+#[test]
+fn sign_up_log_in_and_notes_only_their_owner_can_touch() {
+    let app = example_app("");
+    let server = app.serve("dev", &[]);
+
+    let ada = send(
+        &server,
+        "POST",
+        "/api/auth/signup",
+        "",
+        r#"{"email":"Ada@example.com","password":"correct horse"}"#,
+    );
+    assert_eq!(ada.status, 201, "{}", ada.text());
+    assert_eq!(ada.json()["email"], "ada@example.com");
+    let set_cookie = ada.header_all("set-cookie").join("\n");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let again = send(
+        &server,
+        "POST",
+        "/api/auth/signup",
+        "",
+        r#"{"email":"ada@example.com","password":"another one"}"#,
+    );
+    assert_eq!(again.status, 409);
+
+    let wrong = send(
+        &server,
+        "POST",
+        "/api/auth/login",
+        "",
+        r#"{"email":"ada@example.com","password":"nope nope"}"#,
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["error"], "wrong email or password");
+    let login = send(
+        &server,
+        "POST",
+        "/api/auth/login",
+        "",
+        r#"{"email":"ada@example.com","password":"correct horse"}"#,
+    );
+    assert_eq!(login.status, 200, "{}", login.text());
+    let ada_session = cookie(&login, "session");
+    assert_eq!(
+        send(&server, "GET", "/api/auth/me", &ada_session, "").json()["email"],
+        "ada@example.com"
+    );
+
+    assert_eq!(send(&server, "GET", "/api/notes", "", "").status, 401);
+    let created = send(
+        &server,
+        "POST",
+        "/api/notes",
+        &ada_session,
+        r#"{"title":"Groceries","body":"milk"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let note = created.json();
+    assert_eq!(note["title"], "Groceries");
+    let url = format!("/api/notes/{}", note["id"]);
+
+    let updated = send(
+        &server,
+        "PUT",
+        &url,
+        &ada_session,
+        r#"{"body":"milk, eggs"}"#,
+    );
+    assert_eq!(updated.json()["body"], "milk, eggs", "{}", updated.text());
+    assert_eq!(updated.json()["title"], "Groceries");
+
+    // Bob cannot see, change or delete Ada's note.
+    let bob = send(
+        &server,
+        "POST",
+        "/api/auth/signup",
+        "",
+        r#"{"email":"bob@example.com","password":"hunter2hunter2"}"#,
+    );
+    let bob_session = cookie(&bob, "session");
+    assert_eq!(
+        send(&server, "GET", "/api/notes", &bob_session, "").json(),
+        json!([])
+    );
+    for method in ["GET", "PUT", "DELETE"] {
+        let response = send(&server, method, &url, &bob_session, "{}");
+        assert_eq!(response.status, 404, "{method}: {}", response.text());
+    }
+    // A tampered session is no session.
+    let tampered = format!("{}x", ada_session);
+    assert_eq!(
+        send(&server, "GET", "/api/notes", &tampered, "").status,
+        401
+    );
+
+    assert_eq!(send(&server, "DELETE", &url, &ada_session, "").status, 204);
+    assert_eq!(send(&server, "GET", &url, &ada_session, "").status, 404);
+    let logout = send(&server, "POST", "/api/auth/logout", &ada_session, "");
+    assert_eq!(logout.status, 204);
+    assert!(cookie(&logout, "session").ends_with('='));
+}
+
+#[test]
+fn the_contact_form_sends_mail() {
+    // A one-message SMTP sink.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut data = String::new();
+        let _ = writer.write_all(b"220 sink ESMTP\r\n");
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let command = line.trim_end().to_ascii_uppercase();
+            line.clear();
+            let reply: &[u8] = if command.starts_with("EHLO") {
+                b"250 sink\r\n"
+            } else if command == "DATA" {
+                let _ = writer.write_all(b"354 go\r\n");
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(&l);
+                }
+                b"250 queued\r\n"
+            } else if command == "QUIT" {
+                let _ = writer.write_all(b"221 bye\r\n");
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            let _ = writer.write_all(reply);
+        }
+        data
+    });
+    let app = example_app(&format!(
+        "SMTP_URL=smtp://127.0.0.1:{port}\nMAIL_FROM=\"Site <noreply@example.com>\"\nCONTACT_TO=team@example.com\n"
+    ));
+    let server = app.serve("dev", &[]);
+    let response = send(
+        &server,
+        "POST",
+        "/api/contact",
+        "",
+        r#"{"name":"Ada <script>","email":"ada@example.com","message":"Hi & bye"}"#,
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), json!({ "sent": true }));
+    let data = sink.join().unwrap();
+    assert!(data.contains("To: team@example.com"), "{data}");
+    assert!(data.contains("Reply-To: ada@example.com"), "{data}");
+    assert!(data.contains("multipart/alternative"), "{data}");
+    assert!(data.contains("Ada &lt;script&gt;"), "{data}");
+}
+
+#[test]
+fn the_weather_route_calls_the_api_with_the_key_from_env() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let body =
+            r#"{"name":"Paris","main":{"temp":21.5},"weather":[{"description":"clear sky"}]}"#;
+        let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let app = example_app(&format!(
+        "WEATHER_API_KEY=weather-key-123\nWEATHER_API_URL=http://127.0.0.1:{port}\n"
+    ));
+    let server = app.serve("dev", &[]);
+    let response = server.get("/api/weather?city=Paris");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.json(),
+        json!({ "city": "Paris", "temp_c": 21.5, "description": "clear sky" })
+    );
+    let request = upstream.join().unwrap();
+    assert!(
+        request.starts_with("GET /data/2.5/weather?units=metric&q=Paris&appid=weather-key-123 "),
+        "{request}"
+    );
+    assert_eq!(server.get("/api/weather?city=a%26b").status, 400);
+}
