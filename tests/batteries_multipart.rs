@@ -7,8 +7,11 @@ use support::{Server, TestApp};
 
 const BOUNDARY: &str = "----rhapiTestBoundary7MA4YWxk";
 
-/// A multipart body from `(name, filename, content type, bytes)` parts.
-fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> Vec<u8> {
+/// One part: name, filename (file parts), content type, content.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A multipart body made of `parts`.
+fn multipart(parts: &[Part]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, filename, content_type, data) in parts {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
