@@ -37,6 +37,8 @@ pub fn serve(app: Arc<App>, script_threads: usize) -> std::io::Result<()> {
         })
         .workers(settings.workers)
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // actix stops at once on SIGINT; both signals must let running requests finish.
+        .disable_signals()
         .bind((settings.hostname.as_str(), settings.port))?;
         for addr in http.addrs() {
             tracing::info!(
@@ -44,6 +46,25 @@ pub fn serve(app: Arc<App>, script_threads: usize) -> std::io::Result<()> {
                 if settings.is_dev() { "dev" } else { "start" }
             );
         }
-        http.run().await
+        let running = http.run();
+        let handle = running.handle();
+        actix_web::rt::spawn(async move {
+            if let Some(signal) = shutdown_signal().await {
+                tracing::info!("{signal}: finishing running requests, then stopping");
+                handle.stop(true).await;
+            }
+        });
+        running.await
     })
+}
+
+/// Waits for SIGINT or SIGTERM and names it; `None` if signals cannot be listened to.
+async fn shutdown_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).ok()?;
+    let mut terminate = signal(SignalKind::terminate()).ok()?;
+    tokio::select! {
+        _ = interrupt.recv() => Some("SIGINT"),
+        _ = terminate.recv() => Some("SIGTERM"),
+    }
 }

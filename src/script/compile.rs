@@ -11,6 +11,16 @@ use super::errors::locate;
 use super::modules;
 use crate::error::ScriptError;
 
+impl RouteScript {
+    /// Where function `name` is defined (line, column of its body), for errors Rhai
+    /// reports without a position (limits, stack overflow).
+    pub fn function_position(&self, name: &str) -> Option<(usize, usize)> {
+        let f = self.ast.iter_fn_def().find(|f| f.name == name)?;
+        let pos = f.body.start_position();
+        Some((pos.line()?, pos.position()?))
+    }
+}
+
 /// The method functions a route file may define, in `Allow` order.
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -49,7 +59,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
     let result = engine.compile_into_self_contained(&Scope::new(), source);
     let deps = modules::finish_loading();
     let result = result
-        .map_err(|err| locate(&err, display))
+        .map_err(|err| locate_import(locate(&err, display), display, source))
         .and_then(|mut ast| {
             ast.set_source(display);
             let does_io = mentions_io(source)
@@ -59,6 +69,24 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
             describe(ast, display, does_io)
         });
     Compiled { result, deps }
+}
+
+/// Imports are resolved without a position; an import error names its path, so point at
+/// the `import` line that holds that path.
+fn locate_import(mut err: ScriptError, display: &str, source: &str) -> ScriptError {
+    if err.location.line.is_some() || err.location.file != display {
+        return err;
+    }
+    let found = source.lines().enumerate().find_map(|(i, line)| {
+        let column = line.find("import")?;
+        let path = line[column..].split('"').nth(1)?;
+        err.message.contains(path).then_some((i + 1, column + 1))
+    });
+    if let Some((line, column)) = found {
+        err.location.line = Some(line);
+        err.location.column = Some(column);
+    }
+    err
 }
 
 fn mentions_io(source: &str) -> bool {

@@ -168,6 +168,19 @@ impl Call {
         }
     }
 
+    /// Rhai drops the position of limit errors (sizes, stack depth) on the way out of
+    /// function calls: point at the function that was called, and say so.
+    fn with_position(&self, mut err: ScriptError) -> ScriptError {
+        if err.location.line.is_none() && err.location.file == *self.script.file {
+            if let Some((line, column)) = self.script.function_position(self.function) {
+                err.location.line = Some(line);
+                err.location.column = Some(column);
+                err.message = format!("{} (in fn {})", err.message, self.function);
+            }
+        }
+        err
+    }
+
     fn failed(&self, err: &rhai::EvalAltResult, res: &Res) -> Reply {
         let failure = classify(err, &self.script.file);
         if matches!(failure, Failure::Slice) {
@@ -186,7 +199,7 @@ impl Call {
         match failure {
             Failure::Timeout(e) => Reply::Timeout(e),
             Failure::Thrown { status, body } => Reply::Thrown { status, body },
-            Failure::Error(e) => Reply::Failed(e),
+            Failure::Error(e) => Reply::Failed(self.with_position(e)),
             Failure::Slice => Reply::Moved,
         }
     }
