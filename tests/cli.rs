@@ -12,10 +12,22 @@ use support::{bin, free_port, run_with_deadline, Output, Server, TestApp};
 /// optional catch-all, and a module that is not a route.
 fn good_app() -> TestApp {
     let app = TestApp::new();
-    app.write("pages/api/hello.rhai", "fn GET(req, res) { res.json(#{ message: \"hi\" }); }\nfn POST(req) { req.body }\n");
-    app.write("pages/api/users/[id].rhai", "fn GET(req) { req.params }\nfn DELETE(req) { }\n");
-    app.write("pages/api/legacy.rhai", "fn handler(req, res) { res.send(req.method); }\n");
-    app.write("pages/api/docs/[[...slug]].rhai", "fn GET(req) { req.params.slug }\n");
+    app.write(
+        "pages/api/hello.rhai",
+        "fn GET(req, res) { res.json(#{ message: \"hi\" }); }\nfn POST(req) { req.body }\n",
+    );
+    app.write(
+        "pages/api/users/[id].rhai",
+        "fn GET(req) { req.params }\nfn DELETE(req) { }\n",
+    );
+    app.write(
+        "pages/api/legacy.rhai",
+        "fn handler(req, res) { res.send(req.method); }\n",
+    );
+    app.write(
+        "pages/api/docs/[[...slug]].rhai",
+        "fn GET(req) { req.params.slug }\n",
+    );
     app.write("pages/api/_lib/util.rhai", "fn helper() { 1 }\n");
     app
 }
@@ -23,7 +35,10 @@ fn good_app() -> TestApp {
 /// `good_app` plus `pages/api/bad.rhai` with a syntax error at line 2, column 13 (the `;`).
 fn app_with_compile_error() -> TestApp {
     let app = good_app();
-    app.write("pages/api/bad.rhai", "fn GET() {\n    let x = ;\n    x\n}\n");
+    app.write(
+        "pages/api/bad.rhai",
+        "fn GET() {\n    let x = ;\n    x\n}\n",
+    );
     app
 }
 
@@ -40,7 +55,9 @@ fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
 
 /// `12ms`, `0.4ms`, `1.2s`, `830µs`: a duration as a log line would print it.
 fn is_duration(token: &str) -> bool {
-    let digits_end = token.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(token.len());
+    let digits_end = token
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(token.len());
     let (number, unit) = token.split_at(digits_end);
     number.parse::<f64>().is_ok() && ["ns", "µs", "us", "ms", "s"].contains(&unit)
 }
@@ -62,7 +79,11 @@ fn routes_prints_one_line_per_route_with_pattern_methods_and_file() {
     let app = good_app();
     let output = app.run("routes");
     assert!(output.status.success(), "{}", printed(&output));
-    let lines: Vec<&str> = output.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = output
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(lines.len(), 4, "one line per route:\n{}", output.stdout);
     let line_of = |file: &str| {
         *lines
@@ -71,15 +92,28 @@ fn routes_prints_one_line_per_route_with_pattern_methods_and_file() {
             .unwrap_or_else(|| panic!("no line for {file}:\n{}", output.stdout))
     };
     let hello = line_of("pages/api/hello.rhai");
-    assert!(hello.contains("/api/hello") && hello.contains("GET") && hello.contains("POST"), "{hello}");
+    assert!(
+        hello.contains("/api/hello") && hello.contains("GET") && hello.contains("POST"),
+        "{hello}"
+    );
     let user = line_of("pages/api/users/[id].rhai");
-    assert!(user.contains("/api/users/[id]") && user.contains("GET") && user.contains("DELETE"), "{user}");
+    assert!(
+        user.contains("/api/users/[id]") && user.contains("GET") && user.contains("DELETE"),
+        "{user}"
+    );
     assert!(!user.contains("POST"), "{user}");
     let docs = line_of("pages/api/docs/[[...slug]].rhai");
-    assert!(docs.contains("/api/docs/[[...slug]]") && docs.contains("GET"), "{docs}");
+    assert!(
+        docs.contains("/api/docs/[[...slug]]") && docs.contains("GET"),
+        "{docs}"
+    );
     let legacy = line_of("pages/api/legacy.rhai");
     assert!(legacy.contains("/api/legacy"), "{legacy}");
-    assert!(!output.stdout.contains("_lib"), "a module is not a route:\n{}", output.stdout);
+    assert!(
+        !output.stdout.contains("_lib"),
+        "a module is not a route:\n{}",
+        output.stdout
+    );
 }
 
 #[test]
@@ -87,7 +121,11 @@ fn routes_and_check_default_to_the_current_directory() {
     let app = good_app();
     let output = run_in(app.path(), &["routes"]);
     assert!(output.status.success(), "{}", printed(&output));
-    assert!(output.stdout.contains("pages/api/hello.rhai"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("pages/api/hello.rhai"),
+        "{}",
+        output.stdout
+    );
     let output = run_in(app.path(), &["check"]);
     assert_eq!(output.status.code(), Some(0), "{}", printed(&output));
 
@@ -109,19 +147,32 @@ fn check_fails_on_a_compile_error_naming_file_line_and_column() {
     let output = app.run("check");
     let text = printed(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(text.contains("pages/api/bad.rhai:2:13"), "file:line:col missing:\n{text}");
-    assert!(text.contains("Unexpected ';'"), "the compile message missing:\n{text}");
+    assert!(
+        text.contains("pages/api/bad.rhai:2:13"),
+        "file:line:col missing:\n{text}"
+    );
+    assert!(
+        text.contains("Unexpected ';'"),
+        "the compile message missing:\n{text}"
+    );
 }
 
 #[test]
 fn check_reports_every_broken_file() {
     let app = app_with_compile_error();
-    app.write("pages/api/worse.rhai", "fn POST(req) {\n    req.body +\n}\n");
+    app.write(
+        "pages/api/worse.rhai",
+        "fn POST(req) {\n    req.body +\n}\n",
+    );
     app.write("pages/api/nested/bad.rhai", "fn GET( { }\n");
     let output = app.run("check");
     let text = printed(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    for file in ["pages/api/bad.rhai:2:13", "pages/api/worse.rhai:", "pages/api/nested/bad.rhai:"] {
+    for file in [
+        "pages/api/bad.rhai:2:13",
+        "pages/api/worse.rhai:",
+        "pages/api/nested/bad.rhai:",
+    ] {
         assert!(text.contains(file), "{file} missing:\n{text}");
     }
 }
@@ -142,7 +193,10 @@ fn dev_starts_despite_a_compile_error_and_reports_it_on_its_route() {
     let response = server.get("/api/bad");
     assert_eq!(response.status, 500);
     let body = response.json();
-    assert_eq!((&body["file"], &body["line"], &body["column"]), (&json!("pages/api/bad.rhai"), &json!(2), &json!(13)));
+    assert_eq!(
+        (&body["file"], &body["line"], &body["column"]),
+        (&json!("pages/api/bad.rhai"), &json!(2), &json!(13))
+    );
     assert_eq!(server.get("/api/hello").json(), json!({ "message": "hi" }));
 }
 
@@ -162,7 +216,12 @@ fn port_flag_wins_over_the_port_variable() {
 fn port_variable_is_used_without_port_flag() {
     let app = good_app();
     let port = free_port();
-    let server = app.serve_exact("dev", &["--hostname", "127.0.0.1"], &[("PORT", &port.to_string())], port);
+    let server = app.serve_exact(
+        "dev",
+        &["--hostname", "127.0.0.1"],
+        &[("PORT", &port.to_string())],
+        port,
+    );
     assert_eq!(server.get("/api/hello").json(), json!({ "message": "hi" }));
 }
 
@@ -172,7 +231,10 @@ fn dev_logs_each_request_with_method_path_status_and_duration() {
     let server = app.serve("dev", &[]);
     assert_eq!(server.get("/api/hello").status, 200);
     wait_for_request_line(&server, "GET", "/api/hello", 200);
-    assert_eq!(server.request("DELETE", "/api/users/7", &[], b"").status, 204);
+    assert_eq!(
+        server.request("DELETE", "/api/users/7", &[], b"").status,
+        204
+    );
     wait_for_request_line(&server, "DELETE", "/api/users/7", 204);
     assert_eq!(server.get("/api/nope").status, 404);
     wait_for_request_line(&server, "GET", "/api/nope", 404);
@@ -197,7 +259,11 @@ fn help_lists_the_commands() {
     });
     assert_eq!(output.status.code(), Some(0), "{}", printed(&output));
     for command in ["dev", "start", "routes", "check"] {
-        assert!(output.stdout.contains(command), "{command} missing:\n{}", output.stdout);
+        assert!(
+            output.stdout.contains(command),
+            "{command} missing:\n{}",
+            output.stdout
+        );
     }
 }
 
@@ -210,9 +276,20 @@ fn serve_help_lists_the_options() {
             cmd
         });
         assert_eq!(output.status.code(), Some(0), "{}", printed(&output));
-        let options = ["--port", "--hostname", "--body-limit", "--timeout", "--max-operations", "--workers"];
+        let options = [
+            "--port",
+            "--hostname",
+            "--body-limit",
+            "--timeout",
+            "--max-operations",
+            "--workers",
+        ];
         for option in options.into_iter().chain(extra) {
-            assert!(output.stdout.contains(option), "{command} --help lacks {option}:\n{}", output.stdout);
+            assert!(
+                output.stdout.contains(option),
+                "{command} --help lacks {option}:\n{}",
+                output.stdout
+            );
         }
     }
 }
@@ -220,7 +297,16 @@ fn serve_help_lists_the_options() {
 #[test]
 fn every_serve_option_is_accepted() {
     let app = good_app();
-    let args = ["--body-limit", "2mb", "--timeout", "500ms", "--max-operations", "100000", "--workers", "1"];
+    let args = [
+        "--body-limit",
+        "2mb",
+        "--timeout",
+        "500ms",
+        "--max-operations",
+        "100000",
+        "--workers",
+        "1",
+    ];
     let server = app.serve("start", &[&args[..], &["--no-watch"]].concat());
     assert_eq!(server.get("/api/hello").json(), json!({ "message": "hi" }));
     let server = app.serve("dev", &["--timeout", "2", "--body-limit", "4096"]);

@@ -76,11 +76,17 @@ fn GET(req) { #{ by: "GET", method: req.method } }
 fn handler(req) { #{ by: "handler", method: req.method } }
 "#,
     );
-    assert_eq!(call(&server, "GET").json(), json!({ "by": "GET", "method": "GET" }));
+    assert_eq!(
+        call(&server, "GET").json(),
+        json!({ "by": "GET", "method": "GET" })
+    );
     for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
         let response = call(&server, method);
         assert_eq!(response.status, 200, "{method}");
-        assert_eq!(response.json(), json!({ "by": "handler", "method": method }));
+        assert_eq!(
+            response.json(),
+            json!({ "by": "handler", "method": method })
+        );
     }
 }
 
@@ -102,7 +108,11 @@ fn handler(req, res) {
     let head = call(&server, "HEAD");
     assert_eq!(head.status, 200);
     assert_eq!(head.header("x-method"), Some("HEAD"));
-    assert!(head.body.is_empty(), "a HEAD response never carries a body: {:?}", head.text());
+    assert!(
+        head.body.is_empty(),
+        "a HEAD response never carries a body: {:?}",
+        head.text()
+    );
 }
 
 #[test]
@@ -119,11 +129,18 @@ fn handler(req, res) {
     );
     let response = call(&server, "GET");
     assert_eq!(response.status, 200);
-    assert_eq!(response.json(), json!({ "greeting": "Hello from backend!" }));
+    assert_eq!(
+        response.json(),
+        json!({ "greeting": "Hello from backend!" })
+    );
     for method in ["POST", "PUT", "DELETE"] {
         let response = call(&server, method);
         assert_method_not_allowed(&response);
-        assert_eq!(response.header("allow"), None, "a handler-only route's 405 has no Allow");
+        assert_eq!(
+            response.header("allow"),
+            None,
+            "a handler-only route's 405 has no Allow"
+        );
     }
 }
 
@@ -150,13 +167,22 @@ fn POST() { "post" }
 
 #[test]
 fn allow_lists_head_only_when_get_exists() {
-    let (_app, server) = serve_route("dev", "fn POST() { \"post\" }\nfn DELETE() { \"deleted\" }\n");
+    let (_app, server) = serve_route(
+        "dev",
+        "fn POST() { \"post\" }\nfn DELETE() { \"deleted\" }\n",
+    );
     let response = call(&server, "GET");
     assert_method_not_allowed(&response);
-    assert_eq!(allow_set(response.header("allow")), ["DELETE", "OPTIONS", "POST"]);
+    assert_eq!(
+        allow_set(response.header("allow")),
+        ["DELETE", "OPTIONS", "POST"]
+    );
     let response = call(&server, "HEAD");
     assert_eq!(response.status, 405);
-    assert_eq!(allow_set(response.header("allow")), ["DELETE", "OPTIONS", "POST"]);
+    assert_eq!(
+        allow_set(response.header("allow")),
+        ["DELETE", "OPTIONS", "POST"]
+    );
 }
 
 #[test]
@@ -171,7 +197,10 @@ fn handler(req) { if req.method == "PUT" { return "put"; } }
     assert_eq!(call(&server, "PUT").text(), "put");
     let response = call(&server, "DELETE");
     assert_method_not_allowed(&response);
-    assert_eq!(allow_set(response.header("allow")), ["GET", "HEAD", "OPTIONS"]);
+    assert_eq!(
+        allow_set(response.header("allow")),
+        ["GET", "HEAD", "OPTIONS"]
+    );
 }
 
 #[test]
@@ -193,7 +222,11 @@ fn GET(req, res) {
     let head = call(&server, "HEAD");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "HEAD body: {:?}", head.text());
-    assert_eq!(head.header("x-seen-method"), Some("HEAD"), "GET sees req.method == \"HEAD\"");
+    assert_eq!(
+        head.header("x-seen-method"),
+        Some("HEAD"),
+        "GET sees req.method == \"HEAD\""
+    );
     assert_eq!(head.header("content-type"), get.header("content-type"));
     assert_eq!(head.header("content-length"), Some(get_length.as_str()));
     assert_eq!(head.header("etag"), get.header("etag"));
@@ -206,7 +239,10 @@ fn head_of_a_get_returning_a_value_keeps_its_content_length() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(head.header("content-length"), Some("12"));
-    assert_eq!(head.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        head.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
 }
 
 #[test]
@@ -215,18 +251,33 @@ fn options_without_its_own_function_answers_204_with_allow() {
     let response = call(&server, "OPTIONS");
     assert_eq!(response.status, 204);
     assert!(response.body.is_empty(), "{:?}", response.text());
-    assert_eq!(allow_set(response.header("allow")), ["GET", "HEAD", "OPTIONS", "PATCH"]);
+    assert_eq!(
+        allow_set(response.header("allow")),
+        ["GET", "HEAD", "OPTIONS", "PATCH"]
+    );
 }
 
 #[test]
 fn options_goes_to_its_own_function_or_to_handler_when_defined() {
-    let (_app, server) = serve_route("dev", "fn GET() { \"get\" }\nfn OPTIONS() { \"own options\" }\n");
+    let (_app, server) = serve_route(
+        "dev",
+        "fn GET() { \"get\" }\nfn OPTIONS() { \"own options\" }\n",
+    );
     let response = call(&server, "OPTIONS");
-    assert_eq!((response.status, response.text()), (200, "own options".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "own options".to_string())
+    );
 
-    let (_app, server) = serve_route("dev", "fn GET() { \"get\" }\nfn handler(req) { \"handler: \" + req.method }\n");
+    let (_app, server) = serve_route(
+        "dev",
+        "fn GET() { \"get\" }\nfn handler(req) { \"handler: \" + req.method }\n",
+    );
     let response = call(&server, "OPTIONS");
-    assert_eq!((response.status, response.text()), (200, "handler: OPTIONS".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "handler: OPTIONS".to_string())
+    );
 }
 
 #[test]
@@ -270,11 +321,20 @@ fn POST() { [1, "two", 3.5, ()] }
     );
     let response = call(&server, "GET");
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"));
-    assert_eq!(response.json(), json!({ "name": "Ada", "tags": ["x", "y"], "nested": { "ok": true } }));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        response.json(),
+        json!({ "name": "Ada", "tags": ["x", "y"], "nested": { "ok": true } })
+    );
     let response = call(&server, "POST");
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     assert_eq!(response.json(), json!([1, "two", 3.5, null]));
 }
 
@@ -283,7 +343,10 @@ fn returning_a_string_answers_200_text() {
     let (_app, server) = serve_route("dev", "fn GET() { \"héllo\" }\n");
     let response = call(&server, "GET");
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(response.text(), "héllo");
 }
 
@@ -293,10 +356,19 @@ fn returning_a_number_or_bool_answers_200_json() {
         "dev",
         "fn GET() { 42 }\nfn POST() { 2.5 }\nfn PUT() { true }\nfn PATCH() { false }\n",
     );
-    for (method, expected) in [("GET", json!(42)), ("POST", json!(2.5)), ("PUT", json!(true)), ("PATCH", json!(false))] {
+    for (method, expected) in [
+        ("GET", json!(42)),
+        ("POST", json!(2.5)),
+        ("PUT", json!(true)),
+        ("PATCH", json!(false)),
+    ] {
         let response = call(&server, method);
         assert_eq!(response.status, 200, "{method}");
-        assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"), "{method}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/json; charset=utf-8"),
+            "{method}"
+        );
         assert_eq!(response.json(), expected, "{method}");
     }
 }
@@ -317,10 +389,19 @@ fn handler(req) {
 "#,
     );
     let response = call(&server, "GET");
-    assert_eq!((response.status, response.json()), (200, json!({ "kind": "map" })));
+    assert_eq!(
+        (response.status, response.json()),
+        (200, json!({ "kind": "map" }))
+    );
     let response = call(&server, "POST");
-    assert_eq!((response.status, response.text()), (200, "text".to_string()));
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "text".to_string())
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     let response = call(&server, "PUT");
     assert_eq!((response.status, response.json()), (200, json!(7)));
     assert_method_not_allowed(&call(&server, "DELETE"));
@@ -342,9 +423,15 @@ fn handler(req, res) {
 "#,
     );
     let response = call(&server, "GET");
-    assert_eq!((response.status, response.json()), (201, json!({ "sent": true })));
+    assert_eq!(
+        (response.status, response.json()),
+        (201, json!({ "sent": true }))
+    );
     let response = call(&server, "POST");
-    assert_eq!((response.status, response.text()), (200, "sent".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "sent".to_string())
+    );
 }
 
 #[test]
@@ -383,12 +470,21 @@ fn DELETE(req) { throw #{ status: 599, error: "edge" }; }
     );
     let response = server.post_json("/api/t", "{}");
     assert_eq!(response.status, 400);
-    assert_eq!(response.json(), json!({ "status": 400, "error": "name is required" }));
+    assert_eq!(
+        response.json(),
+        json!({ "status": 400, "error": "name is required" })
+    );
     let response = server.post_json("/api/t", r#"{"name":"Ada"}"#);
-    assert_eq!((response.status, response.json()), (200, json!({ "hello": "Ada" })));
+    assert_eq!(
+        (response.status, response.json()),
+        (200, json!({ "hello": "Ada" }))
+    );
     let response = call(&server, "PUT");
     assert_eq!(response.status, 422);
-    assert_eq!(response.json(), json!({ "status": 422, "error": "invalid", "fields": ["email"] }));
+    assert_eq!(
+        response.json(),
+        json!({ "status": 422, "error": "invalid", "fields": ["email"] })
+    );
     let response = call(&server, "DELETE");
     assert_eq!(response.status, 599);
     assert_eq!(response.json(), json!({ "status": 599, "error": "edge" }));
@@ -396,10 +492,16 @@ fn DELETE(req) { throw #{ status: 599, error: "edge" }; }
 
 #[test]
 fn throwing_a_map_with_a_status_works_in_start_too() {
-    let (_app, server) = serve_route("start", "fn GET() { throw #{ status: 403, error: \"forbidden\" }; }\n");
+    let (_app, server) = serve_route(
+        "start",
+        "fn GET() { throw #{ status: 403, error: \"forbidden\" }; }\n",
+    );
     let response = call(&server, "GET");
     assert_eq!(response.status, 403);
-    assert_eq!(response.json(), json!({ "status": 403, "error": "forbidden" }));
+    assert_eq!(
+        response.json(),
+        json!({ "status": 403, "error": "forbidden" })
+    );
 }
 
 #[test]
@@ -418,10 +520,16 @@ fn handler(req) {
 }
 "#;
     let (_app, server) = serve_route("start", script);
-    for kind in ["string", "low", "redirect", "high", "text", "none", "number"] {
+    for kind in [
+        "string", "low", "redirect", "high", "text", "none", "number",
+    ] {
         let response = server.get(&format!("/api/t?kind={kind}"));
         assert_eq!(response.status, 500, "{kind}: {}", response.text());
-        assert_eq!(response.json(), json!({ "error": "Internal Server Error" }), "{kind}");
+        assert_eq!(
+            response.json(),
+            json!({ "error": "Internal Server Error" }),
+            "{kind}"
+        );
     }
 }
 
@@ -434,7 +542,12 @@ fn a_runtime_error_in_dev_answers_500_with_message_file_line_and_column() {
     let response = call(&server, "GET");
     assert_eq!(response.status, 500);
     let body = response.json();
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("no_such_function")), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no_such_function")),
+        "{body}"
+    );
     assert_eq!(body["file"], json!("pages/api/t.rhai"), "{body}");
     assert_eq!(body["line"], json!(3), "{body}");
     assert!(body["column"].as_u64().is_some_and(|c| c > 0), "{body}");
@@ -446,7 +559,12 @@ fn a_thrown_string_in_dev_answers_500_with_the_message() {
     let response = call(&server, "GET");
     assert_eq!(response.status, 500);
     let body = response.json();
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("the sky fell")), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("the sky fell")),
+        "{body}"
+    );
     assert_eq!(body["file"], json!("pages/api/t.rhai"));
     assert_eq!(body["line"], json!(2), "{body}");
     assert!(body["column"].is_u64(), "{body}");
@@ -472,7 +590,10 @@ fn GET(req) { #{ greeting: global::GREETING, max: global::LIMITS.max } }
 "#,
     );
     let response = call(&server, "GET");
-    assert_eq!((response.status, response.json()), (200, json!({ "greeting": "Hello", "max": 3 })));
+    assert_eq!(
+        (response.status, response.json()),
+        (200, json!({ "greeting": "Hello", "max": 3 }))
+    );
 }
 
 #[test]
@@ -499,7 +620,15 @@ fn GET(req, res) {
         let response = server.get(&format!("/api/t?n={n}"));
         assert_eq!(response.status, 200);
         assert_eq!(response.json(), json!({ "seen": [n] }));
-        assert_eq!(response.header("x-first"), None, "a header of an earlier request leaked");
-        assert_eq!(response.header("set-cookie"), None, "a cookie of an earlier request leaked");
+        assert_eq!(
+            response.header("x-first"),
+            None,
+            "a header of an earlier request leaked"
+        );
+        assert_eq!(
+            response.header("set-cookie"),
+            None,
+            "a cookie of an earlier request leaked"
+        );
     }
 }

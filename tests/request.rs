@@ -28,7 +28,13 @@ fn echo(server: &Server, method: &str, path: &str, headers: &[(&str, &str)], bod
 }
 
 fn post_body(server: &Server, content_type: &str, body: &[u8]) -> Value {
-    echo(server, "POST", "/api/echo", &[("content-type", content_type)], body)
+    echo(
+        server,
+        "POST",
+        "/api/echo",
+        &[("content-type", content_type)],
+        body,
+    )
 }
 
 /// Sends `bytes` while reading the answer at the same time, so that a server which answers
@@ -90,14 +96,20 @@ fn assert_too_large(response: &Response) {
 fn assert_script_skipped(server: &Server, script: &str, refused: &str, accepted: &str) {
     server.wait_for_log(&format!("{script} ran: {accepted}"));
     let log = server.log_text();
-    assert!(!log.contains(&format!("{script} ran: {refused}")), "the script ran for {refused}:\n{log}");
+    assert!(
+        !log.contains(&format!("{script} ran: {refused}")),
+        "the script ran for {refused}:\n{log}"
+    );
 }
 
 #[test]
 fn method_is_the_request_method() {
     let (_app, server) = request_app(&[]);
     for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
-        assert_eq!(echo(&server, method, "/api/echo", &[], b"")["method"], json!(method));
+        assert_eq!(
+            echo(&server, method, "/api/echo", &[], b"")["method"],
+            json!(method)
+        );
     }
 }
 
@@ -118,18 +130,33 @@ fn url_is_the_raw_path_and_query_and_path_is_decoded() {
 #[test]
 fn query_values_are_decoded() {
     let (_app, server) = request_app(&[]);
-    let req = echo(&server, "GET", "/api/echo?a=1&b=x+y&c=%E2%9C%93&plus=%2B&flag&empty=", &[], b"");
+    let req = echo(
+        &server,
+        "GET",
+        "/api/echo?a=1&b=x+y&c=%E2%9C%93&plus=%2B&flag&empty=",
+        &[],
+        b"",
+    );
     assert_eq!(
         req["query"],
         json!({ "a": "1", "b": "x y", "c": "✓", "plus": "+", "flag": "", "empty": "" })
     );
-    assert_eq!(echo(&server, "GET", "/api/echo", &[], b"")["query"], json!({}));
+    assert_eq!(
+        echo(&server, "GET", "/api/echo", &[], b"")["query"],
+        json!({})
+    );
 }
 
 #[test]
 fn a_repeated_query_key_gives_an_array() {
     let (_app, server) = request_app(&[]);
-    let req = echo(&server, "GET", "/api/echo?tag=a&tag=b&tag=c&one=1", &[], b"");
+    let req = echo(
+        &server,
+        "GET",
+        "/api/echo?tag=a&tag=b&tag=c&one=1",
+        &[],
+        b"",
+    );
     assert_eq!(req["query"], json!({ "tag": ["a", "b", "c"], "one": "1" }));
 }
 
@@ -146,9 +173,18 @@ fn route_params_are_merged_into_query_and_win() {
 #[test]
 fn params_are_route_params_only() {
     let (_app, server) = request_app(&[]);
-    assert_eq!(echo(&server, "GET", "/api/echo?id=1", &[], b"")["params"], json!({}));
-    assert_eq!(echo(&server, "GET", "/api/items/7?x=1", &[], b"")["params"], json!({ "id": "7" }));
-    assert_eq!(echo(&server, "GET", "/api/files/a/b/c", &[], b"")["params"], json!({ "path": ["a", "b", "c"] }));
+    assert_eq!(
+        echo(&server, "GET", "/api/echo?id=1", &[], b"")["params"],
+        json!({})
+    );
+    assert_eq!(
+        echo(&server, "GET", "/api/items/7?x=1", &[], b"")["params"],
+        json!({ "id": "7" })
+    );
+    assert_eq!(
+        echo(&server, "GET", "/api/files/a/b/c", &[], b"")["params"],
+        json!({ "path": ["a", "b", "c"] })
+    );
 }
 
 #[test]
@@ -158,7 +194,11 @@ fn headers_have_lowercase_names() {
         &server,
         "GET",
         "/api/echo",
-        &[("X-Custom-Thing", "Some Value"), ("Accept", "application/json"), ("authorization", "Bearer t0k")],
+        &[
+            ("X-Custom-Thing", "Some Value"),
+            ("Accept", "application/json"),
+            ("authorization", "Bearer t0k"),
+        ],
         b"",
     );
     let headers = &req["headers"];
@@ -173,22 +213,43 @@ fn headers_have_lowercase_names() {
 #[test]
 fn repeated_headers_are_joined_with_comma_space() {
     let (_app, server) = request_app(&[]);
-    let req = echo(&server, "GET", "/api/echo", &[("x-multi", "a"), ("X-Multi", "b"), ("x-multi", "c")], b"");
+    let req = echo(
+        &server,
+        "GET",
+        "/api/echo",
+        &[("x-multi", "a"), ("X-Multi", "b"), ("x-multi", "c")],
+        b"",
+    );
     assert_eq!(req["headers"]["x-multi"], json!("a, b, c"));
 }
 
 #[test]
 fn cookies_are_a_map_of_name_to_value() {
     let (_app, server) = request_app(&[]);
-    let req = echo(&server, "GET", "/api/echo", &[("cookie", "session=abc123; theme=dark; empty=")], b"");
-    assert_eq!(req["cookies"], json!({ "session": "abc123", "theme": "dark", "empty": "" }));
-    assert_eq!(echo(&server, "GET", "/api/echo", &[], b"")["cookies"], json!({}));
+    let req = echo(
+        &server,
+        "GET",
+        "/api/echo",
+        &[("cookie", "session=abc123; theme=dark; empty=")],
+        b"",
+    );
+    assert_eq!(
+        req["cookies"],
+        json!({ "session": "abc123", "theme": "dark", "empty": "" })
+    );
+    assert_eq!(
+        echo(&server, "GET", "/api/echo", &[], b"")["cookies"],
+        json!({})
+    );
 }
 
 #[test]
 fn ip_is_the_client_address() {
     let (_app, server) = request_app(&[]);
-    assert_eq!(echo(&server, "GET", "/api/echo", &[], b"")["ip"], json!("127.0.0.1"));
+    assert_eq!(
+        echo(&server, "GET", "/api/echo", &[], b"")["ip"],
+        json!("127.0.0.1")
+    );
 }
 
 #[test]
@@ -206,7 +267,11 @@ fn a_json_body_is_parsed_with_rhai_types() {
             "s": "string", "b": "bool", "a": "array", "o": "map"
         })
     );
-    assert_eq!(answer["body"]["big"], json!(9007199254740993_i64), "integers stay exact");
+    assert_eq!(
+        answer["body"]["big"],
+        json!(9007199254740993_i64),
+        "integers stay exact"
+    );
     assert_eq!(answer["body"]["a"], json!([1, 2.5]));
     assert_eq!(answer["body"]["o"], json!({ "k": "v" }));
     assert_eq!(answer["body"]["n"], Value::Null);
@@ -222,7 +287,11 @@ fn any_json_value_can_be_the_body() {
         ("null", "()", Value::Null),
     ] {
         let req = post_body(&server, "application/json", body.as_bytes());
-        assert_eq!((&req["body_type"], &req["body"]), (&json!(kind), &value), "{body}");
+        assert_eq!(
+            (&req["body_type"], &req["body"]),
+            (&json!(kind), &value),
+            "{body}"
+        );
     }
 }
 
@@ -248,7 +317,11 @@ fn invalid_json_is_400_without_running_the_script() {
         ("truncated", "application/json", r#"{"a":"#),
         ("garbage", "application/json", "not json"),
         ("trailing", "application/json", r#"{"a":1} x"#),
-        ("plusjson", "application/vnd.api+json", "{'single': 'quotes'}"),
+        (
+            "plusjson",
+            "application/vnd.api+json",
+            "{'single': 'quotes'}",
+        ),
     ] {
         let response = server.request(
             "POST",
@@ -257,7 +330,11 @@ fn invalid_json_is_400_without_running_the_script() {
             body.as_bytes(),
         );
         assert_eq!(response.status, 400, "{tag}: {}", response.text());
-        assert_eq!(response.json(), json!({ "error": "Invalid JSON body" }), "{tag}");
+        assert_eq!(
+            response.json(),
+            json!({ "error": "Invalid JSON body" }),
+            "{tag}"
+        );
     }
     let response = server.post_json("/api/json?tag=valid", r#"{"a":1}"#);
     assert_eq!(response.json(), json!({ "ran": true, "body": { "a": 1 } }));
@@ -270,16 +347,25 @@ fn invalid_json_is_400_without_running_the_script() {
 fn an_empty_body_with_a_json_content_type_is_an_empty_map() {
     let (_app, server) = request_app(&[]);
     let req = post_body(&server, "application/json", b"");
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("map"), &json!({})));
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("map"), &json!({}))
+    );
 }
 
 #[test]
 fn an_empty_body_is_unit() {
     let (_app, server) = request_app(&[]);
     let req = echo(&server, "GET", "/api/echo", &[], b"");
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("()"), &Value::Null));
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("()"), &Value::Null)
+    );
     let req = post_body(&server, "text/plain", b"");
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("()"), &Value::Null));
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("()"), &Value::Null)
+    );
 }
 
 #[test]
@@ -291,17 +377,33 @@ fn a_urlencoded_body_is_a_map_with_arrays_for_repeated_keys() {
         b"name=Ada+Lovelace&tag=a&tag=b&mark=%E2%9C%93&empty=",
     );
     assert_eq!(req["body_type"], json!("map"));
-    assert_eq!(req["body"], json!({ "name": "Ada Lovelace", "tag": ["a", "b"], "mark": "✓", "empty": "" }));
-    let req = post_body(&server, "application/x-www-form-urlencoded; charset=utf-8", b"a=1");
+    assert_eq!(
+        req["body"],
+        json!({ "name": "Ada Lovelace", "tag": ["a", "b"], "mark": "✓", "empty": "" })
+    );
+    let req = post_body(
+        &server,
+        "application/x-www-form-urlencoded; charset=utf-8",
+        b"a=1",
+    );
     assert_eq!(req["body"], json!({ "a": "1" }));
 }
 
 #[test]
 fn a_text_body_is_a_string() {
     let (_app, server) = request_app(&[]);
-    for content_type in ["text/plain", "text/plain; charset=utf-8", "text/csv", "text/html"] {
+    for content_type in [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "text/csv",
+        "text/html",
+    ] {
         let req = post_body(&server, content_type, "héllo,\nwörld".as_bytes());
-        assert_eq!((&req["body_type"], &req["body"]), (&json!("string"), &json!("héllo,\nwörld")), "{content_type}");
+        assert_eq!(
+            (&req["body_type"], &req["body"]),
+            (&json!("string"), &json!("héllo,\nwörld")),
+            "{content_type}"
+        );
     }
 }
 
@@ -309,27 +411,55 @@ fn a_text_body_is_a_string() {
 fn another_body_is_a_string_when_valid_utf8() {
     let (_app, server) = request_app(&[]);
     let req = post_body(&server, "application/xml", b"<a>1</a>");
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("string"), &json!("<a>1</a>")));
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("string"), &json!("<a>1</a>"))
+    );
     let req = echo(&server, "POST", "/api/echo", &[], b"no content type");
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("string"), &json!("no content type")));
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("string"), &json!("no content type"))
+    );
 }
 
 #[test]
 fn another_body_is_a_blob_when_not_utf8() {
     let (_app, server) = request_app(&[]);
-    let req = post_body(&server, "application/octet-stream", &[0xff, 0xfe, 0x00, 0x41]);
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("blob"), &json!(4)));
-    let req = post_body(&server, "image/png", &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00]);
-    assert_eq!((&req["body_type"], &req["body"]), (&json!("blob"), &json!(9)));
+    let req = post_body(
+        &server,
+        "application/octet-stream",
+        &[0xff, 0xfe, 0x00, 0x41],
+    );
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("blob"), &json!(4))
+    );
+    let req = post_body(
+        &server,
+        "image/png",
+        &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00],
+    );
+    assert_eq!(
+        (&req["body_type"], &req["body"]),
+        (&json!("blob"), &json!(9))
+    );
 }
 
 #[test]
 fn invalid_utf8_in_the_query_is_400() {
     let (_app, server) = request_app(&[]);
-    for path in ["/api/echo?q=%ff", "/api/echo?%c3%28=x", "/api/items/1?name=%e2%82"] {
+    for path in [
+        "/api/echo?q=%ff",
+        "/api/echo?%c3%28=x",
+        "/api/items/1?name=%e2%82",
+    ] {
         let response = server.get(path);
         assert_eq!(response.status, 400, "{path}: {}", response.text());
-        assert!(response.json()["error"].is_string(), "{path}: {}", response.text());
+        assert!(
+            response.json()["error"].is_string(),
+            "{path}: {}",
+            response.text()
+        );
     }
 }
 

@@ -36,16 +36,28 @@ fn status_sets_the_status_and_chains() {
     let (_app, server) = serve_cases(&[
         ("created", r#"res.status(201).json(#{ id: 1 });"#),
         ("teapot", r#"res.status(418).send("short and stout");"#),
-        ("last_wins", r#"res.status(500).status(202).json(#{ ok: true });"#),
+        (
+            "last_wins",
+            r#"res.status(500).status(202).json(#{ ok: true });"#,
+        ),
         ("high", r#"res.status(999).end();"#),
         ("low", r#"res.status(200).end();"#),
     ]);
     let response = case(&server, "created");
-    assert_eq!((response.status, response.json()), (201, json!({ "id": 1 })));
+    assert_eq!(
+        (response.status, response.json()),
+        (201, json!({ "id": 1 }))
+    );
     let response = case(&server, "teapot");
-    assert_eq!((response.status, response.text()), (418, "short and stout".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (418, "short and stout".to_string())
+    );
     let response = case(&server, "last_wins");
-    assert_eq!((response.status, response.json()), (202, json!({ "ok": true })));
+    assert_eq!(
+        (response.status, response.json()),
+        (202, json!({ "ok": true }))
+    );
     assert_eq!(case(&server, "high").status, 999);
     assert_eq!(case(&server, "low").status, 200);
 }
@@ -62,7 +74,12 @@ fn a_status_out_of_range_is_a_script_error() {
     assert_eq!(case(&server, "in_range").json(), json!({ "sent": true }));
     for name in ["199", "100", "1000", "negative"] {
         let response = case(&server, name);
-        assert_eq!(response.status, 500, "res.status({name}): {}", response.text());
+        assert_eq!(
+            response.status,
+            500,
+            "res.status({name}): {}",
+            response.text()
+        );
         let body = response.json();
         assert_eq!(body["file"], json!("pages/api/r.rhai"), "{body}");
         assert!(body["error"].is_string(), "{body}");
@@ -85,24 +102,40 @@ fn set_header_and_set_header_alias_set_headers_and_chain() {
 #[test]
 fn set_header_with_an_array_sets_the_header_several_times() {
     let (_app, server) = serve_cases(&[
-        ("array", r#"res.set_header("x-multi", ["a", "b", "c"]).send("ok");"#),
-        ("links", r#"res.setHeader("link", ["</a>; rel=next", "</b>; rel=prev"]).end();"#),
+        (
+            "array",
+            r#"res.set_header("x-multi", ["a", "b", "c"]).send("ok");"#,
+        ),
+        (
+            "links",
+            r#"res.setHeader("link", ["</a>; rel=next", "</b>; rel=prev"]).end();"#,
+        ),
     ]);
     let response = case(&server, "array");
     assert_eq!(response.header_all("x-multi"), ["a", "b", "c"]);
     let response = case(&server, "links");
-    assert_eq!(response.header_all("link"), ["</a>; rel=next", "</b>; rel=prev"]);
+    assert_eq!(
+        response.header_all("link"),
+        ["</a>; rel=next", "</b>; rel=prev"]
+    );
 }
 
 #[test]
 fn set_header_again_replaces_the_value() {
-    let (_app, server) = serve_cases(&[("twice", r#"res.set_header("x-v", "old").set_header("x-v", "new").end();"#)]);
+    let (_app, server) = serve_cases(&[(
+        "twice",
+        r#"res.set_header("x-v", "old").set_header("x-v", "new").end();"#,
+    )]);
     assert_eq!(case(&server, "twice").header_all("x-v"), ["new"]);
 }
 
 /// The attributes of a `Set-Cookie` value, lowercased, after `name=value`.
 fn cookie_attributes(set_cookie: &str) -> Vec<String> {
-    set_cookie.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect()
+    set_cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
 }
 
 #[test]
@@ -133,8 +166,18 @@ fn cookie_options_become_attributes() {
     let cookie = response.header("set-cookie").expect("set-cookie");
     assert!(cookie.starts_with("token=t0k"), "{cookie}");
     let attributes = cookie_attributes(cookie);
-    for expected in ["max-age=3600", "path=/api", "domain=example.com", "secure", "httponly", "samesite=strict"] {
-        assert!(attributes.iter().any(|a| a == expected), "{expected} missing from {cookie}");
+    for expected in [
+        "max-age=3600",
+        "path=/api",
+        "domain=example.com",
+        "secure",
+        "httponly",
+        "samesite=strict",
+    ] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected} missing from {cookie}"
+        );
     }
 }
 
@@ -148,13 +191,19 @@ fn cookie_flags_set_to_false_are_left_out() {
     let cookie = response.header("set-cookie").expect("set-cookie");
     let attributes = cookie_attributes(cookie);
     assert!(attributes.iter().any(|a| a == "samesite=lax"), "{cookie}");
-    assert!(!attributes.iter().any(|a| a == "secure" || a == "httponly"), "{cookie}");
+    assert!(
+        !attributes.iter().any(|a| a == "secure" || a == "httponly"),
+        "{cookie}"
+    );
 }
 
 #[test]
 fn json_sends_json_with_charset() {
     let (_app, server) = serve_cases(&[
-        ("map", r#"res.json(#{ message: "Hello from API route!", list: [1, 2.5, true, ()] });"#),
+        (
+            "map",
+            r#"res.json(#{ message: "Hello from API route!", list: [1, 2.5, true, ()] });"#,
+        ),
         ("unit", r#"res.json(());"#),
         ("string", r#"res.json("hi");"#),
         ("number", r#"res.json(7);"#),
@@ -162,7 +211,10 @@ fn json_sends_json_with_charset() {
     let response = case(&server, "map");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some(JSON));
-    assert_eq!(response.json(), json!({ "message": "Hello from API route!", "list": [1, 2.5, true, null] }));
+    assert_eq!(
+        response.json(),
+        json!({ "message": "Hello from API route!", "list": [1, 2.5, true, null] })
+    );
     let response = case(&server, "unit");
     assert_eq!(response.header("content-type"), Some(JSON));
     assert_eq!(response.text(), "null");
@@ -180,18 +232,32 @@ fn send_picks_the_content_type_from_the_value() {
         ("array", r#"res.send([1, "x"]);"#),
         ("number", r#"res.send(3.5);"#),
         ("bool", r#"res.send(true);"#),
-        ("blob", r#"let b = blob(); b.push(0xff); b.push(0x00); b.push(0x41); res.send(b);"#),
+        (
+            "blob",
+            r#"let b = blob(); b.push(0xff); b.push(0x00); b.push(0x41); res.send(b);"#,
+        ),
     ]);
     let response = case(&server, "string");
-    assert_eq!((response.header("content-type"), response.text()), (Some(TEXT), "plain text ✓".to_string()));
-    for (name, value) in [("map", json!({ "a": 1 })), ("array", json!([1, "x"])), ("number", json!(3.5)), ("bool", json!(true))] {
+    assert_eq!(
+        (response.header("content-type"), response.text()),
+        (Some(TEXT), "plain text ✓".to_string())
+    );
+    for (name, value) in [
+        ("map", json!({ "a": 1 })),
+        ("array", json!([1, "x"])),
+        ("number", json!(3.5)),
+        ("bool", json!(true)),
+    ] {
         let response = case(&server, name);
         assert_eq!(response.status, 200, "{name}");
         assert_eq!(response.header("content-type"), Some(JSON), "{name}");
         assert_eq!(response.json(), value, "{name}");
     }
     let response = case(&server, "blob");
-    assert_eq!(response.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(response.body, [0xff, 0x00, 0x41]);
 }
 
@@ -202,7 +268,10 @@ fn a_content_type_set_by_the_script_is_kept() {
         r#"res.set_header("content-type", "text/html; charset=utf-8").send("<p>hi</p>");"#,
     )]);
     let response = case(&server, "html");
-    assert_eq!(response.header_all("content-type"), ["text/html; charset=utf-8"]);
+    assert_eq!(
+        response.header_all("content-type"),
+        ["text/html; charset=utf-8"]
+    );
     assert_eq!(response.text(), "<p>hi</p>");
 }
 
@@ -210,7 +279,10 @@ fn a_content_type_set_by_the_script_is_kept() {
 fn redirect_defaults_to_307() {
     let (_app, server) = serve_cases(&[
         ("default", r#"res.redirect("/api/elsewhere?x=1");"#),
-        ("permanent", r#"res.redirect(301, "https://example.com/new");"#),
+        (
+            "permanent",
+            r#"res.redirect(301, "https://example.com/new");"#,
+        ),
         ("see_other", r#"res.redirect(303, "/api/done");"#),
     ]);
     let response = case(&server, "default");
@@ -228,7 +300,10 @@ fn redirect_defaults_to_307() {
 fn end_sends_an_empty_body() {
     let (_app, server) = serve_cases(&[
         ("plain", r#"res.end();"#),
-        ("accepted", r#"res.status(202).set_header("x-job", "9").end();"#),
+        (
+            "accepted",
+            r#"res.status(202).set_header("x-job", "9").end();"#,
+        ),
     ]);
     let response = case(&server, "plain");
     assert_eq!(response.status, 200);
@@ -260,7 +335,10 @@ fn POST(req, res) {
     server.wait_for_log("pages/api/twice.rhai:");
 
     let response = server.request("POST", "/api/twice", &[], b"");
-    assert_eq!((response.status, response.text()), (200, "first".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "first".to_string())
+    );
 }
 
 #[test]
@@ -279,9 +357,15 @@ fn POST(req, res) {
 "#,
     );
     let response = server.get("/api/late");
-    assert_eq!((response.status, response.json()), (201, json!({ "first": true })));
+    assert_eq!(
+        (response.status, response.json()),
+        (201, json!({ "first": true }))
+    );
     let response = server.request("POST", "/api/late", &[], b"");
-    assert_eq!((response.status, response.text()), (201, "first".to_string()));
+    assert_eq!(
+        (response.status, response.text()),
+        (201, "first".to_string())
+    );
     assert_eq!(response.header("x-late"), None);
 }
 
@@ -292,19 +376,38 @@ fn json_and_send_responses_carry_an_etag() {
         ("send", r#"res.send("text");"#),
         ("other", r#"res.send("other text");"#),
     ]);
-    let json_tag = case(&server, "json").header("etag").map(str::to_string).expect("etag on json");
-    let send_tag = case(&server, "send").header("etag").map(str::to_string).expect("etag on send");
-    let other_tag = case(&server, "other").header("etag").map(str::to_string).expect("etag on send");
-    assert_eq!(case(&server, "json").header("etag"), Some(json_tag.as_str()), "same body, same tag");
+    let json_tag = case(&server, "json")
+        .header("etag")
+        .map(str::to_string)
+        .expect("etag on json");
+    let send_tag = case(&server, "send")
+        .header("etag")
+        .map(str::to_string)
+        .expect("etag on send");
+    let other_tag = case(&server, "other")
+        .header("etag")
+        .map(str::to_string)
+        .expect("etag on send");
+    assert_eq!(
+        case(&server, "json").header("etag"),
+        Some(json_tag.as_str()),
+        "same body, same tag"
+    );
     assert_ne!(send_tag, other_tag, "different bodies, different tags");
     for tag in [&json_tag, &send_tag] {
-        assert!(tag.starts_with('"') || tag.starts_with("W/\""), "not an entity tag: {tag}");
+        assert!(
+            tag.starts_with('"') || tag.starts_with("W/\""),
+            "not an entity tag: {tag}"
+        );
     }
 }
 
 #[test]
 fn a_matching_if_none_match_gets_304_without_a_body() {
-    let (_app, server) = serve_cases(&[("json", r#"res.json(#{ hello: "world" });"#), ("send", r#"res.send("text");"#)]);
+    let (_app, server) = serve_cases(&[
+        ("json", r#"res.json(#{ hello: "world" });"#),
+        ("send", r#"res.send("text");"#),
+    ]);
     for name in ["json", "send"] {
         let path = format!("/api/r?c={name}");
         let first = server.get(&path);
@@ -314,7 +417,12 @@ fn a_matching_if_none_match_gets_304_without_a_body() {
         assert!(cached.body.is_empty(), "{name}: {:?}", cached.text());
         assert_eq!(cached.header("etag"), Some(tag.as_str()), "{name}");
 
-        let listed = server.request("GET", &path, &[("if-none-match", &format!("\"nope\", {tag}"))], b"");
+        let listed = server.request(
+            "GET",
+            &path,
+            &[("if-none-match", &format!("\"nope\", {tag}"))],
+            b"",
+        );
         assert_eq!(listed.status, 304, "{name}: a tag in a list matches");
 
         let stale = server.request("GET", &path, &[("if-none-match", "\"stale\"")], b"");
@@ -334,7 +442,11 @@ fn a_204_never_carries_a_body() {
         let response = case(&server, name);
         assert_eq!(response.status, 204, "{name}");
         assert!(response.body.is_empty(), "{name}: {:?}", response.text());
-        assert!(matches!(response.header("content-length"), None | Some("0")), "{name}: {:?}", response.headers);
+        assert!(
+            matches!(response.header("content-length"), None | Some("0")),
+            "{name}: {:?}",
+            response.headers
+        );
     }
 }
 

@@ -8,6 +8,12 @@ fn hello_answers_json() {
     let server = app.serve("dev", &[]);
     let response = server.get("/api/hello");
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/json; charset=utf-8"));
-    assert_eq!(response.json(), serde_json::json!({ "message": "Hello from API route!" }));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        response.json(),
+        serde_json::json!({ "message": "Hello from API route!" })
+    );
 }
