@@ -258,7 +258,11 @@ impl Connection for PgConn {
     }
 
     fn batch(&mut self, sql: &str, budget: Duration) -> Result<(), DbError> {
-        self.limit(budget)?;
+        // In a failed transaction only ROLLBACK is accepted (a SET would fail too); the
+        // client-side cut still bounds it.
+        if !sql.starts_with("ROLLBACK") {
+            self.limit(budget)?;
+        }
         self.run(budget, self.client.batch_execute(sql))
     }
 
