@@ -107,13 +107,11 @@ fn if_none_match(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()
 }
 
-/// A strong validator of the body: its length and FNV-1a hash.
+/// A strong validator of the body: its length and a 64-bit hash. aHash (already used by
+/// Rhai) with fixed seeds hashes several bytes per cycle; a bytewise FNV cost microseconds
+/// on an 8 KB body, on every request.
 fn etag(body: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in body {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = ahash::RandomState::with_seeds(0x7268, 0x6170, 0x6920, 0x6574).hash_one(body);
     format!("\"{:x}-{hash:016x}\"", body.len())
 }
 
