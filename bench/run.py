@@ -434,9 +434,10 @@ def build_report(args, meta, results, variants, extra):
     L = []
     L.append("# rhapi benchmark, %s" % meta["date"])
     L.append("")
-    L.append("- commit `%s`%s; `nproc` = %s; %s" % (
-        meta["commit"], " (src/ has uncommitted changes: the binary was built from them)"
-        if meta["dirty"] else "", meta["nproc"], meta["cpu"]))
+    L.append("- commit `%s`%s, rhapi binary built at %s; `nproc` = %s; %s" % (
+        meta["commit"], " (the work tree had uncommitted changes in src/ or Cargo.*: the "
+        "binary may include them)" if meta["dirty"] else "", meta["binary_built"],
+        meta["nproc"], meta["cpu"]))
     L.append("- server pinned to core %s (`--workers 1`), wrk pinned to core %s: "
              "`wrk --latency -t1 -c%d -d%ds` after a %d s warm-up; a fresh server per run; "
              "%d round(s), variants interleaved in each round" % (
@@ -510,6 +511,7 @@ def build_report(args, meta, results, variants, extra):
 
 
 def main():
+    global RHAPI, RAW, SCRIPT_COST
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
@@ -542,6 +544,16 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (bench/run.sh installs it)")
 
+    # Run private copies: a cargo build in the shared target/ during the run must not swap the
+    # binaries between rounds.
+    bindir = tempfile.mkdtemp(prefix="rhapi-bench-bin-")
+    for name in ("RHAPI", "RAW", "SCRIPT_COST"):
+        src = globals()[name]
+        dst = os.path.join(bindir, os.path.basename(src))
+        shutil.copy2(src, dst)
+        globals()[name] = dst
+    binary_age = datetime.datetime.fromtimestamp(os.path.getmtime(RHAPI)).strftime("%H:%M")
+
     # Before pinning ourselves: nproc honours this process's affinity.
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     # The harness itself stays off the server's core.
@@ -563,6 +575,7 @@ def main():
         "nproc": nproc,
         "cpu": "",
         "load_before": loadavg(),
+        "binary_built": binary_age,
     }
     if float(meta["load_before"]) > 1.0:
         log("warning: load average is %s: something else is using the CPU" % meta["load_before"])
@@ -622,6 +635,7 @@ def main():
         extra["scenarios"] = sc
 
     meta["load_after"] = loadavg()
+    shutil.rmtree(bindir, ignore_errors=True)
     report = build_report(args, meta, results, variants, extra)
     print(report)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
