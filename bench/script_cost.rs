@@ -1,5 +1,5 @@
-//! The bare cost of the work route's script, without the server: one shared Engine with
-//! max_operations set (as the server has), the route file compiled once, its GET() called with
+//! The bare cost of the work route's script, without the server: the server's allocator
+//! (mimalloc), one shared Engine with max_operations set (as the server has), the route file compiled once, its GET() called with
 //! `call_fn_with_options` (eval_ast = false). Best of 5 loops of 5,000 calls, one thread.
 //!
 //! Prints two lines that bench/run.sh reads:
@@ -11,6 +11,11 @@
 use std::time::Instant;
 
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
+
+// The same allocator as the server (src/memory.rs wraps it in a byte counter), so that
+// "per request - bare call" is the server's own cost, not an allocator difference.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const LOOPS: usize = 5;
 const CALLS: usize = 5_000;

@@ -68,14 +68,18 @@ struct ServeArgs {
     /// Operations budget of one request's script.
     #[arg(long, default_value_t = 10_000_000)]
     max_operations: u64,
-    /// Largest string a script may build, e.g. 16mb.
-    #[arg(long, default_value = "16mb", value_parser = parse_size)]
+    /// Memory one request's script may allocate and keep, e.g. 64mb.
+    #[arg(long, default_value = "64mb", value_parser = parse_size)]
+    max_memory: usize,
+    /// Largest string a script may build (0 = no limit of its own; --max-memory applies).
+    /// Rhai's size limits re-measure a value after each change: they make lists slow.
+    #[arg(long, default_value = "0", value_parser = parse_size)]
     max_string_size: usize,
-    /// Largest array a script may build.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Largest array a script may build, in items (0 = no limit of its own).
+    #[arg(long, default_value_t = 0)]
     max_array_size: usize,
-    /// Largest object map a script may build.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Largest object map a script may build, in items (0 = no limit of its own).
+    #[arg(long, default_value_t = 0)]
     max_map_size: usize,
     /// Deepest function call nesting in a script.
     #[arg(long, default_value_t = 64)]
@@ -133,6 +137,7 @@ fn settings(args: &ServeArgs, mode: Mode, watch: bool) -> Settings {
         limits: Limits {
             timeout: args.timeout,
             max_operations: args.max_operations,
+            max_memory: args.max_memory,
             max_string_size: args.max_string_size,
             max_array_size: args.max_array_size,
             max_map_size: args.max_map_size,

@@ -9,12 +9,16 @@ mod env;
 mod error;
 mod executor;
 mod http;
+mod memory;
 mod routes;
 mod script;
 mod settings;
 mod watch;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: memory::CountingAlloc = memory::CountingAlloc;
 
 fn main() -> std::process::ExitCode {
     cli::run(cli::Cli::parse())

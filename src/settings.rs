@@ -18,11 +18,12 @@ pub struct Limits {
     pub timeout: Duration,
     /// Rhai operations budget of one request's script.
     pub max_operations: u64,
-    /// Largest string a script may build, in bytes.
+    /// Bytes one request's script may allocate and keep.
+    pub max_memory: usize,
+    /// Rhai's own limits, 0 = off: largest string in bytes, array and map in items. Off by
+    /// default: each re-measures a whole value after every change (see `memory.rs`).
     pub max_string_size: usize,
-    /// Largest array a script may build.
     pub max_array_size: usize,
-    /// Largest object map a script may build.
     pub max_map_size: usize,
     /// Deepest function call nesting.
     pub max_call_depth: usize,
@@ -33,9 +34,10 @@ impl Default for Limits {
         Limits {
             timeout: Duration::from_secs(10),
             max_operations: 10_000_000,
-            max_string_size: 16 * 1024 * 1024,
-            max_array_size: 1_000_000,
-            max_map_size: 1_000_000,
+            max_memory: 64 * 1024 * 1024,
+            max_string_size: 0,
+            max_array_size: 0,
+            max_map_size: 0,
             max_call_depth: 64,
         }
     }

@@ -326,3 +326,50 @@ fn sending_twice_is_logged_and_the_first_response_wins() {
         l.contains("pages/api/twice.rhai")
     });
 }
+
+#[test]
+fn the_memory_budget_stops_a_script_that_holds_too_much() {
+    let app = TestApp::fixture("basic");
+    // About 2 MB of strings kept alive: over a 1 MB budget, far under the default 64 MB.
+    app.write(
+        "pages/api/hoard.rhai",
+        "fn GET() {\n    let kept = [];\n    for i in 0..2000 {\n        let s = \"\";\n        s.pad(1000, \"y\");\n        kept.push(s);\n    }\n    kept.len()\n}\n",
+    );
+    let small = app.serve("dev", &["--max-memory", "1mb"]);
+    let response = small.get("/api/hoard");
+    assert_eq!(response.status, 500, "{}", response.text());
+    let body = response.json();
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("memory"),
+        "{body}"
+    );
+    assert_eq!(body["file"], "pages/api/hoard.rhai");
+    assert_eq!(small.get("/api/hello").status, 200);
+
+    let roomy = app.serve("dev", &[]);
+    let response = roomy.get("/api/hoard");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), json!(2000));
+}
+
+#[test]
+fn rhai_size_limits_apply_when_asked_for() {
+    let app = TestApp::fixture("basic");
+    app.write(
+        "pages/api/list.rhai",
+        "fn GET() {\n    let a = [];\n    for i in 0..20 {\n        a.push(i);\n    }\n    a.len()\n}\n",
+    );
+    let limited = app.serve("dev", &["--max-array-size", "10"]);
+    let response = limited.get("/api/list");
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert!(
+        response.json()["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("array"),
+        "{}",
+        response.text()
+    );
+    let unlimited = app.serve("dev", &[]);
+    assert_eq!(unlimited.get("/api/list").json(), json!(20));
+}

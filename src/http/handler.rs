@@ -125,6 +125,7 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         req: req_value,
         env: snapshot.env.clone(),
         deadline: Instant::now() + settings.limits.timeout,
+        max_memory: settings.limits.max_memory,
     };
     drop(snapshot);
     let reply = server.executor.run(call).await;

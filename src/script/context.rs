@@ -4,7 +4,7 @@
 //! The engine is shared by every thread, so per-run state lives in thread-locals that
 //! [`RunGuard`] sets before a script runs and clears after.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +14,8 @@ use rhai::Dynamic;
 pub const TIMEOUT_TOKEN: &str = "rhapi:timeout";
 /// Thrown by the progress callback when an inline run must move to the script pool.
 pub const SLICE_TOKEN: &str = "rhapi:slice";
+/// Thrown by the progress callback when the run holds more memory than its budget.
+pub const MEMORY_TOKEN: &str = "rhapi:memory";
 
 #[derive(Default)]
 struct RunContext {
@@ -27,6 +29,9 @@ struct RunContext {
 
 thread_local! {
     static CONTEXT: RefCell<RunContext> = RefCell::new(RunContext::default());
+    /// The allocation count (see [`crate::memory`]) above which the run is stopped; kept
+    /// apart from the context because it is read on every operation.
+    static MEMORY_CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
 }
 
 /// Severity of a script's log line.
@@ -44,7 +49,15 @@ pub struct RunGuard(());
 impl RunGuard {
     /// Starts a run of `file` that must end by `deadline`; `slice_end` (inline runs only)
     /// is when to give the thread back and move the run to the pool.
-    pub fn enter(file: Arc<str>, deadline: Instant, slice_end: Option<Instant>) -> RunGuard {
+    pub fn enter(
+        file: Arc<str>,
+        deadline: Instant,
+        slice_end: Option<Instant>,
+        max_memory: usize,
+    ) -> RunGuard {
+        let ceiling = crate::memory::thread_allocated()
+            .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
+        MEMORY_CEILING.with(|c| c.set(ceiling));
         CONTEXT.with(|c| {
             *c.borrow_mut() = RunContext {
                 deadline: Some(deadline),
@@ -68,13 +81,18 @@ impl RunGuard {
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
+        MEMORY_CEILING.with(|c| c.set(isize::MAX));
         CONTEXT.with(|c| *c.borrow_mut() = RunContext::default());
     }
 }
 
-/// The engine's progress callback: reads the clock every 256 operations only, since a
-/// clock read per operation costs about a third of a heavy script's time.
+/// The engine's progress callback. Memory is checked on every operation (a string that
+/// doubles each time must be stopped within one step); the clock only every 256 operations,
+/// since a clock read per operation costs about a third of a heavy script's time.
 pub fn progress(ops: u64) -> Option<Dynamic> {
+    if crate::memory::thread_allocated() > MEMORY_CEILING.with(Cell::get) {
+        return Some(Dynamic::from(MEMORY_TOKEN));
+    }
     if ops & 0xFF != 0 {
         return None;
     }

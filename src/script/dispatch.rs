@@ -108,12 +108,19 @@ pub struct Call {
     pub req: Dynamic,
     pub env: EnvMap,
     pub deadline: Instant,
+    /// Bytes the run may allocate and keep.
+    pub max_memory: usize,
 }
 
 impl Call {
     /// Runs the call on this thread; `slice_end` bounds an inline run.
     pub fn run(&self, slice_end: Option<Instant>) -> Reply {
-        let guard = RunGuard::enter(self.script.file.clone(), self.deadline, slice_end);
+        let guard = RunGuard::enter(
+            self.script.file.clone(),
+            self.deadline,
+            slice_end,
+            self.max_memory,
+        );
         let res = Res::default();
         let args: Vec<Dynamic> = [
             self.req.clone(),

@@ -2,7 +2,7 @@
 
 use rhai::EvalAltResult;
 
-use super::context::{SLICE_TOKEN, TIMEOUT_TOKEN};
+use super::context::{MEMORY_TOKEN, SLICE_TOKEN, TIMEOUT_TOKEN};
 use crate::error::{Location, ScriptError};
 
 /// How a script run failed.
@@ -24,6 +24,12 @@ pub fn classify(err: &EvalAltResult, file: &str) -> Failure {
             let token = token.clone().into_immutable_string().unwrap_or_default();
             if token == SLICE_TOKEN {
                 return Failure::Slice;
+            }
+            if token == MEMORY_TOKEN {
+                let mut located = locate(err, file);
+                located.message =
+                    "Script used too much memory: over its memory budget (--max-memory)".into();
+                return Failure::Error(located);
             }
             let mut located = locate(err, file);
             if token == TIMEOUT_TOKEN {

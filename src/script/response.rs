@@ -151,7 +151,7 @@ impl Res {
                 format!("res.redirect({status}, ...): a redirect status must be 3xx").into(),
             );
         }
-        self.unsent("redirect")?;
+        drop(self.unsent("redirect")?);
         self.set_status(status)?;
         self.add_header("redirect", "location", url, true)?;
         self.finish("redirect", Vec::new(), None, false)
