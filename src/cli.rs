@@ -91,10 +91,7 @@ struct ServeArgs {
 
 /// Runs the command; the exit code is 1 on any error.
 pub fn run(cli: Cli) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    crate::logging::init();
     let result = match cli.command {
         Command::Dev(serve) => serve_app(serve, Mode::Dev, true),
         Command::Start { serve, no_watch } => serve_app(serve, Mode::Start, !no_watch),
@@ -102,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
     };
+    crate::logging::flush();
     match result {
         Ok(code) => code,
         Err(err) => {

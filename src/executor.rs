@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
+use rhai::Dynamic;
 use tokio::sync::oneshot;
 
 use crate::error::{Location, ScriptError};
@@ -27,6 +28,7 @@ const QUEUE_LEN: usize = 4096;
 
 struct Job {
     call: Call,
+    req: Dynamic,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -47,7 +49,7 @@ impl Executor {
                 .spawn(move || {
                     for job in queue {
                         let started = Instant::now();
-                        let reply = run_caught(&job.call, None);
+                        let reply = run_caught(&job.call, job.req, None);
                         if started.elapsed() < INLINE_SLICE / 2 {
                             job.call.script.heavy.store(false, Ordering::Relaxed);
                         }
@@ -58,29 +60,37 @@ impl Executor {
         Ok(Executor { jobs })
     }
 
-    /// Runs `call` and returns how it ended.
-    pub async fn run(&self, call: Call) -> Reply {
-        let inline = !call.script.does_io && !call.script.heavy.load(Ordering::Relaxed);
-        if inline {
-            let slice_end = (Instant::now() + INLINE_SLICE).min(call.deadline);
-            match run_caught(&call, Some(slice_end)) {
-                Reply::Moved => call.script.heavy.store(true, Ordering::Relaxed),
-                reply => return reply,
+    /// Runs `call` on this (HTTP worker) thread when its route may run here.
+    /// `Err(Some(req))`: it may not, `req` is handed back for [`Executor::run_pooled`];
+    /// `Err(None)`: it outran its slice, its route is now heavy, and the pool needs a
+    /// fresh `req`.
+    pub fn run_inline(&self, call: &Call, req: Dynamic) -> Result<Reply, Option<Dynamic>> {
+        if call.script.does_io || call.script.heavy.load(Ordering::Relaxed) {
+            return Err(Some(req));
+        }
+        let slice_end = (Instant::now() + INLINE_SLICE).min(call.deadline);
+        match run_caught(call, req, Some(slice_end)) {
+            Reply::Moved => {
+                call.script.heavy.store(true, Ordering::Relaxed);
+                Err(None)
             }
+            reply => Ok(reply),
         }
+    }
+
+    /// Runs `call` on the script pool.
+    pub async fn run_pooled(&self, call: Call, req: Dynamic) -> Reply {
         let (reply, receive) = oneshot::channel();
-        match self.jobs.try_send(Job { call, reply }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Reply::Busy,
-            Err(TrySendError::Disconnected(_)) => return Reply::Busy,
+        match self.jobs.try_send(Job { call, req, reply }) {
+            Ok(()) => receive.await.unwrap_or(Reply::Busy),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Reply::Busy,
         }
-        receive.await.unwrap_or(Reply::Busy)
     }
 }
 
 /// Runs a call; a panic anywhere inside becomes a 500, never a dead thread.
-fn run_caught(call: &Call, slice_end: Option<Instant>) -> Reply {
-    catch_unwind(AssertUnwindSafe(|| call.run(slice_end))).unwrap_or_else(|_| {
+fn run_caught(call: &Call, req: Dynamic, slice_end: Option<Instant>) -> Reply {
+    catch_unwind(AssertUnwindSafe(|| call.run(req, slice_end))).unwrap_or_else(|_| {
         Reply::Failed(ScriptError {
             message: "internal error while running the script (a panic; see the server log)".into(),
             location: Location {

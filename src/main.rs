@@ -9,6 +9,7 @@ mod env;
 mod error;
 mod executor;
 mod http;
+mod logging;
 mod memory;
 mod routes;
 mod script;

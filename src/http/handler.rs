@@ -104,15 +104,16 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let body = match parse_body(content_type(req), &body) {
-        Ok(body) => body,
-        Err(err) => return err.response(),
+    let mut decoded_path = String::from("/api");
+    for segment in &segments {
+        decoded_path.push('/');
+        decoded_path.push_str(segment);
+    }
+    let make_req = || -> Result<_, RequestError> {
+        let parsed = parse_body(content_type(req), &body)?;
+        build_req(req, &decoded_path, &params, parsed)
     };
-    let decoded_path = format!(
-        "/api{}",
-        segments.iter().map(|s| format!("/{s}")).collect::<String>()
-    );
-    let req_value = match build_req(req, &decoded_path, &params, body) {
+    let req_value = match make_req() {
         Ok(value) => value,
         Err(err) => return err.response(),
     };
@@ -122,13 +123,20 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         function,
         params: params_count,
         handler,
-        req: req_value,
         env: snapshot.env.clone(),
         deadline: Instant::now() + settings.limits.timeout,
         max_memory: settings.limits.max_memory,
     };
     drop(snapshot);
-    let reply = server.executor.run(call).await;
+    let reply = match server.executor.run_inline(&call, req_value) {
+        Ok(reply) => reply,
+        Err(Some(req_value)) => server.executor.run_pooled(call, req_value).await,
+        // Moved off this worker: the first run consumed its `req`; the body is still here.
+        Err(None) => match make_req() {
+            Ok(req_value) => server.executor.run_pooled(call, req_value).await,
+            Err(err) => return err.response(),
+        },
+    };
     respond(reply, req, dev)
 }
 

@@ -98,14 +98,15 @@ pub enum Reply {
     Busy,
 }
 
-/// One call of a route's function: everything a thread needs to run it.
+/// One call of a route's function: everything a thread needs to run it, but `req`, which
+/// each run takes by value (a run moved off its HTTP worker gets `req` built again, so the
+/// usual run never pays for a copy).
 pub struct Call {
     pub engine: Arc<Engine>,
     pub script: Arc<RouteScript>,
     pub function: &'static str,
     pub params: usize,
     pub handler: bool,
-    pub req: Dynamic,
     pub env: EnvMap,
     pub deadline: Instant,
     /// Bytes the run may allocate and keep.
@@ -113,8 +114,8 @@ pub struct Call {
 }
 
 impl Call {
-    /// Runs the call on this thread; `slice_end` bounds an inline run.
-    pub fn run(&self, slice_end: Option<Instant>) -> Reply {
+    /// Runs the call on this thread with `req`; `slice_end` bounds an inline run.
+    pub fn run(&self, req: Dynamic, slice_end: Option<Instant>) -> Reply {
         let guard = RunGuard::enter(
             self.script.file.clone(),
             self.deadline,
@@ -123,7 +124,7 @@ impl Call {
         );
         let res = Res::default();
         let args: Vec<Dynamic> = [
-            self.req.clone(),
+            req,
             Dynamic::from(res.clone()),
             Dynamic::from(self.env.clone()),
         ]

@@ -131,60 +131,89 @@ pub struct Server {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    /// The threads copying stdout and stderr into `log`; they end when the process does.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     fn start(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        // A free port can be taken by a parallel test between `free_port` and the bind;
+        // only then (the server says so) is it started again on another port.
+        for _ in 0..5 {
+            let mut server = Server::spawn(dir, command, args, env, free_port());
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("rhapi exited before listening:\n{log}"),
+            }
+        }
+        panic!("no free port after 5 attempts");
+    }
+
+    fn spawn(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Server {
         let mut cmd = Command::new(bin());
         cmd.arg(command)
             .arg(dir)
             .args(["--port", &port.to_string(), "--hostname", "127.0.0.1"])
             .args(args)
-            .env_remove("PORT")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("PORT");
         for (key, value) in env {
             cmd.env(key, value);
         }
+        Server::launch(cmd, port)
+    }
+
+    /// Starts `cmd` with its output captured.
+    fn launch(mut cmd: Command, port: u16) -> Server {
+        cmd.env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn rhapi");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().expect("stderr")),
         ] {
             let log = Arc::clone(&log);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     log.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
-        let mut server = Server { child, port, log };
-        server.wait_ready();
-        server
+        Server {
+            child,
+            port,
+            log,
+            readers,
+        }
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until this server says it listens on its port (a connection alone could reach
+    /// another test's server); `Err(log)` if it exited first.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let ready = format!("ready on http://127.0.0.1:{}", self.port);
         let started = Instant::now();
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if self.log_text().contains(&ready)
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "rhapi exited with {status} before listening:\n{}",
-                    self.log_text()
-                );
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join(); // the last lines, up to end of output
+                }
+                return Err(format!("exit status {status}\n{}", self.log_text()));
             }
             assert!(
                 started.elapsed() < DEADLINE,
                 "rhapi not listening after {DEADLINE:?}:\n{}",
                 self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -402,29 +431,14 @@ impl TestApp {
         cmd.arg(command)
             .arg(self.path())
             .args(args)
-            .env_remove("PORT")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("PORT");
         for (key, value) in env {
             cmd.env(key, value);
         }
-        let mut child = cmd.spawn().expect("spawn rhapi");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push(line);
-                }
-            });
+        let mut server = Server::launch(cmd, port);
+        if let Err(log) = server.wait_ready() {
+            panic!("rhapi exited before listening:\n{log}");
         }
-        let mut server = Server { child, port, log };
-        server.wait_ready();
         server
     }
 }
