@@ -1,7 +1,7 @@
 //! The ceiling for bench/run.sh: the bench app's routes as plain actix-web handlers doing the
 //! same work in Rust (serde_json), with no scripting. One worker; port from argv[1].
 //!
-//! Run: cargo run --release --example raw-actix -- 8081
+//! Run: cargo run --release --example raw-actix -- 8081 [bench/app/data/app.db]
 
 use std::collections::HashMap;
 
@@ -62,11 +62,50 @@ async fn work() -> HttpResponse {
     })
 }
 
+thread_local! {
+    /// One connection per worker thread to the bench app's SQLite file (argv[2]).
+    static DB: std::cell::RefCell<Option<rusqlite::Connection>> = const { std::cell::RefCell::new(None) };
+}
+
+static DB_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn item(path: web::Path<i64>) -> HttpResponse {
+    let id = path.into_inner();
+    let row = DB.with(|db| {
+        let mut db = db.borrow_mut();
+        if db.is_none() {
+            let file = DB_PATH.get().map(String::as_str).unwrap_or("bench/app/data/app.db");
+            *db = rusqlite::Connection::open(file).ok();
+        }
+        let conn = db.as_ref()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT id, name, price FROM items WHERE id = ?1")
+            .ok()?;
+        stmt.query_row([id], |r| {
+            Ok(serde_json::json!({
+                "id": r.get::<_, i64>(0)?,
+                "name": r.get::<_, String>(1)?,
+                "price": r.get::<_, i64>(2)?,
+            }))
+        })
+        .ok()
+    });
+    match row {
+        Some(row) => HttpResponse::Ok().json(row),
+        None => HttpResponse::NotFound()
+            .content_type(ContentType::json())
+            .body(r#"{"error":"no such item"}"#),
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let port: u16 = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8081);
+    if let Some(path) = std::env::args().nth(2) {
+        let _ = DB_PATH.set(path);
+    }
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(|| {
             App::new()
@@ -75,6 +114,7 @@ fn main() -> std::io::Result<()> {
                 .route("/api/echo", web::post().to(echo))
                 .route("/api/users/{id}", web::get().to(user))
                 .route("/api/work", web::get().to(work))
+                .route("/api/items/{id}", web::get().to(item))
         })
         .workers(1)
         .bind(("127.0.0.1", port))?

@@ -55,12 +55,19 @@ ROUTES = {
     "echo": ("POST", "/api/echo", ECHO_BODY),
     "params": ("GET", "/api/users/42?fields=name,email&sort=asc", None),
     "work": ("GET", "/api/work", None),
+    "db": ("GET", "/api/items/42", None),
 }
+# Routes some servers do not have: the Next.js app has no SQLite (better-sqlite3 needs a
+# native build that this machine's closed network cannot fetch).
+ROUTE_VARIANTS = {"db": ("raw", "rhapi")}
+# The bench app's SQLite file; `rhapi migrate` creates and fills it before the rounds.
+BENCH_DB = os.path.join(BENCH, "app", "data", "app.db")
 ROUTE_LABEL = {
     "hello": "GET /api/hello",
     "echo": "POST /api/echo (1 KB JSON)",
     "params": "GET /api/users/[id]?query",
     "work": "GET /api/work (100 maps)",
+    "db": "GET /api/items/[id] (SQLite row by key)",
 }
 
 
@@ -152,7 +159,7 @@ class Server:
                    "--hostname", "127.0.0.1", "--workers", "1", "--no-watch"]
             cwd, env = ROOT, dict(os.environ)
         elif variant == "raw":
-            cmd, cwd, env = [RAW, str(self.port)], ROOT, dict(os.environ)
+            cmd, cwd, env = [RAW, str(self.port), BENCH_DB], ROOT, dict(os.environ)
         elif variant == "next":
             cmd = ["node", NEXT_BIN, "start", "-p", str(self.port), "-H", "127.0.0.1"]
             cwd = NEXT_APP
@@ -256,6 +263,8 @@ def check_response(variant, route, status, body):
         ok = got == json.loads(ECHO_BODY)
     elif route == "params":
         ok = got == {"id": "42", "fields": "name,email", "sort": "asc"}
+    elif route == "db":
+        ok = got == {"id": 42, "name": "item 42", "price": 126}
     else:
         ok = got.get("count") == 100 and got["items"][7] == {
             "id": 7, "name": "item 7", "price": 21, "tags": ["a", "b"], "active": False}
@@ -430,6 +439,11 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def variants_of(route, variants):
+    """The variants that serve `route`, in the given order."""
+    return [v for v in variants if v in ROUTE_VARIANTS.get(route, variants)]
+
+
 def build_report(args, meta, results, variants, extra):
     L = []
     L.append("# rhapi benchmark, %s" % meta["date"])
@@ -455,16 +469,18 @@ def build_report(args, meta, results, variants, extra):
     L.append(head)
     L.append("|" + "---|" * (head.count("|") - 1))
     for route in args.routes:
-        for v in variants:
+        for v in variants_of(route, variants):
             runs = results[route][v]
             rps = [r["rps"] for r in runs]
             ratio_raw = [r["rps"] / results[route]["raw"][i]["rps"] for i, r in enumerate(runs)]
             cells = [ROUTE_LABEL[route], v, fmt_rps(median(rps)),
                      "%.2f" % median(ratio_raw)]
-            if has_next:
+            if has_next and results[route]["next"]:
                 ratio_next = [r["rps"] / results[route]["next"][i]["rps"]
                               for i, r in enumerate(runs)]
                 cells.append("%.2f" % median(ratio_next))
+            elif has_next:
+                cells.append("–")
             cells += [fmt_us(median([r.get("p50") for r in runs])),
                       fmt_us(median([r.get("p99") for r in runs])),
                       fmt_mib(median([r["rss_kib"] for r in runs])),
@@ -522,7 +538,7 @@ def main():
     ap.add_argument("--with-next", action="store_true", help="also run the Next.js app")
     ap.add_argument("--no-build", action="store_true", help="(handled by run.sh)")
     ap.add_argument("--no-scenarios", action="store_true", help="skip RSS/cold start scenarios")
-    ap.add_argument("--routes", default="hello,echo,params,work")
+    ap.add_argument("--routes", default="hello,echo,params,work,db")
     ap.add_argument("--cold-reps", type=int, default=5)
     ap.add_argument("--server-core", default="0")
     ap.add_argument("--client-core", default="1")
@@ -591,6 +607,10 @@ def main():
     extra["script"] = script_cost(args)
     log("   %.2f µs per call, %.2f µs with JSON" % extra["script"])
 
+    if "db" in args.routes:
+        # Create and fill the SQLite file both servers read (migrations run once).
+        subprocess.run([RHAPI, "migrate", os.path.join(BENCH, "app")], check=True,
+                       capture_output=True)
     results = {r: {v: [] for v in variants} for r in args.routes}
     checked = set()
     tmpdir = tempfile.mkdtemp(prefix="rhapi-bench-lua-")
@@ -599,7 +619,8 @@ def main():
         for rnd in range(args.rounds):
             for route in args.routes:
                 # Rotate the order so no variant always runs first.
-                order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
+                here = variants_of(route, variants)
+                order = here[rnd % len(here):] + here[:rnd % len(here)]
                 for v in order:
                     res = one_run(args, v, route, luas[route], checked)
                     results[route][v].append(res)
@@ -615,14 +636,14 @@ def main():
         sc = []
         log("== idle RSS")
         for v in variants:
-            sc.append(("RSS idle, %s, bench app (4 routes, each served once)" % v,
+            sc.append(("RSS idle, %s, bench app (5 routes, each served once)" % v,
                        fmt_mib(idle_rss(args, v))))
         log("== RSS with 100 route files")
         sc.append(("RSS rhapi, 100 generated route files, each served once",
                    fmt_mib(scenario_rss(args, 100))))
         log("== cold start")
         cold_small = scenario_cold(args, "rhapi", 0, args.cold_reps)
-        sc.append(("cold start to first 200, rhapi, bench app (4 routes), median of %d"
+        sc.append(("cold start to first 200, rhapi, bench app (5 routes), median of %d"
                    % len(cold_small), "%.1f ms" % median(cold_small)))
         cold = scenario_cold(args, "rhapi", 1000, args.cold_reps)
         sc.append(("**cold start to first 200, rhapi, 1,000 route files, median of %d**"
