@@ -531,6 +531,7 @@ fn a_database_that_is_down_is_a_500_without_the_password() {
     let body = response.text();
     assert!(body.contains("cannot connect to the database"), "{body}");
     assert!(!body.contains("supersecretpw"), "{body}");
+    server.sync_log();
     assert!(
         !server.log_text().contains("supersecretpw"),
         "{}",
@@ -559,6 +560,7 @@ fn a_database_that_never_answers_is_bounded_by_the_budget() {
     let response = server.get("/api/x");
     assert_eq!(response.status, 504, "{}", response.text());
     assert_eq!(response.json(), json!({ "error": "Script timed out" }));
+    server.sync_log();
     assert!(!server.log_text().contains("supersecretpw"));
     drop(held);
 }

@@ -220,6 +220,7 @@ fn timeouts_refusals_and_bad_urls_are_catchable_errors() {
         errors[3].contains("bad URL") || errors[3].contains("http://"),
         "{errors:?}"
     );
+    server.sync_log();
     assert!(!server.log_text().contains("very-secret-key"));
 }
 

@@ -144,6 +144,7 @@ fn malformed_multipart_is_a_400() {
         assert_eq!(response.status, 400, "{content_type}: {}", response.text());
         assert_eq!(response.json(), json!({ "error": "Bad Request" }));
     }
+    server.sync_log();
     assert!(
         !server.log_text().contains("pages/api/upload.rhai:"),
         "the script never ran"

@@ -111,6 +111,7 @@ fn an_unset_env_name_is_a_runtime_error_naming_the_key() {
     server.wait_for_log_line("naming the key", |l| {
         l.contains("RHAPI_T_NOT_THERE") && l.contains("pages/api/missing.rhai")
     });
+    server.sync_log();
     assert!(!server.log_text().contains("hello-there"));
 }
 
@@ -221,6 +222,7 @@ fn dev_without_dot_env_falls_back_to_env_example_and_warns() {
     });
     assert!(warning.contains("RHAPI_T_REGION"), "{warning}");
     assert!(warning.contains("WARN"), "a warning: {warning}");
+    server.sync_log();
     assert!(
         !server.log_text().contains("dummy-key"),
         "{}",
@@ -258,6 +260,7 @@ fn start_never_falls_back_and_warns_about_unset_example_keys() {
         !warning.contains("RHAPI_T_API_KEY"),
         "the set key is not reported as unset: {warning}"
     );
+    server.sync_log();
     assert!(!server.log_text().contains("real-key"));
 }
 
@@ -374,6 +377,7 @@ fn dev_error_bodies_redact_env_values() {
     assert_eq!(printed.text(), "printed");
     server.wait_for_log("token is [redacted]");
 
+    server.sync_log();
     for secret in SECRETS {
         assert!(
             !server.log_text().contains(secret),
@@ -395,6 +399,7 @@ fn start_logs_redact_env_values() {
     });
     assert_eq!(server.get("/api/print").text(), "printed");
     server.wait_for_log("token is [redacted]");
+    server.sync_log();
     for secret in SECRETS {
         assert!(
             !server.log_text().contains(secret),
@@ -416,6 +421,7 @@ fn env_example_fallback_values_are_redacted_too() {
     let response = server.get("/api/leak");
     assert_eq!(response.status, 500);
     assert_eq!(response.json()["error"], "bad key [redacted]");
+    server.sync_log();
     assert!(
         !server.log_text().contains("example-s3cret"),
         "{}",
@@ -466,5 +472,6 @@ fn the_env_map_does_not_print_its_values() {
         "{}",
         response.text()
     );
+    server.sync_log();
     assert!(!server.log_text().contains("hello-there-secret"));
 }

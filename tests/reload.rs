@@ -339,6 +339,7 @@ fn start_no_watch_ignores_changes() {
     for _ in 0..20 {
         assert!(is_text(&server.get("/api/version"), "v1"));
     }
+    server.sync_log();
     assert!(
         !server.log_text().contains("reload"),
         "{}",

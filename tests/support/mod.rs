@@ -222,6 +222,18 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Makes every line the server logged so far visible in [`Server::log_text`]: the
+    /// server writes its log in batches, in order, so once the log line of a request sent now
+    /// shows, everything logged before it has too. Call it before asserting that something is
+    /// *not* in the log.
+    pub fn sync_log(&self) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = format!("/log-sync-{}-{n}", std::process::id());
+        assert_eq!(self.get(&marker).status, 404);
+        self.wait_for_log(&format!("GET {marker} 404"));
+    }
+
     /// Waits until a log line contains `needle`; panics with the log after [`DEADLINE`].
     pub fn wait_for_log(&self, needle: &str) {
         let started = Instant::now();

@@ -421,71 +421,44 @@ pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
         db: OnceLock::new(),
     });
     let mut module = Module::new();
-
-    let h = Arc::clone(&handle);
-    module.set_native_fn(
-        "query",
-        move |ctx: NativeCallContext, sql: &str, params: Array| {
-            at(
-                &ctx,
-                with_conn(&h, "db::query", |c, b| c.query(sql, &params, b)).map(rows_to_array),
-            )
-        },
-    );
-    let h = Arc::clone(&handle);
-    module.set_native_fn("query", move |ctx: NativeCallContext, sql: &str| {
-        at(
-            &ctx,
-            with_conn(&h, "db::query", |c, b| c.query(sql, &[], b)).map(rows_to_array),
-        )
+    sql_fn(&mut module, &handle, "query", |h, sql, params| {
+        with_conn(h, "db::query", |c, b| c.query(sql, params, b))
+            .map(|rows| Dynamic::from_array(rows_to_array(rows)))
     });
-    let h = Arc::clone(&handle);
-    module.set_native_fn(
-        "query_one",
-        move |ctx: NativeCallContext, sql: &str, params: Array| {
-            let rows = at(
-                &ctx,
-                with_conn(&h, "db::query_one", |c, b| c.query(sql, &params, b)),
-            )?;
-            Ok(rows
-                .into_iter()
-                .next()
-                .map_or(Dynamic::UNIT, Dynamic::from_map))
-        },
-    );
-    let h = Arc::clone(&handle);
-    module.set_native_fn("query_one", move |ctx: NativeCallContext, sql: &str| {
-        let rows = at(
-            &ctx,
-            with_conn(&h, "db::query_one", |c, b| c.query(sql, &[], b)),
-        )?;
+    sql_fn(&mut module, &handle, "query_one", |h, sql, params| {
+        let rows = with_conn(h, "db::query_one", |c, b| c.query(sql, params, b))?;
         Ok(rows
             .into_iter()
             .next()
             .map_or(Dynamic::UNIT, Dynamic::from_map))
     });
-    let h = Arc::clone(&handle);
-    module.set_native_fn(
-        "execute",
-        move |ctx: NativeCallContext, sql: &str, params: Array| {
-            at(
-                &ctx,
-                with_conn(&h, "db::execute", |c, b| c.execute(sql, &params, b)).map(executed),
-            )
-        },
-    );
-    let h = Arc::clone(&handle);
-    module.set_native_fn("execute", move |ctx: NativeCallContext, sql: &str| {
-        at(
-            &ctx,
-            with_conn(&h, "db::execute", |c, b| c.execute(sql, &[], b)).map(executed),
-        )
+    sql_fn(&mut module, &handle, "execute", |h, sql, params| {
+        with_conn(h, "db::execute", |c, b| c.execute(sql, params, b))
+            .map(|result| Dynamic::from_map(executed(result)))
     });
     let h = Arc::clone(&handle);
     module.set_native_fn("transaction", move |ctx: NativeCallContext, f: FnPtr| {
         at(&ctx, transaction(&h, &ctx, &f))
     });
     module
+}
+
+/// Registers `db::<name>(sql, params)` and `db::<name>(sql)` (no parameters).
+fn sql_fn(
+    module: &mut Module,
+    handle: &Arc<Handle>,
+    name: &'static str,
+    call: fn(&Handle, &str, &[Dynamic]) -> CallResult<Dynamic>,
+) {
+    let h = Arc::clone(handle);
+    module.set_native_fn(
+        name,
+        move |ctx: NativeCallContext, sql: &str, params: Array| at(&ctx, call(&h, sql, &params)),
+    );
+    let h = Arc::clone(handle);
+    module.set_native_fn(name, move |ctx: NativeCallContext, sql: &str| {
+        at(&ctx, call(&h, sql, &[]))
+    });
 }
 
 fn executed(result: Executed) -> Map {
