@@ -74,7 +74,10 @@ async fn item(path: web::Path<i64>) -> HttpResponse {
     let row = DB.with(|db| {
         let mut db = db.borrow_mut();
         if db.is_none() {
-            let file = DB_PATH.get().map(String::as_str).unwrap_or("bench/app/data/app.db");
+            let file = DB_PATH
+                .get()
+                .map(String::as_str)
+                .unwrap_or("bench/app/data/app.db");
             *db = rusqlite::Connection::open(file).ok();
         }
         let conn = db.as_ref()?;

@@ -151,13 +151,13 @@ def rss_kib(pid):
 class Server:
     """One server process in its own session, so stopping it also stops anything it forked."""
 
-    def __init__(self, variant, app_dir=None, port=None, core="0"):
+    def __init__(self, variant, app_dir=None, port=None, core="0", extra_args=(), extra_env=None):
         self.variant = variant
         self.port = port or free_port()
         if variant == "rhapi":
             cmd = [RHAPI, "start", app_dir or os.path.join(BENCH, "app"), "--port", str(self.port),
-                   "--hostname", "127.0.0.1", "--workers", "1", "--no-watch"]
-            cwd, env = ROOT, dict(os.environ)
+                   "--hostname", "127.0.0.1", "--workers", "1", "--no-watch"] + list(extra_args)
+            cwd, env = ROOT, dict(os.environ, **(extra_env or {}))
         elif variant == "raw":
             cmd, cwd, env = [RAW, str(self.port), BENCH_DB], ROOT, dict(os.environ)
         elif variant == "next":
@@ -216,6 +216,9 @@ def parse_wrk(out):
     if len(dist) == 2:
         for pct, val in re.findall(r"^\s+(\d+)%\s+(\S+)", dist[1], re.M):
             res["p%s" % pct] = parse_duration_us(val)
+    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M)
+    if m:
+        res["max"] = parse_duration_us(m.group(1))
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
         res["non2xx"] = int(m.group(1))
@@ -341,6 +344,41 @@ def scenario_rss(args, n):
             return srv.rss()
     finally:
         shutil.rmtree(app, ignore_errors=True)
+
+
+def scenario_isolation(args):
+    """hello under wrk while one request to a runaway route (`spin.rhai`, stopped by a 2 s
+    budget) runs, for each executor placement; and the same without the runaway."""
+    import threading
+    rows = []
+    for placement in ("hybrid", "inline", "pool"):
+        for spin in (False, True):
+            extra = ["--timeout", "2s", "--max-operations", "0"]
+            with Server("rhapi", core=args.server_core, extra_args=extra,
+                        extra_env={"RHAPI_EXECUTOR": placement}) as srv:
+                wait_ready(srv.proc, srv.port)
+                run_wrk(args, srv.port, "hello", args.warmup, False, None)
+                answer = {}
+
+                def runaway():
+                    time.sleep(1.0)  # start while wrk is running
+                    t0 = time.perf_counter()
+                    status, _ = http_request(srv.port, "GET", "/api/spin", None, timeout=30.0)
+                    answer["status"], answer["s"] = status, time.perf_counter() - t0
+
+                worker = threading.Thread(target=runaway) if spin else None
+                if worker:
+                    worker.start()
+                res = run_wrk(args, srv.port, "hello", 6, True, None)
+                if worker:
+                    worker.join()
+            rows.append((placement, spin, res, answer))
+            log("isolation %-6s %-8s hello %8.0f req/s  p99 %s  max %s%s" % (
+                placement, "runaway" if spin else "alone", res["rps"], fmt_us(res.get("p99")),
+                fmt_us(res.get("max")),
+                "  runaway answered %s after %.2f s" % (answer["status"], answer["s"])
+                if answer else ""))
+    return rows
 
 
 def idle_rss(args, variant):
@@ -511,6 +549,21 @@ def build_report(args, meta, results, variants, extra):
                  % cost_json)
         L.append("")
 
+    iso = extra.get("isolation")
+    if iso:
+        L.append("## Isolation: hello while one runaway request runs (6 s of wrk, runaway "
+                 "sent at 1 s, stopped by `--timeout 2s`)")
+        L.append("")
+        L.append("| executor | runaway | hello req/s | p99 | max | runaway answer |")
+        L.append("|---|---|--:|--:|--:|---|")
+        for placement, spin, res, answer in iso:
+            L.append("| %s%s | %s | %s | %s | %s | %s |" % (
+                placement, " (rhapi's)" if placement == "hybrid" else "",
+                "yes" if spin else "no", fmt_rps(res["rps"]), fmt_us(res.get("p99")),
+                fmt_us(res.get("max")),
+                "%d after %.2f s" % (answer["status"], answer["s"]) if answer else "–"))
+        L.append("")
+
     sc = extra.get("scenarios")
     if sc:
         L.append("## Memory and start-up")
@@ -654,6 +707,8 @@ def main():
             sc.append(("cold start to first 200, Next.js `next start`, 4 routes, median of %d"
                        % len(cold_next), "%.1f ms" % median(cold_next)))
         extra["scenarios"] = sc
+        log("== isolation: hello while a runaway script runs")
+        extra["isolation"] = scenario_isolation(args)
 
     meta["load_after"] = loadavg()
     shutil.rmtree(bindir, ignore_errors=True)

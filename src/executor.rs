@@ -32,14 +32,38 @@ struct Job {
     reply: oneshot::Sender<Reply>,
 }
 
+/// Where runs go. Only [`Placement::Hybrid`] is for use; the others exist so that
+/// `bench/run.py` can measure the designs side by side (`RHAPI_EXECUTOR=inline|pool`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Inline with a slice, then the pool (the design described above).
+    Hybrid,
+    /// Always on the HTTP worker, for the whole budget.
+    Inline,
+    /// Always on the pool.
+    Pool,
+}
+
+impl Placement {
+    /// From `RHAPI_EXECUTOR` (benchmarks only); hybrid when unset or unknown.
+    pub fn from_env() -> Placement {
+        match std::env::var("RHAPI_EXECUTOR").as_deref() {
+            Ok("inline") => Placement::Inline,
+            Ok("pool") => Placement::Pool,
+            _ => Placement::Hybrid,
+        }
+    }
+}
+
 /// Runs route calls inline or on the script pool.
 pub struct Executor {
     jobs: Sender<Job>,
+    placement: Placement,
 }
 
 impl Executor {
     /// Starts a pool of `threads` script threads.
-    pub fn new(threads: usize) -> std::io::Result<Executor> {
+    pub fn new(threads: usize, placement: Placement) -> std::io::Result<Executor> {
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(QUEUE_LEN);
         for i in 0..threads.max(1) {
             let queue = queue.clone();
@@ -57,7 +81,7 @@ impl Executor {
                     }
                 })?;
         }
-        Ok(Executor { jobs })
+        Ok(Executor { jobs, placement })
     }
 
     /// Runs `call` on this (HTTP worker) thread when its route may run here.
@@ -65,11 +89,19 @@ impl Executor {
     /// `Err(None)`: it outran its slice, its route is now heavy, and the pool needs a
     /// fresh `req`.
     pub fn run_inline(&self, call: &Call, req: Dynamic) -> Result<Reply, Option<Dynamic>> {
-        if call.script.does_io || call.script.heavy.load(Ordering::Relaxed) {
+        let pooled = match self.placement {
+            Placement::Hybrid => call.script.does_io || call.script.heavy.load(Ordering::Relaxed),
+            Placement::Inline => false,
+            Placement::Pool => true,
+        };
+        if pooled {
             return Err(Some(req));
         }
-        let slice_end = (Instant::now() + INLINE_SLICE).min(call.deadline);
-        match run_caught(call, req, Some(slice_end)) {
+        let slice_end = match self.placement {
+            Placement::Inline => None,
+            _ => Some((Instant::now() + INLINE_SLICE).min(call.deadline)),
+        };
+        match run_caught(call, req, slice_end) {
             Reply::Moved => {
                 call.script.heavy.store(true, Ordering::Relaxed);
                 Err(None)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 
 use crate::app::App;
-use crate::executor::Executor;
+use crate::executor::{Executor, Placement};
 
 /// What every HTTP worker shares.
 pub struct Server {
@@ -27,7 +27,7 @@ pub fn serve(app: Arc<App>, script_threads: usize) -> std::io::Result<()> {
     let settings = app.settings.clone();
     let server = web::Data::new(Server {
         app,
-        executor: Executor::new(script_threads)?,
+        executor: Executor::new(script_threads, Placement::from_env())?,
     });
     actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {
