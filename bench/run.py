@@ -244,10 +244,14 @@ def lua_script(tmpdir, route):
     return path
 
 
-def run_wrk(args, port, route, duration, latency, lua):
+def run_wrk(args, port, route, duration, latency, lua, timeout_s=None):
     _, path, _ = ROUTES[route]
     cmd = ["taskset", "-c", args.client_core, "wrk"] + (["--latency"] if latency else []) + [
         "-t1", "-c%d" % args.connections, "-d%ds" % duration]
+    if timeout_s:
+        # wrk drops requests slower than its timeout (2 s) from the latencies: a stall
+        # would vanish from p99 and max.
+        cmd += ["--timeout", "%ds" % timeout_s]
     if lua:
         cmd += ["-s", lua]
     cmd.append("http://127.0.0.1:%d%s" % (port, path))
@@ -369,7 +373,7 @@ def scenario_isolation(args):
                 worker = threading.Thread(target=runaway) if spin else None
                 if worker:
                     worker.start()
-                res = run_wrk(args, srv.port, "hello", 6, True, None)
+                res = run_wrk(args, srv.port, "hello", 6, True, None, timeout_s=10)
                 if worker:
                     worker.join()
             rows.append((placement, spin, res, answer))
@@ -591,6 +595,8 @@ def main():
     ap.add_argument("--with-next", action="store_true", help="also run the Next.js app")
     ap.add_argument("--no-build", action="store_true", help="(handled by run.sh)")
     ap.add_argument("--no-scenarios", action="store_true", help="skip RSS/cold start scenarios")
+    ap.add_argument("--isolation-only", action="store_true",
+                    help="only the isolation scenario (no rounds, no other scenario)")
     ap.add_argument("--routes", default="hello,echo,params,work,db")
     ap.add_argument("--cold-reps", type=int, default=5)
     ap.add_argument("--server-core", default="0")
@@ -599,7 +605,7 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.duration, args.cold_reps = 1, 3, 2
-    args.routes = [r for r in args.routes.split(",") if r]
+    args.routes = [r for r in args.routes.split(",") if r] if not args.isolation_only else []
     for r in args.routes:
         if r not in ROUTES:
             ap.error("unknown route %r (known: %s)" % (r, ", ".join(ROUTES)))
@@ -685,6 +691,11 @@ def main():
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
+    if args.isolation_only:
+        extra["isolation"] = scenario_isolation(args)
+        meta["load_after"] = loadavg()
+        print(build_report(args, meta, results, variants, extra))
+        return
     if not args.no_scenarios:
         sc = []
         log("== idle RSS")

@@ -7,7 +7,7 @@
 #   bench/run.sh reload [...]    # hot-reload latency of `rhapi dev` (bench/reload.py)
 #
 # Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
-#   --routes hello,echo,params,work  --no-scenarios  --out FILE
+#   --routes hello,echo,params,work,db  --no-scenarios  --isolation-only  --out FILE
 # See bench/README.md for what is measured and what the columns mean.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
