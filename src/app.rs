@@ -82,7 +82,7 @@ impl App {
 /// One compiled route file and what it was compiled from.
 struct Cached {
     source: String,
-    deps: Vec<(PathBuf, Option<String>)>,
+    deps: Vec<crate::script::modules::Dependency>,
     result: Result<Arc<RouteScript>, ScriptError>,
 }
 
@@ -206,7 +206,7 @@ impl Loader {
         }
         let result = compile_route(&self.engine, display, path, &source);
         compiled.push(display.to_string());
-        let deps = result.deps.iter().map(|d| (d.clone(), read(d))).collect();
+        let deps = result.deps;
         let result = result.result.map(Arc::new);
         if let Ok(script) = &result {
             self.last_good

@@ -1,7 +1,7 @@
 //! Compiling a route file: parse it, resolve its imports, and note which method functions
 //! it defines.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ pub struct RouteScript {
 /// The result of compiling one route file, with the module files it read.
 pub struct Compiled {
     pub result: Result<RouteScript, ScriptError>,
-    pub deps: Vec<PathBuf>,
+    pub deps: Vec<modules::Dependency>,
 }
 
 /// Module prefixes whose calls block on I/O.
@@ -65,7 +65,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
             let does_io = mentions_io(source)
                 || deps
                     .iter()
-                    .any(|d| std::fs::read_to_string(d).is_ok_and(|s| mentions_io(&s)));
+                    .any(|(_, text)| text.as_deref().is_some_and(mentions_io));
             describe(ast, display, does_io)
         });
     Compiled { result, deps }

@@ -20,7 +20,7 @@ struct Loading {
     /// The route file being compiled: the base of its top-level imports.
     route: Option<PathBuf>,
     /// Every module file read while compiling it.
-    deps: Vec<PathBuf>,
+    deps: Vec<Dependency>,
     /// Modules being loaded, to report an import cycle instead of overflowing the stack.
     stack: Vec<PathBuf>,
 }
@@ -28,6 +28,10 @@ struct Loading {
 thread_local! {
     static LOADING: RefCell<Loading> = RefCell::new(Loading::default());
 }
+
+/// A module file a route read while compiling, with the text it was compiled from (`None`:
+/// missing). A route is compiled again when one of these texts changes.
+pub type Dependency = (PathBuf, Option<String>);
 
 /// Marks `route` as the file being compiled on this thread; `finish` returns its deps.
 pub fn start_loading(route: &Path) {
@@ -40,7 +44,7 @@ pub fn start_loading(route: &Path) {
 }
 
 /// Ends the load started by [`start_loading`], returning the module files it read.
-pub fn finish_loading() -> Vec<PathBuf> {
+pub fn finish_loading() -> Vec<Dependency> {
     LOADING.with(|l| std::mem::take(&mut *l.borrow_mut()).deps)
 }
 
@@ -85,9 +89,10 @@ impl ModuleResolver for PagesResolver {
             .into());
         }
         let display = display_path(&self.app_dir, &target);
+        let source = std::fs::read_to_string(&target).ok();
         let in_cycle = LOADING.with(|l| {
             let mut l = l.borrow_mut();
-            l.deps.push(target.clone());
+            l.deps.push((target.clone(), source.clone()));
             let cycle = l.stack.contains(&target);
             if !cycle {
                 l.stack.push(target.clone());
@@ -101,7 +106,10 @@ impl ModuleResolver for PagesResolver {
             )
             .into());
         }
-        let result = load_module(engine, &target, &display, path, pos);
+        let result = match source {
+            Some(source) => load_module(engine, &source, &display, pos),
+            None => Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into()),
+        };
         LOADING.with(|l| l.borrow_mut().stack.pop());
         result
     }
@@ -109,17 +117,14 @@ impl ModuleResolver for PagesResolver {
 
 fn load_module(
     engine: &Engine,
-    target: &Path,
+    source: &str,
     display: &str,
-    path: &str,
     pos: Position,
 ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-    let source = std::fs::read_to_string(target)
-        .map_err(|_| EvalAltResult::ErrorModuleNotFound(path.to_string(), pos))?;
     let in_module = |err: Box<EvalAltResult>| -> Box<EvalAltResult> {
         EvalAltResult::ErrorInModule(display.to_string(), err, pos).into()
     };
-    let mut ast = engine.compile(&source).map_err(|e| in_module(e.into()))?;
+    let mut ast = engine.compile(source).map_err(|e| in_module(e.into()))?;
     ast.set_source(display);
     let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
     Ok(module.into())
