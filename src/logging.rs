@@ -6,7 +6,7 @@
 //! few per second; a line waits at most [`FLUSH_EVERY`].
 
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -17,6 +17,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(20);
 const FLUSH_AT: usize = 64 * 1024;
 
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Wakes the flusher when a line arrives in an empty buffer (an idle server never wakes).
+static PENDING: Condvar = Condvar::new();
 
 fn buffer() -> MutexGuard<'static, Vec<u8>> {
     BUFFER.lock().unwrap_or_else(|e| e.into_inner())
@@ -37,6 +39,8 @@ pub fn init() {
     let _ = std::thread::Builder::new()
         .name("rhapi-log".into())
         .spawn(|| loop {
+            drop(PENDING.wait_while(buffer(), |b| b.is_empty()));
+            // Let the lines of the next few milliseconds join this write.
             std::thread::sleep(FLUSH_EVERY);
             flush();
         });
@@ -53,6 +57,9 @@ impl Write for Buffered {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let full = {
             let mut buffer = buffer();
+            if buffer.is_empty() {
+                PENDING.notify_one();
+            }
             buffer.extend_from_slice(bytes);
             buffer.len() >= FLUSH_AT
         };
