@@ -44,8 +44,11 @@ pub fn init() {
             std::thread::sleep(FLUSH_EVERY);
             flush();
         });
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_target(false)
+        // Colours for a terminal only: escape codes in a log file or a pipe are noise.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(Buffered)
         .init();
 }
