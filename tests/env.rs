@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::json;
-use support::{Response, TestApp};
+use support::{Response, Server, TestApp};
 
 /// A route answering JSON with what it reads from the environment.
 const READER: &str = r#"
@@ -377,14 +377,7 @@ fn dev_error_bodies_redact_env_values() {
     assert_eq!(printed.text(), "printed");
     server.wait_for_log("token is [redacted]");
 
-    server.sync_log();
-    for secret in SECRETS {
-        assert!(
-            !server.log_text().contains(secret),
-            "{secret} in the log:\n{}",
-            server.log_text()
-        );
-    }
+    assert_no_secret_in_log(&server);
 }
 
 #[test]
@@ -399,14 +392,7 @@ fn start_logs_redact_env_values() {
     });
     assert_eq!(server.get("/api/print").text(), "printed");
     server.wait_for_log("token is [redacted]");
-    server.sync_log();
-    for secret in SECRETS {
-        assert!(
-            !server.log_text().contains(secret),
-            "{secret} in the log:\n{}",
-            server.log_text()
-        );
-    }
+    assert_no_secret_in_log(&server);
 }
 
 #[test]
@@ -474,4 +460,16 @@ fn the_env_map_does_not_print_its_values() {
     );
     server.sync_log();
     assert!(!server.log_text().contains("hello-there-secret"));
+}
+
+/// No value of [`SECRETS`] in anything the server logged up to now.
+fn assert_no_secret_in_log(server: &Server) {
+    server.sync_log();
+    for secret in SECRETS {
+        assert!(
+            !server.log_text().contains(secret),
+            "{secret} in the log:\n{}",
+            server.log_text()
+        );
+    }
 }
