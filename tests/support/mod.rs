@@ -296,21 +296,9 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "rhapi did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    pub fn terminate(self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_exit()
     }
 
     /// Polls `path` until `accept` returns true for its response, or panics after
@@ -526,13 +514,6 @@ impl Server {
     /// Whether the server process has exited (without waiting).
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Sends SIGTERM without waiting; see [`Server::terminate`] to wait for the exit.
-    pub fn send_sigterm(&self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
     }
 
     /// Waits (up to 60 s) for the process to exit and returns its status.
