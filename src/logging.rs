@@ -5,9 +5,11 @@
 //! turns a system call per request (a third of the server's calls on a small route) into a
 //! few per second; a line waits at most [`FLUSH_EVERY`].
 
+use std::cell::Cell;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -17,6 +19,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(20);
 const FLUSH_AT: usize = 64 * 1024;
 
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// Whether lines carry colour codes (set once by [`init`]).
+static ANSI: AtomicBool = AtomicBool::new(false);
 /// Wakes the flusher when a line arrives in an empty buffer (an idle server never wakes).
 static PENDING: Condvar = Condvar::new();
 
@@ -45,12 +49,92 @@ pub fn init() {
             flush();
         });
     use std::io::IsTerminal;
+    // Colours for a terminal only: escape codes in a log file or a pipe are noise.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    ANSI.store(ansi, Ordering::Relaxed);
     tracing_subscriber::fmt()
         .with_target(false)
-        // Colours for a terminal only: escape codes in a log file or a pipe are noise.
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(ansi)
         .with_writer(Buffered)
         .init();
+}
+
+/// Logs the line of one answered request, `GET /api/hello 200 0.1ms`, in the layout of
+/// `tracing`'s lines.
+///
+/// Written by hand because it is on every request: through `tracing` it cost about a tenth
+/// of a small route's instructions (event dispatch, field visitors, escaping, a calendar
+/// computation per timestamp); here the timestamp's date and time are computed once a second.
+pub fn request(method: &str, path: &str, status: u16, took: Duration) {
+    let mut line = Vec::with_capacity(80 + path.len());
+    let ansi = ANSI.load(Ordering::Relaxed);
+    if ansi {
+        line.extend_from_slice(b"\x1b[2m");
+    }
+    timestamp(&mut line, SystemTime::now());
+    line.extend_from_slice(if ansi {
+        b"\x1b[0m \x1b[32m INFO\x1b[0m "
+    } else {
+        b"  INFO "
+    });
+    // Tenths of a millisecond, as `{:.1}ms` would print them.
+    let tenths = (took.as_micros() + 50) / 100;
+    let _ = writeln!(
+        line,
+        "{method} {path} {status} {}.{}ms",
+        tenths / 10,
+        tenths % 10
+    );
+    append(&line);
+}
+
+/// Writes `2026-11-26T23:37:29.123456Z` (RFC 3339 in UTC, microseconds), as `tracing` does.
+fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    thread_local! {
+        /// The last second formatted on this thread, and its `YYYY-MM-DDTHH:MM:SS.`.
+        static SECOND: Cell<(u64, [u8; 20])> = const { Cell::new((u64::MAX, [0; 20])) };
+    }
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (cached, mut prefix) = SECOND.get();
+    if cached != seconds {
+        let at = i64::try_from(seconds)
+            .ok()
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let text = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+        if let Ok(bytes) = <[u8; 20]>::try_from(text.as_bytes()) {
+            prefix = bytes;
+            SECOND.set((seconds, prefix));
+        }
+    }
+    out.extend_from_slice(&prefix);
+    let _ = write!(out, "{:06}Z", since_epoch.subsec_micros());
+}
+
+/// Appends a finished line (or lines) to the shared buffer.
+fn append(bytes: &[u8]) {
+    let full = {
+        let mut buffer = buffer();
+        if buffer.is_empty() {
+            PENDING.notify_one();
+        }
+        buffer.extend_from_slice(bytes);
+        buffer.len() >= FLUSH_AT
+    };
+    if full {
+        flush();
+    }
 }
 
 /// The `tracing` writer: appends to the shared buffer.
@@ -58,17 +142,7 @@ struct Buffered;
 
 impl Write for Buffered {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let full = {
-            let mut buffer = buffer();
-            if buffer.is_empty() {
-                PENDING.notify_one();
-            }
-            buffer.extend_from_slice(bytes);
-            buffer.len() >= FLUSH_AT
-        };
-        if full {
-            flush();
-        }
+        append(bytes);
         Ok(bytes.len())
     }
 
@@ -82,5 +156,26 @@ impl<'a> MakeWriter<'a> for Buffered {
 
     fn make_writer(&'a self) -> Self::Writer {
         Buffered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(secs: u64, micros: u32) -> String {
+        let mut out = Vec::new();
+        let at = SystemTime::UNIX_EPOCH + Duration::new(secs, micros * 1000);
+        timestamp(&mut out, at);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        assert_eq!(stamp(1_764_200_249, 123_456), "2025-11-26T23:37:29.123456Z");
+        // The same second again (cached), then the next one.
+        assert_eq!(stamp(1_764_200_249, 7), "2025-11-26T23:37:29.000007Z");
+        assert_eq!(stamp(1_764_200_250, 0), "2025-11-26T23:37:30.000000Z");
+        assert_eq!(stamp(0, 0), "1970-01-01T00:00:00.000000Z");
     }
 }

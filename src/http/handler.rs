@@ -49,13 +49,7 @@ fn header_bytes(req: &HttpRequest) -> usize {
 }
 
 fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
-    tracing::info!(
-        "{} {} {} {:.1}ms",
-        req.method(),
-        req.path(),
-        status.as_u16(),
-        took.as_secs_f64() * 1000.0
-    );
+    crate::logging::request(req.method().as_str(), req.path(), status.as_u16(), took);
 }
 
 async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpResponse {
