@@ -134,6 +134,19 @@ def descendants(pid):
     return out
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of pid and its descendants (all their threads), in seconds."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid):
     """VmRSS of pid plus its descendants (Next.js may fork), in KiB."""
     total = 0
@@ -287,7 +300,11 @@ def one_run(args, variant, route, lua, checked):
             check_response(variant, route, *http_request(srv.port, method, path, body))
             checked.add((variant, route))
         run_wrk(args, srv.port, route, args.warmup, False, lua)
+        cpu_before = cpu_seconds(srv.proc.pid)
         res = run_wrk(args, srv.port, route, args.duration, True, lua)
+        # CPU per request: what the server spent, whether or not wrk kept it busy.
+        if res.get("requests"):
+            res["cpu_us"] = (cpu_seconds(srv.proc.pid) - cpu_before) * 1e6 / res["requests"]
         res["rss_kib"] = srv.rss()
     return res
 
@@ -460,6 +477,10 @@ def fmt_us(us):
     return "%.0f µs" % us
 
 
+def fmt_cpu(us):
+    return "–" if us is None else "%.1f µs" % us
+
+
 def fmt_rps(x):
     return "{:,.0f}".format(x)
 
@@ -507,7 +528,7 @@ def build_report(args, meta, results, variants, extra):
     L.append("")
     has_next = "next" in variants
     head = "| route | server | req/s | vs raw | " + ("vs Next | " if has_next else "") + \
-        "p50 | p99 | RSS | per-round req/s |"
+        "p50 | p99 | CPU/req | RSS | per-round req/s |"
     L.append(head)
     L.append("|" + "---|" * (head.count("|") - 1))
     for route in args.routes:
@@ -525,6 +546,7 @@ def build_report(args, meta, results, variants, extra):
                 cells.append("–")
             cells += [fmt_us(median([r.get("p50") for r in runs])),
                       fmt_us(median([r.get("p99") for r in runs])),
+                      fmt_cpu(median([r.get("cpu_us") for r in runs])),
                       fmt_mib(median([r["rss_kib"] for r in runs])),
                       " ".join("%.0f" % x for x in rps)]
             non2xx = sum(r["non2xx"] for r in runs)
@@ -551,6 +573,13 @@ def build_report(args, meta, results, variants, extra):
                  % (cost, "✅" if cost <= 10 else "❌"))
         L.append("| server cost without JSON serialisation (per request − call + JSON) | %.1f |"
                  % cost_json)
+        cpu_rhapi = median([r.get("cpu_us") for r in results["work"]["rhapi"]])
+        cpu_raw = median([r.get("cpu_us") for r in results["work"]["raw"]])
+        if cpu_rhapi is not None and cpu_raw is not None:
+            L.append("| rhapi's server CPU per work request (process CPU time / requests) | %.1f |"
+                     % cpu_rhapi)
+            L.append("| for scale: raw actix-web's server CPU per request on the same route "
+                     "(HTTP, kernel and its own serde work) | %.1f |" % cpu_raw)
         L.append("")
 
     iso = extra.get("isolation")
