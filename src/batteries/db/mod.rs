@@ -12,6 +12,7 @@ mod numeric;
 mod pool;
 mod postgres;
 mod sqlite;
+mod tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

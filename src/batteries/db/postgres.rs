@@ -16,12 +16,16 @@ use std::future::Future;
 use rhai::{Dynamic, Map};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use tokio::runtime::Runtime;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, NoTls, Socket, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::iso;
 use super::pool::Manager;
+use super::tls;
 use super::{Connection, DbError, Executed};
 
 /// Prepared statements kept per connection before the cache starts over.
@@ -30,6 +34,8 @@ const STATEMENT_CACHE: usize = 256;
 /// Opens connections to one PostgreSQL server.
 pub struct PgManager {
     config: tokio_postgres::Config,
+    /// `None`: plain TCP (see [`tls`] for what `sslmode` chooses).
+    tls: Option<MakeRustlsConnect>,
     /// The URL's password, scrubbed from every message (it is part of an env value, but
     /// a message may quote it alone).
     password: Option<String>,
@@ -38,17 +44,27 @@ pub struct PgManager {
 impl PgManager {
     /// Parses a `postgres://` URL; the error never quotes it.
     pub fn new(url: &str) -> Result<PgManager, DbError> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        let (url, tls_mode) = tls::split_url(url).map_err(DbError::Config)?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|_| {
             DbError::Config(
                 "is not a valid postgres:// URL (postgres://user:password@host:port/db)".into(),
             )
         })?;
         config.application_name("rhapi");
+        let tls = tls::connector(&tls_mode).map_err(DbError::Config)?;
+        if tls.is_some() {
+            // Never fall back to plain TCP when TLS was asked for.
+            config.ssl_mode(SslMode::Require);
+        }
         let password = config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .filter(|p| !p.is_empty());
-        Ok(PgManager { config, password })
+        Ok(PgManager {
+            config,
+            tls,
+            password,
+        })
     }
 }
 
@@ -97,6 +113,20 @@ pub struct PgConn {
     password: Option<String>,
 }
 
+/// Connects, and leaves the connection's socket to be driven by the current runtime
+/// whenever it runs a call.
+async fn open<T>(config: &tokio_postgres::Config, tls: T) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 impl Manager for PgManager {
     type Conn = PgConn;
 
@@ -107,8 +137,16 @@ impl Manager for PgManager {
             .map_err(|err| DbError::Connect(format!("cannot start a client runtime: {err}")))?;
         let mut config = self.config.clone();
         config.connect_timeout(timeout);
-        let connecting = async { tokio::time::timeout(timeout, config.connect(NoTls)).await };
-        let (client, connection) = match runtime.block_on(connecting) {
+        let connecting = async {
+            let connecting = async {
+                match &self.tls {
+                    Some(tls) => open(&config, tls.clone()).await,
+                    None => open(&config, NoTls).await,
+                }
+            };
+            tokio::time::timeout(timeout, connecting).await
+        };
+        let client = match runtime.block_on(connecting) {
             Err(_) => return Err(DbError::Timeout("connecting to PostgreSQL".into())),
             Ok(Err(err)) => {
                 let message = match err.source() {
@@ -117,12 +155,8 @@ impl Manager for PgManager {
                 };
                 return Err(DbError::Connect(scrub(message, self.password.as_deref())));
             }
-            Ok(Ok(pair)) => pair,
+            Ok(Ok(client)) => client,
         };
-        // Driven whenever this connection's runtime runs a call.
-        runtime.spawn(async move {
-            let _ = connection.await;
-        });
         Ok(PgConn {
             runtime,
             client,
