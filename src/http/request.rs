@@ -1,11 +1,11 @@
 //! Where an HTTP request becomes the script's `req`: query, headers, cookies, and the body
 //! read within its limit and parsed by its content type.
 
+use std::net::IpAddr;
+
 use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
-use std::net::IpAddr;
-
 use rhai::{Array, Dynamic, ImmutableString, Map};
 
 use crate::error::RequestError;
