@@ -164,7 +164,8 @@ def rss_kib(pid):
 class Server:
     """One server process in its own session, so stopping it also stops anything it forked."""
 
-    def __init__(self, variant, app_dir=None, port=None, core="0", extra_args=(), extra_env=None):
+    def __init__(self, variant, app_dir=None, port=None, core="0", extra_args=(), extra_env=None,
+                 wrapper=()):
         self.variant = variant
         self.port = port or free_port()
         if variant == "rhapi":
@@ -180,7 +181,8 @@ class Server:
         else:
             raise ValueError(variant)
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(["taskset", "-c", core] + cmd, cwd=cwd, env=env,
+        # `wrapper`: a command that runs the server (valgrind, for bench/instructions.py).
+        self.proc = subprocess.Popen(["taskset", "-c", core] + list(wrapper) + cmd, cwd=cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
 

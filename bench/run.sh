@@ -5,6 +5,7 @@
 #   bench/run.sh --with-next     # ... and vs Next.js (npm install + next build on first use)
 #   bench/run.sh --quick         # smoke run: 1 round x 3 s, short scenarios
 #   bench/run.sh reload [...]    # hot-reload latency of `rhapi dev` (bench/reload.py)
+#   bench/run.sh instructions    # user-space instructions per request (bench/instructions.py)
 #
 # Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
 #   --routes hello,echo,params,work,db  --no-scenarios  --isolation-only  --out FILE
@@ -13,8 +14,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sub=bench
-if [[ "${1:-}" == "reload" ]]; then
-    sub=reload
+if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" ]]; then
+    sub=$1
     shift
 fi
 
@@ -34,6 +35,20 @@ fi
 
 if [[ $sub == reload ]]; then
     exec python3 bench/reload.py "$@"
+fi
+
+if [[ $sub == instructions ]]; then
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "== installing valgrind" >&2
+        if [[ $(id -u) == 0 ]]; then
+            apt-get install -y valgrind >&2 || { apt-get update >&2 && apt-get install -y valgrind >&2; }
+        else
+            sudo apt-get install -y valgrind >&2
+        fi
+    fi
+    args=()
+    for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
+    exec python3 bench/instructions.py "${args[@]}"
 fi
 
 if ! command -v wrk >/dev/null 2>&1; then
