@@ -98,7 +98,8 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let mut decoded_path = String::from("/api");
+    let mut decoded_path = String::with_capacity(req.path().len());
+    decoded_path.push_str("/api");
     for segment in &segments {
         decoded_path.push('/');
         decoded_path.push_str(segment);

@@ -87,7 +87,7 @@ fn sent_response(sent: Sent, req: &HttpRequest) -> HttpResponse {
         return builder.finish();
     }
     if let (Some(content_type), false) = (sent.content_type, has_type) {
-        builder.insert_header((header::CONTENT_TYPE, content_type));
+        builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
     }
     if sent.etag && status == StatusCode::OK {
         let tag = etag(&sent.body);
