@@ -123,14 +123,17 @@ impl Call {
             self.max_memory,
         );
         let res = Res::default();
-        let args: Vec<Dynamic> = [
-            req,
-            Dynamic::from(res.clone()),
-            Dynamic::from(self.env.clone()),
-        ]
-        .into_iter()
-        .take(self.params)
-        .collect();
+        // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
+        let mut args = Vec::with_capacity(self.params);
+        if self.params > 0 {
+            args.push(req);
+        }
+        if self.params > 1 {
+            args.push(Dynamic::from(res.clone()));
+        }
+        if self.params > 2 {
+            args.push(Dynamic::from(self.env.clone()));
+        }
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(true).rewind_scope(false);
         let result = self.engine.call_fn_with_options::<Dynamic>(
