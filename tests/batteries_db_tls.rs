@@ -86,6 +86,27 @@ fn verify_full_with_the_servers_ca_connects_over_tls() {
 }
 
 #[test]
+fn channel_binding_require_works_over_tls() {
+    let Some((base, ca)) = test_server() else {
+        return;
+    };
+    // Hosted databases (Neon, for one) hand out URLs with `channel_binding=require`: the
+    // login must be bound to the TLS session (SCRAM-SHA-256-PLUS), or fail.
+    let (_app, server) = serve(&format!(
+        "{base}?sslmode=verify-full&sslrootcert={ca}&channel_binding=require"
+    ));
+    let response = server.get("/api/session");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["ssl"], json!(true));
+    // Without TLS there is nothing to bind to.
+    refused(
+        &base,
+        "?channel_binding=require",
+        "server did not use channel binding",
+    );
+}
+
+#[test]
 fn require_checks_the_certificate_against_trusted_roots() {
     let Some((base, _)) = test_server() else {
         return;

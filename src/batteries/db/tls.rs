@@ -21,7 +21,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres_rustls_improved::MakeRustlsConnect;
 
 /// How to reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
