@@ -28,6 +28,17 @@ for arg in "$@"; do
     esac
 done
 
+# Installs Debian package $1 (whose command has the same name) when it is missing.
+ensure_installed() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "== installing $1" >&2
+    if [[ $(id -u) == 0 ]]; then
+        apt-get install -y "$1" >&2 || { apt-get update >&2 && apt-get install -y "$1" >&2; }
+    else
+        sudo apt-get install -y "$1" >&2
+    fi
+}
+
 if [[ $build == 1 ]]; then
     echo "== cargo build --release --bin rhapi --examples" >&2
     cargo build --release --bin rhapi --examples >&2
@@ -38,27 +49,13 @@ if [[ $sub == reload ]]; then
 fi
 
 if [[ $sub == instructions ]]; then
-    if ! command -v valgrind >/dev/null 2>&1; then
-        echo "== installing valgrind" >&2
-        if [[ $(id -u) == 0 ]]; then
-            apt-get install -y valgrind >&2 || { apt-get update >&2 && apt-get install -y valgrind >&2; }
-        else
-            sudo apt-get install -y valgrind >&2
-        fi
-    fi
+    ensure_installed valgrind
     args=()
     for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
     exec python3 bench/instructions.py "${args[@]}"
 fi
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== installing wrk" >&2
-    if [[ $(id -u) == 0 ]]; then
-        apt-get install -y wrk >&2 || { apt-get update >&2 && apt-get install -y wrk >&2; }
-    else
-        sudo apt-get install -y wrk >&2
-    fi
-fi
+ensure_installed wrk
 command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
 
 if [[ $with_next == 1 ]]; then
