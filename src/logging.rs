@@ -113,9 +113,16 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
             at.minute(),
             at.second()
         );
-        if let Ok(bytes) = <[u8; 20]>::try_from(text.as_bytes()) {
-            prefix = bytes;
-            SECOND.set((seconds, prefix));
+        match <[u8; 20]>::try_from(text.as_bytes()) {
+            Ok(bytes) => {
+                prefix = bytes;
+                SECOND.set((seconds, prefix));
+            }
+            // A year past 9999 (when `time` has large dates): not cached, written as it is.
+            Err(_) => {
+                let _ = write!(out, "{text}{:06}Z", since_epoch.subsec_micros());
+                return;
+            }
         }
     }
     out.extend_from_slice(&prefix);
