@@ -117,6 +117,43 @@ fn require_checks_the_certificate_against_trusted_roots() {
 }
 
 #[test]
+fn verify_full_refuses_a_certificate_for_another_host() {
+    let Some((base, ca)) = test_server() else {
+        return;
+    };
+    // The same server, reached at its address but under a name its certificate lacks.
+    let (userinfo, rest) = base.split_once('@').expect("user info in the test URL");
+    let (host_port, db) = rest.split_once('/').expect("a database in the test URL");
+    let (host, port) = host_port.rsplit_once(':').expect("a port in the test URL");
+    let renamed = format!("{userinfo}@wrong.invalid:{port}/{db}");
+    let body = refused(
+        &renamed,
+        &format!("?hostaddr={host}&sslmode=verify-full&sslrootcert={ca}"),
+        "certificate not valid for name",
+    );
+    assert!(body.contains("wrong.invalid"), "{body}");
+}
+
+#[test]
+fn prefer_and_a_root_file_alone_mean_checked_tls() {
+    let Some((base, ca)) = test_server() else {
+        return;
+    };
+    // As node-postgres reads them: never plain TCP, never an unchecked certificate.
+    let body = refused(&base, "?sslmode=prefer", "cannot connect to the database");
+    assert!(body.contains("invalid peer certificate"), "{body}");
+    for query in [
+        format!("?sslmode=prefer&sslrootcert={ca}"),
+        format!("?sslrootcert={ca}"),
+    ] {
+        let (_app, server) = serve(&format!("{base}{query}"));
+        let response = server.get("/api/session");
+        assert_eq!(response.status, 200, "{query}: {}", response.text());
+        assert_eq!(response.json()["ssl"], json!(true), "{query}");
+    }
+}
+
+#[test]
 fn no_verify_connects_over_tls_without_checking() {
     let Some((base, _)) = test_server() else {
         return;
@@ -139,14 +176,18 @@ fn without_sslmode_the_connection_is_plain() {
 }
 
 #[test]
-fn a_bad_sslmode_or_root_file_is_named_without_the_url() {
-    let Some((base, _)) = test_server() else {
-        return;
-    };
-    refused(&base, "?sslmode=strict", "DATABASE_URL has sslmode=strict");
+fn a_bad_sslmode_root_file_or_client_certificate_is_named_without_the_url() {
+    // Refused before any connection: no server needed (port 1 is never reached).
+    let base = "postgres://app:pw-not-shown@127.0.0.1:1/app";
+    refused(base, "?sslmode=strict", "DATABASE_URL has sslmode=strict");
     refused(
-        &base,
+        base,
         "?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
         "DATABASE_URL sslrootcert /nonexistent/ca.pem",
+    );
+    refused(
+        base,
+        "?sslmode=require&sslkey=/client.key",
+        "DATABASE_URL has sslkey: client certificates are not supported",
     );
 }

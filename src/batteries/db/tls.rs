@@ -1,16 +1,17 @@
 //! TLS to PostgreSQL, chosen by the URL's `sslmode` as node-postgres reads it.
 //!
-//! | `sslmode` | connection |
+//! | URL | connection |
 //! |---|---|
-//! | absent, `disable`, `prefer` | plain TCP |
-//! | `require`, `verify-ca`, `verify-full` | TLS; the certificate must chain to a trusted root and name the host |
+//! | no `sslmode`, or `disable` | plain TCP |
+//! | `prefer`, `require`, `verify-ca`, `verify-full`, or `sslrootcert` alone | TLS; the certificate must chain to a trusted root and name the host |
 //! | `no-verify` | TLS; the certificate is not checked (a server with a self-signed certificate) |
 //!
 //! Trusted roots are the Mozilla set (webpki-roots) or, with `sslrootcert=/path/ca.pem`, the
 //! certificates in that file (a private CA, such as a cloud provider's bundle).
 //!
 //! tokio-postgres itself knows only `disable`, `prefer` and `require`, and no `sslrootcert`,
-//! so both are taken out of the URL here before it parses the rest.
+//! so both are taken out of the URL here before it parses the rest. Client certificates
+//! (`sslcert`, `sslkey`) are not supported and are named as such.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,12 +35,21 @@ pub enum TlsMode {
     Unverified,
 }
 
+/// Libpq parameters for client certificates and revocation lists, which rhapi does not do.
+const UNSUPPORTED: [&str; 4] = ["sslcert", "sslkey", "sslpassword", "sslcrl"];
+
 /// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL: the URL left for
 /// tokio-postgres, and the TLS mode they ask for. The error never quotes the URL.
 pub fn split_url(url: &str) -> Result<(String, TlsMode), String> {
-    let Some((base, query)) = url.split_once('?') else {
+    // The query starts after the user info: tokio-postgres reads a password up to the `@`.
+    let authority_start = url.find('@').map_or(0, |at| at + 1);
+    let Some(mark) = url[authority_start..]
+        .find('?')
+        .map(|i| authority_start + i)
+    else {
         return Ok((url.to_string(), TlsMode::Off));
     };
+    let (base, query) = (&url[..mark], &url[mark + 1..]);
     let mut mode = None;
     let mut root_cert = None;
     let mut kept = Vec::new();
@@ -49,12 +59,20 @@ pub fn split_url(url: &str) -> Result<(String, TlsMode), String> {
         match key {
             "sslmode" => mode = Some(value.into_owned()),
             "sslrootcert" => root_cert = Some(value.into_owned()),
+            _ if UNSUPPORTED.contains(&key) => {
+                return Err(format!(
+                    "has {key}: client certificates are not supported (sslmode and sslrootcert are)"
+                ))
+            }
             _ => kept.push(pair),
         }
     }
     let mode = match mode.as_deref() {
-        None | Some("disable" | "prefer") => TlsMode::Off,
-        Some("require" | "verify-ca" | "verify-full") => {
+        None if root_cert.is_none() => TlsMode::Off,
+        Some("disable") => TlsMode::Off,
+        // As node-postgres: `prefer` checks the certificate like `require`, and a root
+        // certificate file alone asks for TLS.
+        None | Some("prefer" | "require" | "verify-ca" | "verify-full") => {
             TlsMode::Verified(root_cert.filter(|p| p != "system").map(PathBuf::from))
         }
         Some("no-verify") => TlsMode::Unverified,
@@ -195,7 +213,39 @@ mod tests {
             TlsMode::Unverified
         );
         assert_eq!(split("postgres://u@h/db?sslmode=disable").1, TlsMode::Off);
-        assert_eq!(split("postgres://u@h/db?sslmode=prefer").1, TlsMode::Off);
+        assert_eq!(
+            split("postgres://u@h/db?sslmode=prefer").1,
+            TlsMode::Verified(None)
+        );
+        assert_eq!(
+            split("postgres://u@h/db?sslrootcert=/ca.pem"),
+            (
+                "postgres://u@h/db".into(),
+                TlsMode::Verified(Some("/ca.pem".into()))
+            )
+        );
+    }
+
+    #[test]
+    fn a_question_mark_in_the_password_is_not_the_query() {
+        assert_eq!(
+            split_url("postgres://u:p?w@h/db?sslmode=no-verify").unwrap(),
+            ("postgres://u:p?w@h/db".into(), TlsMode::Unverified)
+        );
+        assert_eq!(
+            split_url("postgres://u:p?w@h/db").unwrap(),
+            ("postgres://u:p?w@h/db".into(), TlsMode::Off)
+        );
+    }
+
+    #[test]
+    fn client_certificates_are_named_as_unsupported() {
+        let err = split_url("postgres://u:secret@h/db?sslmode=require&sslcert=/c.pem").unwrap_err();
+        assert!(
+            err.contains("has sslcert: client certificates are not supported"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]
