@@ -45,6 +45,15 @@ fn GET() {
     (app, server)
 }
 
+/// Serves with `database_url`, expects a 200 from `/api/session`, and returns its JSON
+/// (`ssl`: whether the app's own connection is encrypted, `version`: the TLS version).
+fn session(database_url: &str) -> serde_json::Value {
+    let (_app, server) = serve(database_url);
+    let response = server.get("/api/session");
+    assert_eq!(response.status, 200, "{database_url}: {}", response.text());
+    response.json()
+}
+
 /// Serves with `base` + `query` as `DATABASE_URL`, expects a 500 whose body says `expected`
 /// and not the password, and returns the body.
 fn refused(base: &str, query: &str, expected: &str) -> String {
@@ -72,10 +81,7 @@ fn verify_full_with_the_servers_ca_connects_over_tls() {
     let Some((base, ca)) = test_server() else {
         return;
     };
-    let (_app, server) = serve(&format!("{base}?sslmode=verify-full&sslrootcert={ca}"));
-    let response = server.get("/api/session");
-    assert_eq!(response.status, 200, "{}", response.text());
-    let session = response.json();
+    let session = session(&format!("{base}?sslmode=verify-full&sslrootcert={ca}"));
     assert_eq!(session["ssl"], json!(true), "{session}");
     assert!(
         session["version"]
@@ -92,12 +98,8 @@ fn channel_binding_require_works_over_tls() {
     };
     // Hosted databases (Neon, for one) hand out URLs with `channel_binding=require`: the
     // login must be bound to the TLS session (SCRAM-SHA-256-PLUS), or fail.
-    let (_app, server) = serve(&format!(
-        "{base}?sslmode=verify-full&sslrootcert={ca}&channel_binding=require"
-    ));
-    let response = server.get("/api/session");
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json()["ssl"], json!(true));
+    let url = format!("{base}?sslmode=verify-full&sslrootcert={ca}&channel_binding=require");
+    assert_eq!(session(&url)["ssl"], json!(true));
     // Without TLS there is nothing to bind to.
     refused(
         &base,
@@ -107,13 +109,16 @@ fn channel_binding_require_works_over_tls() {
 }
 
 #[test]
-fn require_checks_the_certificate_against_trusted_roots() {
+fn require_and_prefer_check_the_certificate_against_trusted_roots() {
     let Some((base, _)) = test_server() else {
         return;
     };
-    // The test CA is in no trusted root set: the connection must be refused, not made.
-    let body = refused(&base, "?sslmode=require", "cannot connect to the database");
-    assert!(body.contains("invalid peer certificate"), "{body}");
+    // The test CA is in no trusted root set: the connection must be refused, not made
+    // (`prefer` as node-postgres reads it: never plain TCP, never an unchecked certificate).
+    for query in ["?sslmode=require", "?sslmode=prefer"] {
+        let body = refused(&base, query, "cannot connect to the database");
+        assert!(body.contains("invalid peer certificate"), "{query}: {body}");
+    }
 }
 
 #[test]
@@ -135,21 +140,20 @@ fn verify_full_refuses_a_certificate_for_another_host() {
 }
 
 #[test]
-fn prefer_and_a_root_file_alone_mean_checked_tls() {
+fn prefer_or_a_root_file_alone_connects_over_checked_tls() {
     let Some((base, ca)) = test_server() else {
         return;
     };
-    // As node-postgres reads them: never plain TCP, never an unchecked certificate.
-    let body = refused(&base, "?sslmode=prefer", "cannot connect to the database");
-    assert!(body.contains("invalid peer certificate"), "{body}");
+    // With the server's CA, both connect, encrypted.
     for query in [
         format!("?sslmode=prefer&sslrootcert={ca}"),
         format!("?sslrootcert={ca}"),
     ] {
-        let (_app, server) = serve(&format!("{base}{query}"));
-        let response = server.get("/api/session");
-        assert_eq!(response.status, 200, "{query}: {}", response.text());
-        assert_eq!(response.json()["ssl"], json!(true), "{query}");
+        assert_eq!(
+            session(&format!("{base}{query}"))["ssl"],
+            json!(true),
+            "{query}"
+        );
     }
 }
 
@@ -158,10 +162,10 @@ fn no_verify_connects_over_tls_without_checking() {
     let Some((base, _)) = test_server() else {
         return;
     };
-    let (_app, server) = serve(&format!("{base}?sslmode=no-verify"));
-    let response = server.get("/api/session");
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json()["ssl"], json!(true));
+    assert_eq!(
+        session(&format!("{base}?sslmode=no-verify"))["ssl"],
+        json!(true)
+    );
 }
 
 #[test]
@@ -169,10 +173,7 @@ fn without_sslmode_the_connection_is_plain() {
     let Some((base, _)) = test_server() else {
         return;
     };
-    let (_app, server) = serve(&base);
-    let response = server.get("/api/session");
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json()["ssl"], json!(false));
+    assert_eq!(session(&base)["ssl"], json!(false));
 }
 
 #[test]
