@@ -8,6 +8,7 @@ mod cli;
 mod env;
 mod error;
 mod executor;
+mod hex;
 mod http;
 mod logging;
 mod memory;

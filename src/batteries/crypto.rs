@@ -24,10 +24,13 @@ pub fn module() -> Module {
     module.set_native_fn("random_token", random_token);
     module.set_native_fn("uuid", || Ok(uuid::Uuid::new_v4().to_string()));
     module.set_native_fn("sha256", |text: &str| {
-        Ok(hex(&Sha256::digest(text.as_bytes())))
+        Ok(crate::hex::encode(&Sha256::digest(text.as_bytes())))
     });
     module.set_native_fn("hmac_sha256", |key: &str, msg: &str| {
-        Ok(hex(&hmac_sha256(key.as_bytes(), msg.as_bytes())))
+        Ok(crate::hex::encode(&hmac_sha256(
+            key.as_bytes(),
+            msg.as_bytes(),
+        )))
     });
     module
 }
@@ -80,17 +83,6 @@ pub fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,12 +90,12 @@ mod tests {
     #[test]
     fn known_digests() {
         assert_eq!(
-            hex(&Sha256::digest(b"abc")),
+            crate::hex::encode(&Sha256::digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // RFC 4231 test case 2.
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            crate::hex::encode(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

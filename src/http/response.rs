@@ -112,24 +112,13 @@ fn if_none_match(req: &HttpRequest) -> Option<&str> {
 /// on an 8 KB body, on every request.
 fn etag(body: &[u8]) -> String {
     let hash = ahash::RandomState::with_seeds(0x7268, 0x6170, 0x6920, 0x6574).hash_one(body);
-    // `"{len:x}-{hash:016x}"`, written by hand: `format!` cost more than the hash.
     let mut tag = String::with_capacity(36);
     tag.push('"');
-    push_hex(&mut tag, body.len() as u64, 1);
+    crate::hex::push(&mut tag, body.len() as u64, 1);
     tag.push('-');
-    push_hex(&mut tag, hash, 16);
+    crate::hex::push(&mut tag, hash, 16);
     tag.push('"');
     tag
-}
-
-/// Lower-case hex digits of `n`, zero-padded to at least `width`.
-fn push_hex(out: &mut String, n: u64, width: usize) {
-    let digits = (64 - n.leading_zeros() as usize).div_ceil(4).max(width);
-    for i in (0..digits).rev() {
-        out.push(char::from(
-            b"0123456789abcdef"[(n >> (4 * i)) as usize & 0xF],
-        ));
-    }
 }
 
 /// `If-None-Match` uses the weak comparison: `W/` prefixes are ignored; `*` matches.
