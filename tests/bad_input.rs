@@ -56,6 +56,15 @@ fn assert_no_script_ran(server: &Server) {
     }
 }
 
+/// Every GET of `paths` answers 400 JSON, no script runs, and the server serves on.
+fn assert_gets_are_bad_requests(server: &Server, paths: &[&str]) {
+    for path in paths {
+        assert_json_error(&server.get(path), 400, "Bad Request", path);
+    }
+    assert_no_script_ran(server);
+    assert_still_serving(server);
+}
+
 fn assert_still_serving(server: &Server) {
     let hello = server.get("/api/hello");
     assert_eq!(hello.status, 200, "{}", hello.text());
@@ -66,30 +75,28 @@ fn assert_still_serving(server: &Server) {
 fn malformed_paths_answer_400_json() {
     let app = app();
     let server = app.serve("dev", &[]);
-    for path in [
-        "/api/items/%zz",
-        "/api/items/%",
-        "/api/items/%4",
-        "/api/items/%g0",
-        "/api/items/..",
-        "/api/items/.",
-        "/api/items/%2e%2e",
-        "/api/items/%2E",
-        "/api/items/%00",
-        "/api/items/a%00b",
-        "/api/items/%ff",
-        "/api/items/%c3%28",
-        "/api/items/%e2%82",
-        "/api/files/a/%zz/b",
-        "/api/files/../../etc/passwd",
-        "/api/../api/hello",
-        "/api/%2e%2e/api/hello",
-    ] {
-        let response = server.get(path);
-        assert_json_error(&response, 400, "Bad Request", path);
-    }
-    assert_no_script_ran(&server);
-    assert_still_serving(&server);
+    assert_gets_are_bad_requests(
+        &server,
+        &[
+            "/api/items/%zz",
+            "/api/items/%",
+            "/api/items/%4",
+            "/api/items/%g0",
+            "/api/items/..",
+            "/api/items/.",
+            "/api/items/%2e%2e",
+            "/api/items/%2E",
+            "/api/items/%00",
+            "/api/items/a%00b",
+            "/api/items/%ff",
+            "/api/items/%c3%28",
+            "/api/items/%e2%82",
+            "/api/files/a/%zz/b",
+            "/api/files/../../etc/passwd",
+            "/api/../api/hello",
+            "/api/%2e%2e/api/hello",
+        ],
+    );
 }
 
 #[test]
@@ -117,18 +124,16 @@ fn well_formed_odd_paths_are_routed_normally() {
 fn invalid_utf8_or_malformed_query_answers_400_json() {
     let app = app();
     let server = app.serve("dev", &[]);
-    for path in [
-        "/api/echo?x=%ff",
-        "/api/echo?%c3%28=1",
-        "/api/echo?x=%zz",
-        "/api/echo?x=%",
-        "/api/items/1?a=%fe%ff",
-    ] {
-        let response = server.get(path);
-        assert_json_error(&response, 400, "Bad Request", path);
-    }
-    assert_no_script_ran(&server);
-    assert_still_serving(&server);
+    assert_gets_are_bad_requests(
+        &server,
+        &[
+            "/api/echo?x=%ff",
+            "/api/echo?%c3%28=1",
+            "/api/echo?x=%zz",
+            "/api/echo?x=%",
+            "/api/items/1?a=%fe%ff",
+        ],
+    );
 }
 
 #[test]
