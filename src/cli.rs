@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, LoadReport, Route};
 use crate::script::compile::METHODS;
-use crate::settings::{parse_duration, parse_size, Limits, Mode, Settings};
+use crate::settings::{parse_duration, parse_size, AppSettings, Limits, Mode, ServeSettings};
 
 /// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
 #[derive(Parser, Debug)]
@@ -49,44 +49,69 @@ enum Command {
     },
 }
 
+/// Options of `dev` and `start`. Each one left out keeps its default from
+/// [`crate::settings`] (shown in brackets).
 #[derive(Args, Debug)]
 struct ServeArgs {
     /// The app folder (default: the current directory).
     dir: Option<PathBuf>,
-    /// Port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 3000)]
-    port: u16,
-    /// Address to listen on (default: 127.0.0.1 for dev, 0.0.0.0 for start).
+    /// Port to listen on [3000].
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
+    /// Address to listen on [127.0.0.1 for dev, 0.0.0.0 for start].
     #[arg(long)]
     hostname: Option<String>,
-    /// Largest request body: bytes, or e.g. 512kb, 10mb.
-    #[arg(long, default_value = "1mb", value_parser = parse_size)]
-    body_limit: usize,
-    /// Time budget of one request's script: seconds, or e.g. 500ms, 2s.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Operations budget of one request's script.
-    #[arg(long, default_value_t = 10_000_000)]
-    max_operations: u64,
-    /// Memory one request's script may allocate and keep, e.g. 64mb.
-    #[arg(long, default_value = "64mb", value_parser = parse_size)]
-    max_memory: usize,
-    /// Largest string a script may build (0 = no limit of its own; --max-memory applies).
+    /// Largest request body: bytes, or e.g. 512kb, 10mb [1mb].
+    #[arg(long, value_parser = parse_size)]
+    body_limit: Option<usize>,
+    /// Time budget of one request's script: seconds, or e.g. 500ms, 2s [10s].
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Operations budget of one request's script [10000000].
+    #[arg(long)]
+    max_operations: Option<u64>,
+    /// Memory one request's script may allocate and keep, e.g. 64mb [64mb].
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<usize>,
+    /// Largest string a script may build (0 = no limit of its own; --max-memory applies) [0].
     /// Rhai's size limits re-measure a value after each change: they make lists slow.
-    #[arg(long, default_value = "0", value_parser = parse_size)]
-    max_string_size: usize,
-    /// Largest array a script may build, in items (0 = no limit of its own).
-    #[arg(long, default_value_t = 0)]
-    max_array_size: usize,
-    /// Largest object map a script may build, in items (0 = no limit of its own).
-    #[arg(long, default_value_t = 0)]
-    max_map_size: usize,
-    /// Deepest function call nesting in a script.
-    #[arg(long, default_value_t = 64)]
-    max_call_depth: usize,
-    /// HTTP worker threads (default: one per core).
+    #[arg(long, value_parser = parse_size)]
+    max_string_size: Option<usize>,
+    /// Largest array a script may build, in items (0 = no limit of its own) [0].
+    #[arg(long)]
+    max_array_size: Option<usize>,
+    /// Largest object map a script may build, in items (0 = no limit of its own) [0].
+    #[arg(long)]
+    max_map_size: Option<usize>,
+    /// Deepest function call nesting in a script [64].
+    #[arg(long)]
+    max_call_depth: Option<usize>,
+    /// HTTP worker threads [one per core].
     #[arg(long)]
     workers: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The settings: the defaults of `mode`, overridden by every option given.
+    fn settings(&self, mode: Mode, watch: bool) -> (AppSettings, ServeSettings) {
+        let mut limits = Limits::default();
+        let set = |slot: &mut usize, value: Option<usize>| *slot = value.unwrap_or(*slot);
+        limits.timeout = self.timeout.unwrap_or(limits.timeout);
+        limits.max_operations = self.max_operations.unwrap_or(limits.max_operations);
+        set(&mut limits.max_memory, self.max_memory);
+        set(&mut limits.max_string_size, self.max_string_size);
+        set(&mut limits.max_array_size, self.max_array_size);
+        set(&mut limits.max_map_size, self.max_map_size);
+        set(&mut limits.max_call_depth, self.max_call_depth);
+
+        let mut serve = ServeSettings::defaults(mode);
+        serve.hostname = self.hostname.clone().unwrap_or(serve.hostname);
+        serve.port = self.port.unwrap_or(serve.port);
+        set(&mut serve.body_limit, self.body_limit);
+        serve.workers = self.workers.unwrap_or(serve.workers).max(1);
+        serve.watch = watch;
+        (AppSettings { mode, limits }, serve)
+    }
 }
 
 /// Runs the command; the exit code is 1 on any error.
@@ -109,47 +134,15 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     dir.canonicalize()
         .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
 }
 
-fn settings(args: &ServeArgs, mode: Mode, watch: bool) -> Settings {
-    let default_host = match mode {
-        Mode::Dev => "127.0.0.1",
-        Mode::Start => "0.0.0.0",
-    };
-    Settings {
-        mode,
-        hostname: args
-            .hostname
-            .clone()
-            .unwrap_or_else(|| default_host.to_string()),
-        port: args.port,
-        body_limit: args.body_limit,
-        limits: Limits {
-            timeout: args.timeout,
-            max_operations: args.max_operations,
-            max_memory: args.max_memory,
-            max_string_size: args.max_string_size,
-            max_array_size: args.max_array_size,
-            max_map_size: args.max_map_size,
-            max_call_depth: args.max_call_depth,
-        },
-        workers: args.workers.unwrap_or_else(cores).max(1),
-        watch,
-    }
-}
-
 fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let dir = app_dir(args.dir.clone())?;
-    let settings = settings(&args, mode, watch);
-    let watch = settings.watch;
+    let (settings, serve) = args.settings(mode, watch);
     let (app, report) = App::load(&dir, settings);
     if !report.errors.is_empty() {
         print_errors(&report);
@@ -175,13 +168,12 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
         report.elapsed.as_secs_f64() * 1000.0
     );
     let app = Arc::new(app);
-    let _watcher = if watch {
+    let _watcher = if serve.watch {
         Some(crate::watch::start(Arc::clone(&app)).context("cannot watch the app folder")?)
     } else {
         None
     };
-    let script_threads = (4 * cores()).max(8);
-    crate::http::serve(app, script_threads).context("server error")?;
+    crate::http::serve(app, serve).context("server error")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -194,14 +186,9 @@ fn print_errors(report: &LoadReport) {
 
 fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
     let dir = app_dir(dir)?;
-    let settings = Settings {
+    let settings = AppSettings {
         mode: Mode::Start,
-        hostname: String::new(),
-        port: 0,
-        body_limit: 0,
         limits: Limits::default(),
-        workers: 1,
-        watch: false,
     };
     Ok(App::load(Path::new(&dir), settings))
 }

@@ -27,6 +27,15 @@ pub fn redact(text: &str) -> String {
     }
 }
 
+/// Replaces one known secret (a URL's password, which may appear in a message apart from
+/// the env value that holds it) with `[redacted]`.
+pub fn scrub(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
+        _ => text.to_string(),
+    }
+}
+
 /// Values shorter than this are too common to redact without mangling messages.
 const MIN_REDACTED_LEN: usize = 4;
 

@@ -35,6 +35,18 @@ pub struct ScriptError {
 }
 
 impl ScriptError {
+    /// An error of a whole file, without a line (a file that cannot be read, a conflict).
+    pub fn in_file(file: &str, message: impl Into<String>) -> ScriptError {
+        ScriptError {
+            message: message.into(),
+            location: Location {
+                file: file.to_string(),
+                line: None,
+                column: None,
+            },
+        }
+    }
+
     /// The `dev` body: `{"error", "file", "line", "column"}`.
     pub fn to_json(&self) -> serde_json::Value {
         json!({

@@ -1,7 +1,7 @@
 //! Where scripts run.
 //!
 //! A script that does no I/O starts inline on the HTTP worker that received the request:
-//! that is the fastest place (see `shared/notes/executor-bench.md`). It gets a short time
+//! that is the fastest place (measured in docs/design.md, "Where scripts run"). It gets a short time
 //! slice there. A run that outlasts its slice is abandoned and started again on the script
 //! pool, and its route is marked heavy so that its next requests go to the pool directly:
 //! a slow or looping script can hold an HTTP worker for one slice at most, never for its
@@ -17,7 +17,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use rhai::Dynamic;
 use tokio::sync::oneshot;
 
-use crate::error::{Location, ScriptError};
+use crate::error::ScriptError;
 use crate::script::{Call, Reply};
 
 /// How long a script may hold an HTTP worker before it moves to the pool.
@@ -55,6 +55,17 @@ impl Placement {
     }
 }
 
+/// How [`Executor::run_inline`] ended.
+pub enum Inline {
+    /// The run finished on this thread.
+    Done(Reply),
+    /// The route must run on the pool: here is its `req` back, for [`Executor::run_pooled`].
+    NotHere(Dynamic),
+    /// The run outran its slice and was abandoned; its route is now heavy, and the pool
+    /// needs a fresh `req` (the first run consumed it).
+    Overran,
+}
+
 /// Runs route calls inline or on the script pool.
 pub struct Executor {
     jobs: Sender<Job>,
@@ -85,28 +96,25 @@ impl Executor {
     }
 
     /// Runs `call` on this (HTTP worker) thread when its route may run here.
-    /// `Err(Some(req))`: it may not, `req` is handed back for [`Executor::run_pooled`];
-    /// `Err(None)`: it outran its slice, its route is now heavy, and the pool needs a
-    /// fresh `req`.
-    pub fn run_inline(&self, call: &Call, req: Dynamic) -> Result<Reply, Option<Dynamic>> {
+    pub fn run_inline(&self, call: &Call, req: Dynamic) -> Inline {
         let pooled = match self.placement {
             Placement::Hybrid => call.script.does_io || call.script.heavy.load(Ordering::Relaxed),
             Placement::Inline => false,
             Placement::Pool => true,
         };
         if pooled {
-            return Err(Some(req));
+            return Inline::NotHere(req);
         }
         let slice_end = match self.placement {
             Placement::Inline => None,
             _ => Some((Instant::now() + INLINE_SLICE).min(call.deadline)),
         };
         match run_caught(call, req, slice_end) {
-            Reply::Moved => {
+            Reply::SliceOver => {
                 call.script.heavy.store(true, Ordering::Relaxed);
-                Err(None)
+                Inline::Overran
             }
-            reply => Ok(reply),
+            reply => Inline::Done(reply),
         }
     }
 
@@ -123,13 +131,9 @@ impl Executor {
 /// Runs a call; a panic anywhere inside becomes a 500, never a dead thread.
 fn run_caught(call: &Call, req: Dynamic, slice_end: Option<Instant>) -> Reply {
     catch_unwind(AssertUnwindSafe(|| call.run(req, slice_end))).unwrap_or_else(|_| {
-        Reply::Failed(ScriptError {
-            message: "internal error while running the script (a panic; see the server log)".into(),
-            location: Location {
-                file: call.script.file.to_string(),
-                line: None,
-                column: None,
-            },
-        })
+        Reply::Failed(ScriptError::in_file(
+            &call.script.file,
+            "internal error while running the script (a panic; see the server log)",
+        ))
     })
 }

@@ -5,11 +5,12 @@
 mod app;
 mod batteries;
 mod cli;
+mod encoding;
 mod env;
 mod error;
 mod executor;
-mod hex;
 mod http;
+mod loader;
 mod logging;
 mod memory;
 mod routes;

@@ -1,4 +1,5 @@
-//! Server settings: what the command line decides, in one value shared by every part.
+//! Settings and their defaults, in one place: what the app needs ([`AppSettings`]) and what
+//! serving it needs ([`ServeSettings`]). The command line overrides these defaults.
 
 use std::time::Duration;
 
@@ -43,25 +44,52 @@ impl Default for Limits {
     }
 }
 
-/// Everything the server needs to know about how it was started.
+/// What the app itself needs, whatever serves it (a server, `check`, `routes`).
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub struct AppSettings {
     pub mode: Mode,
+    pub limits: Limits,
+}
+
+impl AppSettings {
+    /// Development mode shows script errors to the client.
+    pub fn is_dev(&self) -> bool {
+        self.mode == Mode::Dev
+    }
+}
+
+/// What serving needs besides the app: where to listen, how many threads, request limits.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
     pub hostname: String,
     pub port: u16,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
-    pub limits: Limits,
     /// Actix workers (HTTP event loops).
     pub workers: usize,
+    /// Threads of the script pool (runs that do blocking I/O).
+    pub script_threads: usize,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
     /// Watch `pages/` and `.env*` and reload on change.
     pub watch: bool,
 }
 
-impl Settings {
-    /// Development mode shows script errors to the client.
-    pub fn is_dev(&self) -> bool {
-        self.mode == Mode::Dev
+impl ServeSettings {
+    /// The defaults of `mode`: `dev` listens on 127.0.0.1, `start` on every address; port
+    /// 3000; one worker per core; a 1 MB body limit; watching on.
+    pub fn defaults(mode: Mode) -> ServeSettings {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ServeSettings {
+            hostname: match mode {
+                Mode::Dev => "127.0.0.1",
+                Mode::Start => "0.0.0.0",
+            }
+            .to_string(),
+            port: 3000,
+            workers: cores,
+            script_threads: (4 * cores).max(8),
+            body_limit: 1024 * 1024,
+            watch: true,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! SPEC 7: the command line: `routes`, `check`, `start` refusing a broken app, the port,
+//! docs/reference.md, "Command line": the command line: `routes`, `check`, `start` refusing a broken app, the port,
 //! request log lines, `--help`, and stopping on a signal.
 
 mod support;

@@ -1,4 +1,4 @@
-//! SPEC 3 (`env`): secrets from `.env` reach scripts through `env::NAME`, `env::get` and the
+//! docs/reference.md, "env": secrets from `.env` reach scripts through `env::NAME`, `env::get` and the
 //! third handler parameter, in the documented load order, and never reach clients or logs.
 
 mod support;

@@ -1,4 +1,4 @@
-//! SPEC 6: script errors answer 500 (details only in `dev`) and are logged with where they
+//! docs/reference.md, "Errors and limits": script errors answer 500 (details only in `dev`) and are logged with where they
 //! happened and which request hit them; `throw #{status}` picks the status; budgets and
 //! size limits stop runaway scripts without hurting the server.
 

@@ -1,4 +1,4 @@
-//! SPEC 2: which function answers a request, and how its return value becomes the response.
+//! docs/reference.md, "Handlers": which function answers a request, and how its return value becomes the response.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! SPEC 6: a script stuck in a loop never stalls other requests; scripts run off the HTTP
+//! docs/reference.md, "Errors and limits": a script stuck in a loop never stalls other requests; scripts run off the HTTP
 //! event loop. Assertions count answers, never time them.
 
 mod support;

@@ -1,4 +1,4 @@
-//! SPEC 4: `import` shares code between routes, relative to the importing file and only
+//! docs/reference.md, "Modules": `import` shares code between routes, relative to the importing file and only
 //! inside `pages/`; a module change reloads every route that depends on it.
 
 mod support;

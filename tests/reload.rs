@@ -1,4 +1,4 @@
-//! SPEC 5: edit, add, delete and rename scripts while the server runs; the next requests
+//! docs/reference.md, "Reload": edit, add, delete and rename scripts while the server runs; the next requests
 //! see the change, without a restart. A script that stops compiling is reported (`dev`) or
 //! kept at its last good version (`start`), and the rest of the app keeps working.
 

@@ -1,4 +1,4 @@
-//! SPEC 3, `req`: every field a script sees, and the body parsed by its content type and
+//! docs/reference.md, "req": every field a script sees, and the body parsed by its content type and
 //! held to the body limit.
 //!
 //! The `request` fixture's `echo.rhai` (also at `items/[id]` and `files/[...path]`) answers

@@ -1,4 +1,4 @@
-//! SPEC 3, `res`: status, headers, cookies, the senders, sending twice, ETag and 304, and
+//! docs/reference.md, "res": status, headers, cookies, the senders, sending twice, ETag and 304, and
 //! the statuses that never carry a body.
 
 mod support;

@@ -1,4 +1,4 @@
-//! SPEC 1: how a request path finds its route file.
+//! docs/reference.md, "Routing": how a request path finds its route file.
 //!
 //! The `routing` fixture holds one small script per route; each answers
 //! `{"file": <its route>, "params": req.params}`, so a test can see which file answered.

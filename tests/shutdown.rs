@@ -1,4 +1,4 @@
-//! SPEC 7: SIGINT and SIGTERM stop accepting connections, let running requests finish with
+//! docs/reference.md, "Command line": SIGINT and SIGTERM stop accepting connections, let running requests finish with
 //! their normal answer, and exit 0.
 
 mod support;

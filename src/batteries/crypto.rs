@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rhai::Module;
 use sha2::{Digest, Sha256};
 
-use super::{script_error, CallResult};
+use super::{script_error, ScriptResult};
 
 /// Largest `crypto::random_token` a script may ask for, in bytes.
 const MAX_TOKEN_BYTES: i64 = 1024;
@@ -24,10 +24,10 @@ pub fn module() -> Module {
     module.set_native_fn("random_token", random_token);
     module.set_native_fn("uuid", || Ok(uuid::Uuid::new_v4().to_string()));
     module.set_native_fn("sha256", |text: &str| {
-        Ok(crate::hex::encode(&Sha256::digest(text.as_bytes())))
+        Ok(crate::encoding::hex(&Sha256::digest(text.as_bytes())))
     });
     module.set_native_fn("hmac_sha256", |key: &str, msg: &str| {
-        Ok(crate::hex::encode(&hmac_sha256(
+        Ok(crate::encoding::hex(&hmac_sha256(
             key.as_bytes(),
             msg.as_bytes(),
         )))
@@ -36,7 +36,7 @@ pub fn module() -> Module {
 }
 
 /// An argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) with a random salt.
-fn hash_password(password: &str) -> CallResult<String> {
+fn hash_password(password: &str) -> ScriptResult<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
@@ -45,7 +45,7 @@ fn hash_password(password: &str) -> CallResult<String> {
 
 /// Whether `password` matches the PHC string `hash`; a `hash` that is not a PHC string is
 /// an error (it is a bug in the app, not a wrong password).
-fn verify_password(password: &str, hash: &str) -> CallResult<bool> {
+fn verify_password(password: &str, hash: &str) -> ScriptResult<bool> {
     let parsed = PasswordHash::new(hash).map_err(|_| {
         script_error(
             "crypto::verify_password: the hash is not a PHC string from crypto::hash_password",
@@ -57,7 +57,7 @@ fn verify_password(password: &str, hash: &str) -> CallResult<bool> {
 }
 
 /// `n` random bytes as URL-safe base64 without padding.
-fn random_token(n: i64) -> CallResult<String> {
+fn random_token(n: i64) -> ScriptResult<String> {
     if !(1..=MAX_TOKEN_BYTES).contains(&n) {
         return Err(script_error(format!(
             "crypto::random_token: the length must be 1 to {MAX_TOKEN_BYTES} bytes, not {n}"
@@ -90,12 +90,12 @@ mod tests {
     #[test]
     fn known_digests() {
         assert_eq!(
-            crate::hex::encode(&Sha256::digest(b"abc")),
+            crate::encoding::hex(&Sha256::digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // RFC 4231 test case 2.
         assert_eq!(
-            crate::hex::encode(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            crate::encoding::hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

@@ -9,7 +9,8 @@ use rhai::{Dynamic, Map, Module, NativeCallContext};
 use ureq::http::{HeaderName, HeaderValue, Method, Request};
 use ureq::Agent;
 
-use super::{at, budget, script_error, timed_out, CallResult};
+use super::{at, budget, script_error, timed_out, ScriptResult};
+use crate::script::response::{encode_value, JSON};
 
 /// Timeout of an outgoing request unless `timeout_ms` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,39 +70,61 @@ pub fn module() -> Module {
 }
 
 /// Sends one request; `opts` may hold `headers` (a map) and `timeout_ms`.
-fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> CallResult<Map> {
+fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> ScriptResult<Map> {
     let fail = |message: String| script_error(format!("{call}: {message}"));
     let budget = budget()?;
-    let requested = match opts.get("timeout_ms") {
-        None => DEFAULT_TIMEOUT,
-        Some(v) if v.is_unit() => DEFAULT_TIMEOUT,
-        Some(v) => match v.as_int() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms as u64),
-            _ => return Err(fail("timeout_ms must be a positive integer".into())),
-        },
-    };
+    let requested = requested_timeout(opts).map_err(&fail)?;
     let timeout = requested.min(budget);
-    let cut_by_budget = budget < requested;
+    let request = build_request(method, url, body, opts).map_err(&fail)?;
+    let request = agent()
+        .configure_request(request)
+        .timeout_global(Some(timeout))
+        .build();
+    match agent().run(request).and_then(read_response) {
+        Ok((status, headers, data)) => Ok(response_map(status, headers, data)),
+        Err(ureq::Error::Timeout(_)) if budget < requested => Err(timed_out()),
+        Err(err) => Err(fail(describe(&err, url, timeout))),
+    }
+}
 
+/// `timeout_ms` of the options, or the default.
+fn requested_timeout(opts: &Map) -> Result<Duration, String> {
+    match opts.get("timeout_ms") {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(v) if v.is_unit() => Ok(DEFAULT_TIMEOUT),
+        Some(v) => match v.as_int() {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+            _ => Err("timeout_ms must be a positive integer".into()),
+        },
+    }
+}
+
+/// The request: method, URL, the script's headers, and the body with its default type.
+fn build_request(
+    method: &str,
+    url: &str,
+    body: &Dynamic,
+    opts: &Map,
+) -> Result<Request<Vec<u8>>, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(fail(format!(
+        return Err(format!(
             "bad URL '{url}': it must start with http:// or https://"
-        )));
+        ));
     }
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| fail(format!("'{method}' is not an HTTP method")))?;
+        .map_err(|_| format!("'{method}' is not an HTTP method"))?;
     let mut request = Request::builder().method(method).uri(url);
-    let (bytes, content_type) = encode_body(body).map_err(&fail)?;
+    let (bytes, content_type) = encode_body(body)?;
     let mut has_content_type = false;
     if let Some(headers) = opts.get("headers").filter(|h| !h.is_unit()) {
         let headers = headers
             .read_lock::<Map>()
-            .ok_or_else(|| fail("headers must be a map".into()))?;
+            .ok_or_else(|| "headers must be a map".to_string())?;
         for (name, value) in headers.iter() {
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| fail(format!("'{name}' is not a valid header name")))?;
+                .map_err(|_| format!("'{name}' is not a valid header name"))?;
             let value = HeaderValue::from_str(&value.to_string())
-                .map_err(|_| fail(format!("the value of header '{name}' is not valid")))?;
+                .map_err(|_| format!("the value of header '{name}' is not valid"))?;
             has_content_type |= name == ureq::http::header::CONTENT_TYPE;
             request = request.header(name, value);
         }
@@ -109,38 +132,25 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Call
     if let (Some(content_type), false) = (content_type, has_content_type) {
         request = request.header(ureq::http::header::CONTENT_TYPE, content_type);
     }
-    let request = request
-        .body(bytes)
-        .map_err(|_| fail(format!("bad URL '{url}'")))?;
-    let request = agent()
-        .configure_request(request)
-        .timeout_global(Some(timeout))
-        .build();
+    request.body(bytes).map_err(|_| format!("bad URL '{url}'"))
+}
 
-    let outcome = agent().run(request).and_then(|mut response| {
-        let status = response.status().as_u16();
-        let mut headers = Map::new();
-        for (name, value) in response.headers() {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            match headers.get_mut(name.as_str()) {
-                Some(existing) => *existing = format!("{existing}, {value}").into(),
-                None => {
-                    headers.insert(name.as_str().into(), value.into());
-                }
-            }
-        }
-        let data = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE)
-            .read_to_vec()?;
-        Ok((status, headers, data))
-    });
-    match outcome {
-        Ok((status, headers, data)) => Ok(response_map(status, headers, data)),
-        Err(ureq::Error::Timeout(_)) if cut_by_budget => Err(timed_out()),
-        Err(err) => Err(fail(describe(&err, url, timeout))),
+/// Status, headers (lowercase names, repeats joined) and the body within its limit.
+fn read_response(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, Map, Vec<u8>), ureq::Error> {
+    let status = response.status().as_u16();
+    let mut headers = Map::new();
+    for (name, value) in response.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        crate::http::request::insert_header(&mut headers, name.as_str(), &value);
     }
+    let data = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE)
+        .read_to_vec()?;
+    Ok((status, headers, data))
 }
 
 /// `#{ status, headers, body, json }`: `body` a string when UTF-8 (else a blob), `json`
@@ -167,25 +177,12 @@ fn response_map(status: u16, headers: Map, data: Vec<u8>) -> Map {
     map
 }
 
-/// The bytes to send and their default content type: maps and arrays as JSON.
+/// The bytes to send and their default content type, as `res.send` encodes a value. JSON
+/// goes out as plain `application/json`: the type has no charset parameter (RFC 8259).
 fn encode_body(body: &Dynamic) -> Result<(Vec<u8>, Option<&'static str>), String> {
-    if body.is_unit() {
-        Ok((Vec::new(), None))
-    } else if body.is_string() {
-        Ok((
-            body.to_string().into_bytes(),
-            Some("text/plain; charset=utf-8"),
-        ))
-    } else if body.is_blob() {
-        Ok((
-            body.clone().into_blob().unwrap_or_default(),
-            Some("application/octet-stream"),
-        ))
-    } else {
-        let json =
-            serde_json::to_vec(body).map_err(|err| format!("the body is not JSON: {err}"))?;
-        Ok((json, Some("application/json")))
-    }
+    let (bytes, content_type) = encode_value(body.clone()).map_err(|err| err.to_string())?;
+    let content_type = content_type.map(|t| if t == JSON { "application/json" } else { t });
+    Ok((bytes, content_type))
 }
 
 /// What went wrong, naming the host (never the path or query, which may carry a key).

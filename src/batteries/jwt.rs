@@ -10,7 +10,7 @@ use rhai::{Dynamic, Map, Module};
 use serde_json::{json, Value};
 
 use super::crypto::{hmac_sha256, mac};
-use super::{script_error, CallResult};
+use super::{script_error, ScriptResult};
 
 /// The `jwt` module.
 pub fn module() -> Module {
@@ -38,7 +38,7 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn check_secret(secret: &str, call: &str) -> CallResult<()> {
+fn check_secret(secret: &str, call: &str) -> ScriptResult<()> {
     if secret.is_empty() {
         return Err(script_error(format!("{call}: the secret is empty")));
     }
@@ -46,7 +46,7 @@ fn check_secret(secret: &str, call: &str) -> CallResult<()> {
 }
 
 /// `header.claims.signature`, with `exp = now + expires_in` when given.
-fn sign(claims: Map, secret: &str, expires_in: Option<i64>) -> CallResult<String> {
+fn sign(claims: Map, secret: &str, expires_in: Option<i64>) -> ScriptResult<String> {
     check_secret(secret, "jwt::sign")?;
     let mut claims = serde_json::to_value(Dynamic::from_map(claims))
         .map_err(|err| script_error(format!("jwt::sign: the claims are not JSON: {err}")))?;
@@ -63,7 +63,7 @@ fn sign(claims: Map, secret: &str, expires_in: Option<i64>) -> CallResult<String
 
 /// The claims, or `()` when the token is malformed, not HS256, tampered with, expired or
 /// not yet valid (`nbf`).
-fn verify(token: &str, secret: &str) -> CallResult<Dynamic> {
+fn verify(token: &str, secret: &str) -> ScriptResult<Dynamic> {
     check_secret(secret, "jwt::verify")?;
     Ok(verified_claims(token, secret.as_bytes()).unwrap_or(Dynamic::UNIT))
 }

@@ -8,7 +8,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Message, SmtpTransport, Transport};
 use rhai::{Array, Map, Module, NativeCallContext};
 
-use super::{at, budget, budget_spent, script_error, timed_out, CallResult};
+use super::{at, budget, budget_spent, script_error, timed_out, ScriptResult};
 use crate::env::EnvVars;
 
 /// Longest an SMTP exchange may take, whatever the budget left.
@@ -28,7 +28,7 @@ fn fail(message: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {
     script_error(format!("mail::send: {message}"))
 }
 
-fn send(smtp_url: Option<&str>, mail: &Map) -> CallResult<()> {
+fn send(smtp_url: Option<&str>, mail: &Map) -> ScriptResult<()> {
     let Some(smtp_url) = smtp_url.filter(|u| !u.is_empty()) else {
         return Err(fail(
             "SMTP_URL is not set (e.g. SMTP_URL=smtp://user:password@smtp.example.com:587)",
@@ -42,17 +42,17 @@ fn send(smtp_url: Option<&str>, mail: &Map) -> CallResult<()> {
         Ok(_) => Ok(()),
         Err(err) if err.is_timeout() && budget_spent() => Err(timed_out()),
         Err(err) => {
-            let mut message = err.to_string();
-            if let Some(password) = password_of(smtp_url) {
-                message = message.replace(&password, "[redacted]");
-            }
-            Err(fail(message))
+            let password = password_of(smtp_url);
+            Err(fail(crate::env::scrub(
+                &err.to_string(),
+                password.as_deref(),
+            )))
         }
     }
 }
 
 /// The transport for `smtp_url`; plain `smtp://` upgrades with STARTTLS when offered.
-fn transport(smtp_url: &str) -> CallResult<lettre::transport::smtp::SmtpTransportBuilder> {
+fn transport(smtp_url: &str) -> ScriptResult<lettre::transport::smtp::SmtpTransportBuilder> {
     let url = if smtp_url.starts_with("smtp://") && !smtp_url.contains("tls=") {
         let sep = if smtp_url.contains('?') { '&' } else { '?' };
         format!("{smtp_url}{sep}tls=opportunistic")
@@ -81,8 +81,8 @@ fn password_of(url: &str) -> Option<String> {
 
 /// The message: `from`, `to` (a string or an array), optional `cc`, `bcc`, `reply_to`,
 /// `subject`, and `text` and/or `html` (both: multipart/alternative).
-fn build(mail: &Map) -> CallResult<Message> {
-    let text_field = |key: &str| -> CallResult<Option<String>> {
+fn build(mail: &Map) -> ScriptResult<Message> {
+    let text_field = |key: &str| -> ScriptResult<Option<String>> {
         match mail.get(key) {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
@@ -90,11 +90,11 @@ fn build(mail: &Map) -> CallResult<Message> {
             Some(_) => Err(fail(format!("{key} must be a string"))),
         }
     };
-    let mailbox = |text: &str| -> CallResult<Mailbox> {
+    let mailbox = |text: &str| -> ScriptResult<Mailbox> {
         text.parse::<Mailbox>()
             .map_err(|_| fail(format!("'{text}' is not an email address")))
     };
-    let addresses = |key: &str| -> CallResult<Vec<Mailbox>> {
+    let addresses = |key: &str| -> ScriptResult<Vec<Mailbox>> {
         match mail.get(key) {
             None => Ok(Vec::new()),
             Some(v) if v.is_unit() => Ok(Vec::new()),

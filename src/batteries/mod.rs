@@ -1,5 +1,5 @@
 //! Batteries: the modules that give scripts I/O and the usual tools of an API route
-//! (SPEC section 8). Each submodule registers one static module with the engine.
+//! (docs/reference.md, "Batteries", and docs/batteries.md). Each submodule registers one static module with the engine.
 //!
 //! Every battery call is synchronous from the script's view and bounded by the request's
 //! time budget ([`budget`]). A failure is a catchable script error whose message has been
@@ -31,8 +31,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
     engine.register_static_module("mail", mail::module(env).into());
 }
 
-/// What a battery function returns.
-pub type CallResult<T> = Result<T, Box<EvalAltResult>>;
+pub use crate::script::ScriptResult;
 
 /// A catchable script error; env values in `message` are replaced by `[redacted]`.
 pub fn script_error(message: impl AsRef<str>) -> Box<EvalAltResult> {
@@ -41,7 +40,7 @@ pub fn script_error(message: impl AsRef<str>) -> Box<EvalAltResult> {
 
 /// Gives an error of a battery call the script position of the call (so the 500 body and
 /// the log name the line).
-pub fn at<T>(ctx: &NativeCallContext, result: CallResult<T>) -> CallResult<T> {
+pub fn at<T>(ctx: &NativeCallContext, result: ScriptResult<T>) -> ScriptResult<T> {
     result.map_err(|mut err| {
         if err.position().is_none() {
             err.set_position(ctx.call_position());

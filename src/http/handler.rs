@@ -5,18 +5,21 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
+use rhai::Dynamic;
 
 use super::request::{build_req, content_type, parse_body, read_body};
-use super::response::{log_script_error, method_not_allowed, respond, script_error_response};
+use super::response::{log_script_error, respond, script_error_response};
 use super::Server;
 use crate::app::Route;
 use crate::error::{error_response, RequestError};
+use crate::executor::Inline;
 use crate::routes::path::{self, RequestPath};
+use crate::routes::Params;
 use crate::script::{plan, Call, Plan};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
@@ -77,62 +80,71 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
             return script_error_response(err, dev);
         }
     };
-    let (function, params_count, handler) = match plan(&script, req.method()) {
-        Plan::Call {
-            function,
-            params,
-            handler,
-        } => (function, params, handler),
-        Plan::NotAllowed(allow) => return method_not_allowed(allow),
-        Plan::Options(allow) => {
-            let mut response = HttpResponse::NoContent().finish();
-            if let Ok(allow) = HeaderValue::try_from(allow) {
-                response.headers_mut().insert(header::ALLOW, allow);
-            }
-            return response;
-        }
+    let target = match plan(&script, req.method()) {
+        Plan::Call(target) => target,
+        automatic => return automatic.automatic_response().unwrap_or_else(not_found),
     };
-
-    let settings = &server.app.settings;
-    let body = match read_body(req, payload, settings.body_limit).await {
+    let body = match read_body(req, payload, server.settings.body_limit).await {
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let mut decoded_path = String::with_capacity(req.path().len());
-    decoded_path.push_str("/api");
-    for segment in &segments {
-        decoded_path.push('/');
-        decoded_path.push_str(segment);
-    }
-    let make_req = || -> Result<_, RequestError> {
-        let parsed = parse_body(content_type(req), &body)?;
-        build_req(req, &decoded_path, &params, parsed)
+    let input = ScriptInput {
+        req,
+        decoded_path: decoded_path(&segments),
+        params: &params,
+        body: &body,
     };
-    let req_value = match make_req() {
+    let req_value = match input.build() {
         Ok(value) => value,
         Err(err) => return err.response(),
     };
+    let limits = &server.app.settings.limits;
     let call = Call {
         engine: Arc::clone(&snapshot.engine),
         script,
-        function,
-        params: params_count,
-        handler,
+        target,
         env: snapshot.env.clone(),
-        deadline: Instant::now() + settings.limits.timeout,
-        max_memory: settings.limits.max_memory,
+        deadline: Instant::now() + limits.timeout,
+        max_memory: limits.max_memory,
     };
     drop(snapshot);
     let reply = match server.executor.run_inline(&call, req_value) {
-        Ok(reply) => reply,
-        Err(Some(req_value)) => server.executor.run_pooled(call, req_value).await,
-        // Moved off this worker: the first run consumed its `req`; the body is still here.
-        Err(None) => match make_req() {
+        Inline::Done(reply) => reply,
+        Inline::NotHere(req_value) => server.executor.run_pooled(call, req_value).await,
+        // The first run consumed its `req`; the body is still here to build it again.
+        Inline::Overran => match input.build() {
             Ok(req_value) => server.executor.run_pooled(call, req_value).await,
             Err(err) => return err.response(),
         },
     };
     respond(reply, req, dev)
+}
+
+/// What `req` is built from (twice when a run moves to the pool).
+struct ScriptInput<'a> {
+    req: &'a HttpRequest,
+    decoded_path: String,
+    params: &'a Params,
+    body: &'a [u8],
+}
+
+impl ScriptInput<'_> {
+    fn build(&self) -> Result<Dynamic, RequestError> {
+        let parsed = parse_body(content_type(self.req), self.body)?;
+        build_req(self.req, &self.decoded_path, self.params, parsed)
+    }
+}
+
+/// `/api/` and the decoded segments, joined: `req.path`.
+fn decoded_path(segments: &[String]) -> String {
+    let mut decoded =
+        String::with_capacity(4 + segments.iter().map(|s| s.len() + 1).sum::<usize>());
+    decoded.push_str("/api");
+    for segment in segments {
+        decoded.push('/');
+        decoded.push_str(segment);
+    }
+    decoded
 }
 
 fn not_found() -> HttpResponse {

@@ -12,22 +12,25 @@ use actix_web::{web, HttpServer};
 
 use crate::app::App;
 use crate::executor::{Executor, Placement};
+use crate::settings::ServeSettings;
 
 /// What every HTTP worker shares.
 pub struct Server {
     pub app: Arc<App>,
     pub executor: Executor,
+    pub settings: ServeSettings,
 }
 
 /// How long running requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
-pub fn serve(app: Arc<App>, script_threads: usize) -> std::io::Result<()> {
-    let settings = app.settings.clone();
+pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
+    let dev = app.settings.is_dev();
     let server = web::Data::new(Server {
         app,
-        executor: Executor::new(script_threads, Placement::from_env())?,
+        executor: Executor::new(settings.script_threads, Placement::from_env())?,
+        settings: settings.clone(),
     });
     actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {
@@ -43,7 +46,7 @@ pub fn serve(app: Arc<App>, script_threads: usize) -> std::io::Result<()> {
         for addr in http.addrs() {
             tracing::info!(
                 "rhapi {} ready on http://{addr}",
-                if settings.is_dev() { "dev" } else { "start" }
+                if dev { "dev" } else { "start" }
             );
         }
         let running = http.run();

@@ -35,7 +35,7 @@ pub fn parse(boundary: &str, body: &[u8]) -> Result<Map, RequestError> {
         let after_head = &rest[head_end + 4..];
         let content_len = find(after_head, &next_delimiter).ok_or(RequestError::BadRequest)?;
         let (name, value) = part(&rest[..head_end], &after_head[..content_len])?;
-        insert(&mut fields, name, value);
+        super::request::insert_repeated(&mut fields, name, value);
         rest = &after_head[content_len + next_delimiter.len()..];
     }
 }
@@ -78,24 +78,6 @@ fn part(head: &[u8], content: &[u8]) -> Result<(String, Dynamic), RequestError> 
     Ok((disposition.name, value))
 }
 
-/// A repeated field name makes an array of its values, in order.
-fn insert(fields: &mut Map, name: String, value: Dynamic) {
-    match fields.get_mut(name.as_str()) {
-        None => {
-            fields.insert(name.into(), value);
-        }
-        Some(existing) if existing.is_array() => {
-            if let Some(mut values) = existing.write_lock::<rhai::Array>() {
-                values.push(value);
-            }
-        }
-        Some(existing) => {
-            let first = std::mem::take(existing);
-            *existing = Dynamic::from_array(vec![first, value]);
-        }
-    }
-}
-
 /// `form-data; name="field"; filename="a.txt"`.
 struct Disposition {
     name: String,
@@ -134,7 +116,7 @@ fn ext_value(value: &str) -> Option<String> {
     if !charset.eq_ignore_ascii_case("utf-8") {
         return None;
     }
-    let bytes = crate::routes::path::decode_percent(encoded.as_bytes())?;
+    let bytes = crate::encoding::decode_percent(encoded.as_bytes())?;
     String::from_utf8(bytes).ok()
 }
 

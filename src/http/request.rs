@@ -8,8 +8,8 @@ use actix_web::HttpRequest;
 use futures_util::StreamExt;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 
+use crate::encoding::decode_percent;
 use crate::error::RequestError;
-use crate::routes::path::decode_percent;
 use crate::routes::{ParamValue, Params};
 
 /// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes (whether
@@ -61,7 +61,7 @@ pub fn is_json(media_type: &str) -> bool {
     media_type == "application/json" || media_type.ends_with("+json")
 }
 
-/// `req.body` by its `Content-Type` header (SPEC 3): JSON parsed, forms and multipart to
+/// `req.body` by its `Content-Type` header (docs/reference.md, "req"): JSON parsed, forms and multipart to
 /// maps, text to strings.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Dynamic, RequestError> {
     let media_type = &media_type(content_type);
@@ -114,23 +114,42 @@ pub fn parse_form(raw: &[u8]) -> Result<Vec<(String, String)>, RequestError> {
 fn pairs_to_map(pairs: Vec<(String, String)>) -> Map {
     let mut map = Map::new();
     for (key, value) in pairs {
-        let value = Dynamic::from(value);
-        match map.get_mut(key.as_str()) {
-            None => {
-                map.insert(key.into(), value);
-            }
-            Some(existing) if existing.is_array() => {
-                if let Some(mut array) = existing.write_lock::<Array>() {
-                    array.push(value);
-                }
-            }
-            Some(existing) => {
-                let first = std::mem::take(existing);
-                *existing = Dynamic::from_array(vec![first, value]);
-            }
-        }
+        insert_repeated(&mut map, key, Dynamic::from(value));
     }
     map
+}
+
+/// Inserts `key`; a key already there becomes an array of its values, in order (query
+/// strings, forms and multipart fields alike).
+pub fn insert_repeated(map: &mut Map, key: String, value: Dynamic) {
+    match map.get_mut(key.as_str()) {
+        None => {
+            map.insert(key.into(), value);
+        }
+        Some(existing) if existing.is_array() => {
+            if let Some(mut array) = existing.write_lock::<Array>() {
+                array.push(value);
+            }
+        }
+        Some(existing) => {
+            let first = std::mem::take(existing);
+            *existing = Dynamic::from_array(vec![first, value]);
+        }
+    }
+}
+
+/// Adds a header to a headers map (lowercase names); a repeated header is joined with
+/// `", "`, as Node.js does (request headers and `http::` response headers alike).
+pub fn insert_header(headers: &mut Map, name: &str, value: &str) {
+    match headers.get_mut(name) {
+        Some(existing) => {
+            let joined = format!("{existing}, {value}");
+            *existing = joined.into();
+        }
+        None => {
+            headers.insert(name.into(), value.into());
+        }
+    }
 }
 
 fn param_value(value: &ParamValue) -> Dynamic {
@@ -142,7 +161,7 @@ fn param_value(value: &ParamValue) -> Dynamic {
     }
 }
 
-/// Builds the `req` object map of SPEC 3.
+/// Builds the `req` object map (docs/reference.md, "req").
 pub fn build_req(
     http: &HttpRequest,
     decoded_path: &str,
@@ -161,15 +180,7 @@ pub fn build_req(
     let mut headers = Map::new();
     for (name, value) in http.headers() {
         let value = std::str::from_utf8(value.as_bytes()).map_err(|_| RequestError::BadRequest)?;
-        match headers.get_mut(name.as_str()) {
-            Some(existing) => {
-                let joined = format!("{existing}, {value}");
-                *existing = joined.into();
-            }
-            None => {
-                headers.insert(name.as_str().into(), value.into());
-            }
-        }
+        insert_header(&mut headers, name.as_str(), value);
     }
 
     let mut req = Map::new();

@@ -7,13 +7,13 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::{error_response, json_response, ScriptError};
 use crate::script::response::{Sent, JSON};
-use crate::script::Reply;
+use crate::script::{methods, Reply};
 
 /// Builds the response to `req` from a script's reply; errors are logged here, once.
 pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
     match reply {
         Reply::Sent(sent) => sent_response(sent, req),
-        Reply::NotAllowed(allow) => method_not_allowed(allow),
+        Reply::NotAllowed(allow) => methods::method_not_allowed(allow),
         Reply::Thrown { status, body } => HttpResponse::build(status_code(status))
             .content_type(JSON)
             .body(body),
@@ -29,7 +29,8 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             tracing::error!("{} {}: the script pool is full", req.method(), req.path());
             error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy")
         }
-        Reply::Moved => {
+        // Only the executor sees a run whose slice is over; it never reaches a client.
+        Reply::SliceOver => {
             tracing::error!(
                 "{} {}: a run ended without an answer",
                 req.method(),
@@ -59,15 +60,6 @@ pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
         req.path(),
         crate::env::redact(&err.to_string())
     );
-}
-
-/// 405 `{"error":"Method Not Allowed"}`, with `Allow` when known.
-pub fn method_not_allowed(allow: Option<String>) -> HttpResponse {
-    let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    if let Some(allow) = allow.and_then(|a| HeaderValue::try_from(a).ok()) {
-        response.headers_mut().insert(header::ALLOW, allow);
-    }
-    response
 }
 
 fn status_code(status: u16) -> StatusCode {
@@ -114,9 +106,9 @@ fn etag(body: &[u8]) -> String {
     let hash = ahash::RandomState::with_seeds(0x7268, 0x6170, 0x6920, 0x6574).hash_one(body);
     let mut tag = String::with_capacity(36);
     tag.push('"');
-    crate::hex::push(&mut tag, body.len() as u64, 1);
+    crate::encoding::push_hex(&mut tag, body.len() as u64, 1);
     tag.push('-');
-    crate::hex::push(&mut tag, hash, 16);
+    crate::encoding::push_hex(&mut tag, hash, 16);
     tag.push('"');
     tag
 }

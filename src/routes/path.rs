@@ -43,39 +43,12 @@ pub fn parse(raw: &str) -> RequestPath {
 /// Strict percent-decoding of one segment: every `%` must start a two-digit hex escape,
 /// the bytes must be UTF-8 without NUL, and `.`/`..` are refused (raw or encoded).
 pub fn decode_segment(raw: &str) -> Option<String> {
-    let bytes = decode_percent(raw.as_bytes())?;
+    let bytes = crate::encoding::decode_percent(raw.as_bytes())?;
     let text = String::from_utf8(bytes).ok()?;
     if text == "." || text == ".." || text.contains('\0') {
         return None;
     }
     Some(text)
-}
-
-/// Strict percent-decoding of bytes; `None` on a malformed escape.
-pub fn decode_percent(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hi = hex_value(*raw.get(i + 1)?)?;
-            let lo = hex_value(*raw.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

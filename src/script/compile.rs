@@ -25,16 +25,16 @@ impl RouteScript {
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// Handler functions take `req`, `res` and `env`, in that order, all optional.
-const MAX_PARAMS: usize = 3;
+const MAX_ARITY: usize = 3;
 
 /// A compiled route, ready to run. Shared by every request that uses this version.
 pub struct RouteScript {
     pub ast: AST,
     /// `pages/api/...` as users see it.
     pub file: Arc<str>,
-    /// Parameter count of each method function in [`METHODS`] order, if defined.
+    /// Arity (parameter count) of each method function in [`METHODS`] order, if defined.
     pub methods: [Option<usize>; METHODS.len()],
-    /// Parameter count of `handler`, if defined.
+    /// Arity of `handler`, if defined.
     pub handler: Option<usize>,
     /// The route (or a module it imports) calls a module that does I/O, so it never runs
     /// on an HTTP worker thread.
@@ -104,19 +104,15 @@ fn describe(ast: AST, display: &str, does_io: bool) -> Result<RouteScript, Scrip
         } else {
             continue;
         };
-        if f.params.len() > MAX_PARAMS {
-            return Err(ScriptError {
-                message: format!(
-                    "fn {}: a handler takes at most {MAX_PARAMS} parameters (req, res, env), not {}",
+        if f.params.len() > MAX_ARITY {
+            return Err(ScriptError::in_file(
+                display,
+                format!(
+                    "fn {}: a handler takes at most {MAX_ARITY} parameters (req, res, env), not {}",
                     f.name,
                     f.params.len()
                 ),
-                location: crate::error::Location {
-                    file: display.to_string(),
-                    line: None,
-                    column: None,
-                },
-            });
+            ));
         }
         slot.get_or_insert(f.params.len());
     }

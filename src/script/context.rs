@@ -110,7 +110,6 @@ pub fn progress(ops: u64) -> Option<Dynamic> {
 }
 
 /// Time left in this run's budget (`None` outside a run).
-#[allow(dead_code)]
 pub fn remaining() -> Option<std::time::Duration> {
     CONTEXT.with(|c| {
         c.borrow()

@@ -9,22 +9,24 @@ use crate::error::{Location, ScriptError};
 pub enum Failure {
     /// Over its time or operations budget: 504.
     Timeout(ScriptError),
-    /// An inline run used up its slice: run it again on the pool.
-    Slice,
     /// `throw #{ status: 4xx/5xx, ... }`: that status, the map as the body.
     Thrown { status: u16, body: Vec<u8> },
     /// Any other error or throw: 500.
     Error(ScriptError),
 }
 
-/// Classifies a run error of the script in `file`.
+/// Whether the run stopped because its inline slice is over (not a failure: it runs again
+/// on the pool).
+pub fn is_slice_over(err: &EvalAltResult) -> bool {
+    matches!(err.unwrap_inner(), EvalAltResult::ErrorTerminated(token, _)
+        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == SLICE_TOKEN))
+}
+
+/// Classifies a run error of the script in `file` (after [`is_slice_over`]).
 pub fn classify(err: &EvalAltResult, file: &str) -> Failure {
     match err.unwrap_inner() {
         EvalAltResult::ErrorTerminated(token, _) => {
             let token = token.clone().into_immutable_string().unwrap_or_default();
-            if token == SLICE_TOKEN {
-                return Failure::Slice;
-            }
             if token == MEMORY_TOKEN {
                 let mut located = locate(err, file);
                 located.message =

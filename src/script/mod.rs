@@ -1,12 +1,17 @@
-//! Rhai: the engine, compiling route files, and calling a route's handler.
+//! Rhai: the engine, compiling route files, the method rules, and running a call.
 
 pub mod compile;
 pub mod context;
-pub mod dispatch;
 pub mod engine;
 pub mod errors;
+pub mod methods;
 pub mod modules;
 pub mod response;
+pub mod run;
 
 pub use compile::{compile_route, RouteScript};
-pub use dispatch::{plan, Call, Plan, Reply};
+pub use methods::{plan, Plan};
+pub use run::{Call, Reply};
+
+/// What a function registered with the engine returns: a value, or a script error.
+pub type ScriptResult<T> = Result<T, Box<rhai::EvalAltResult>>;

@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use rhai::{Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Dynamic, Engine, Map};
 
-type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+use super::ScriptResult;
 
 pub const JSON: &str = "application/json; charset=utf-8";
 pub const TEXT: &str = "text/plain; charset=utf-8";
@@ -44,9 +44,10 @@ impl Res {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// True when a sender (`json`, `send`, `redirect`, `end`) ran.
-    pub fn was_sent(&self) -> bool {
-        self.state().sent.is_some()
+    /// The response, only if a sender (`json`, `send`, `redirect`, `end`) ran.
+    pub fn take_sent(&self) -> Option<Sent> {
+        self.state().sent.as_ref()?;
+        self.take()
     }
 
     /// The response as the script left it; `None` if `res` was never used.
@@ -141,7 +142,7 @@ impl Res {
     }
 
     fn send(&self, value: Dynamic) -> ScriptResult<()> {
-        let (body, content_type) = body_of(value)?;
+        let (body, content_type) = encode_value(value)?;
         self.finish("send", body, content_type, true)
     }
 
@@ -215,8 +216,10 @@ pub fn to_json(value: &Dynamic) -> ScriptResult<Vec<u8>> {
         .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()).into())
 }
 
-/// The body and content type `res.send(value)` (and a returned value) produce.
-pub fn body_of(value: Dynamic) -> ScriptResult<(Vec<u8>, Option<&'static str>)> {
+/// The body and content type of a value: what `res.send(value)` and a returned value
+/// answer, and what `http::post(url, value)` sends. Strings as text, blobs as bytes,
+/// anything else as JSON; `()` is no body.
+pub fn encode_value(value: Dynamic) -> ScriptResult<(Vec<u8>, Option<&'static str>)> {
     if value.is_unit() {
         Ok((Vec::new(), None))
     } else if value.is_string() {

@@ -22,7 +22,7 @@ fn files(app_dir: &Path) -> Result<Vec<(String, PathBuf)>, MigrationError> {
         Err(err) => {
             return Err(MigrationError {
                 file: "migrations/".into(),
-                error: DbError::Connect(format!("cannot read the folder: {err}")),
+                error: DbError::Unreadable(format!("the folder: {err}")),
             })
         }
     };
@@ -57,7 +57,7 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
     let mut applied = Vec::new();
     for (name, path) in files {
         let sql = std::fs::read_to_string(&path)
-            .map_err(|err| DbError::Connect(format!("cannot read the file: {err}")))
+            .map_err(|err| DbError::Unreadable(format!("the file: {err}")))
             .map_err(fail(&name))?;
         let done = super::in_transaction(conn, budget, |conn| {
             if let Some(lock) = conn.lock_migrations_sql() {

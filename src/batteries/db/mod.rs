@@ -25,7 +25,7 @@ use rhai::{Array, Dynamic, FnPtr, Map, Module, NativeCallContext};
 use self::pool::{Pool, Pooled};
 use self::postgres::PgManager;
 use self::sqlite::SqliteManager;
-use super::{at, budget, budget_spent, script_error, timed_out, CallResult};
+use super::{at, budget, budget_spent, script_error, timed_out, ScriptResult};
 use crate::env::EnvVars;
 
 /// Connections per database (SQLite serializes writers itself; PostgreSQL servers default
@@ -42,6 +42,9 @@ pub enum DbError {
     Config(String),
     #[error("cannot connect to the database: {0}")]
     Connect(String),
+    /// A migration file or folder that cannot be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
     #[error("timed out {0}")]
     Timeout(String),
     #[error("{0}")]
@@ -252,7 +255,7 @@ fn with_conn<T>(
     handle: &Handle,
     call: &str,
     f: impl FnOnce(&mut dyn Connection, Duration) -> Result<T, DbError>,
-) -> CallResult<T> {
+) -> ScriptResult<T> {
     let budget = budget()?;
     let db = handle.database().map_err(|err| to_script(call, err))?;
     let tx = TX.with(|tx| tx.borrow_mut().take());
@@ -318,13 +321,26 @@ impl Drop for UnwindGuard {
 /// `db::transaction(|| { ... })`: the closure's `db::` calls share one transaction; it
 /// commits when the closure returns and rolls back (re-raising the error) when it fails.
 /// Nested calls become savepoints.
-fn transaction(handle: &Handle, ctx: &NativeCallContext, f: &FnPtr) -> CallResult<Dynamic> {
-    const CALL: &str = "db::transaction";
+fn transaction(handle: &Handle, ctx: &NativeCallContext, f: &FnPtr) -> ScriptResult<Dynamic> {
     let budget = budget()?;
-    let db = handle.database().map_err(|err| to_script(CALL, err))?;
+    let db = handle.database().map_err(|err| to_script(TX_CALL, err))?;
+    let depth = begin(&db, budget)?;
+    let result = {
+        let _guard = UnwindGuard;
+        f.call_within_context::<Dynamic>(ctx, ())
+    };
+    finish(depth, result.is_ok())?;
+    result
+}
+
+const TX_CALL: &str = "db::transaction";
+
+/// Opens the transaction (depth 0) or a savepoint inside the running one, and leaves it in
+/// [`TX`] for the calls inside; returns its depth.
+fn begin(db: &Arc<Database>, budget: Duration) -> ScriptResult<usize> {
     let current = TX.with(|tx| tx.borrow_mut().take());
     let mut tx = match current {
-        Some(tx) if Arc::ptr_eq(&tx.db, &db) => tx,
+        Some(tx) if Arc::ptr_eq(&tx.db, db) => tx,
         other => {
             TX.with(|slot| *slot.borrow_mut() = other);
             if TX.with(|slot| slot.borrow().is_some()) {
@@ -332,9 +348,9 @@ fn transaction(handle: &Handle, ctx: &NativeCallContext, f: &FnPtr) -> CallResul
                     "db::transaction: another database's transaction is in progress",
                 ));
             }
-            let conn = db.get(budget).map_err(|err| to_script(CALL, err))?;
+            let conn = db.get(budget).map_err(|err| to_script(TX_CALL, err))?;
             Tx {
-                db: Arc::clone(&db),
+                db: Arc::clone(db),
                 conn,
                 depth: 0,
             }
@@ -350,43 +366,39 @@ fn transaction(handle: &Handle, ctx: &NativeCallContext, f: &FnPtr) -> CallResul
         if depth > 0 {
             TX.with(|slot| *slot.borrow_mut() = Some(tx));
         }
-        return Err(to_script(CALL, err));
+        return Err(to_script(TX_CALL, err));
     }
     tx.depth += 1;
     TX.with(|slot| *slot.borrow_mut() = Some(tx));
+    Ok(depth)
+}
 
-    let result = {
-        let _guard = UnwindGuard;
-        f.call_within_context::<Dynamic>(ctx, ())
-    };
-
+/// Commits (or releases the savepoint at `depth`) when the body succeeded, rolls back
+/// otherwise; an outer transaction goes back to [`TX`].
+fn finish(depth: usize, succeeded: bool) -> ScriptResult<()> {
     let Some(mut tx) = TX.with(|slot| slot.borrow_mut().take()) else {
         return Err(script_error("db::transaction: the transaction was lost"));
     };
     tx.depth -= 1;
-    let outcome = match &result {
-        Ok(_) => {
-            let end = if depth == 0 {
-                "COMMIT".to_string()
-            } else {
-                format!("RELEASE SAVEPOINT rhapi_{depth}")
-            };
-            let commit_budget = budget_or_allowance();
-            tx.conn.as_dyn().batch(&end, commit_budget).map_err(|err| {
-                let _ = rollback(&mut tx, depth);
-                to_script(CALL, err)
-            })
-        }
-        Err(_) => {
+    let outcome = if succeeded {
+        let end = if depth == 0 {
+            "COMMIT".to_string()
+        } else {
+            format!("RELEASE SAVEPOINT rhapi_{depth}")
+        };
+        let commit_budget = budget_or_allowance();
+        tx.conn.as_dyn().batch(&end, commit_budget).map_err(|err| {
             let _ = rollback(&mut tx, depth);
-            Ok(())
-        }
+            to_script(TX_CALL, err)
+        })
+    } else {
+        let _ = rollback(&mut tx, depth);
+        Ok(())
     };
     if depth > 0 {
         TX.with(|slot| *slot.borrow_mut() = Some(tx));
     }
-    outcome?;
-    result
+    outcome
 }
 
 fn budget_or_allowance() -> Duration {
@@ -449,7 +461,7 @@ fn sql_fn(
     module: &mut Module,
     handle: &Arc<Handle>,
     name: &'static str,
-    call: fn(&Handle, &str, &[Dynamic]) -> CallResult<Dynamic>,
+    call: fn(&Handle, &str, &[Dynamic]) -> ScriptResult<Dynamic>,
 ) {
     let h = Arc::clone(handle);
     module.set_native_fn(

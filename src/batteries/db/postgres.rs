@@ -27,6 +27,7 @@ use super::iso;
 use super::pool::Manager;
 use super::tls;
 use super::{Connection, DbError, Executed};
+use crate::env::scrub;
 
 /// Prepared statements kept per connection before the cache starts over.
 const STATEMENT_CACHE: usize = 256;
@@ -85,18 +86,15 @@ fn pg_error(err: &tokio_postgres::Error, password: Option<&str>) -> DbError {
             }
             return DbError::Sql(message);
         }
-        let message = match err.source() {
-            Some(source) => format!("{err}: {source}"),
-            None => err.to_string(),
-        };
-        DbError::Sql(scrub(message, password))
+        DbError::Sql(scrub(&with_cause(err), password))
     }
 }
 
-fn scrub(text: String, password: Option<&str>) -> String {
-    match password {
-        Some(password) => text.replace(password, "[redacted]"),
-        None => text,
+/// An error and, when it has one, its cause: `error: cause`.
+fn with_cause(err: &dyn std::error::Error) -> String {
+    match err.source() {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
     }
 }
 
@@ -149,11 +147,8 @@ impl Manager for PgManager {
         let client = match runtime.block_on(connecting) {
             Err(_) => return Err(DbError::Timeout("connecting to PostgreSQL".into())),
             Ok(Err(err)) => {
-                let message = match err.source() {
-                    Some(source) => format!("{err}: {source}"),
-                    None => err.to_string(),
-                };
-                return Err(DbError::Connect(scrub(message, self.password.as_deref())));
+                let message = with_cause(&err);
+                return Err(DbError::Connect(scrub(&message, self.password.as_deref())));
             }
             Ok(Ok(client)) => client,
         };
@@ -223,7 +218,8 @@ impl PgConn {
         Ok(statement)
     }
 
-    fn bind(statement: &Statement, params: &[Dynamic]) -> Result<Vec<Bound>, DbError> {
+    /// Converts every parameter to its type in the prepared statement.
+    fn bind_all(statement: &Statement, params: &[Dynamic]) -> Result<Vec<Bound>, DbError> {
         let types = statement.params();
         if types.len() != params.len() {
             return Err(DbError::Sql(format!(
@@ -237,7 +233,7 @@ impl PgConn {
             .zip(types)
             .enumerate()
             .map(|(i, (value, ty))| {
-                bind(value, ty).map_err(|message| DbError::Param {
+                to_param(value, ty).map_err(|message| DbError::Param {
                     index: i + 1,
                     message,
                 })
@@ -255,7 +251,7 @@ impl Connection for PgConn {
     ) -> Result<Vec<Map>, DbError> {
         self.limit(budget)?;
         let statement = self.prepare(sql, budget)?;
-        let bound = PgConn::bind(&statement, params)?;
+        let bound = PgConn::bind_all(&statement, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
         let rows = self.run(budget, self.client.query(&statement, &refs))?;
         let columns = statement.columns();
@@ -282,7 +278,7 @@ impl Connection for PgConn {
     ) -> Result<Executed, DbError> {
         self.limit(budget)?;
         let statement = self.prepare(sql, budget)?;
-        let bound = PgConn::bind(&statement, params)?;
+        let bound = PgConn::bind_all(&statement, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
         let rows = self.run(budget, self.client.execute(&statement, &refs))?;
         Ok(Executed {
@@ -387,7 +383,7 @@ impl ToSql for Bound {
     }
 
     fn accepts(_: &Type) -> bool {
-        // `bind` already chose the variant for the parameter's type.
+        // `to_param` already chose the variant for the parameter's type.
         true
     }
 
@@ -396,7 +392,7 @@ impl ToSql for Bound {
 
 /// Converts a script value to what a parameter of type `ty` takes; numbers and strings
 /// convert where the meaning is plain (`"42"` for an integer, an ISO string for a date).
-fn bind(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
+fn to_param(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
     if value.is_unit() {
         return Ok(Bound::Null);
     }
@@ -463,36 +459,8 @@ fn bind(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
             Some(t) => serde_json::from_str(&t).map_err(|err| format!("not valid JSON: {err}"))?,
             None => serde_json::to_value(value).map_err(|err| format!("not JSON: {err}"))?,
         }),
-        Type::TIMESTAMPTZ => {
-            let t = text.ok_or_else(wrong)?;
-            let (date, time, offset) = iso::parse(&t)?;
-            let offset = offset.unwrap_or(UtcOffset::UTC);
-            Bound::Timestamptz(
-                PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT)).assume_offset(offset),
-            )
-        }
-        Type::TIMESTAMP => {
-            let t = text.ok_or_else(wrong)?;
-            let (date, time, offset) = iso::parse(&t)?;
-            let local = PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT));
-            Bound::Timestamp(match offset {
-                Some(offset) => {
-                    let utc = local.assume_offset(offset).to_offset(UtcOffset::UTC);
-                    PrimitiveDateTime::new(utc.date(), utc.time())
-                }
-                None => local,
-            })
-        }
-        Type::DATE => {
-            let t = text.ok_or_else(wrong)?;
-            Bound::Date(iso::parse(&t)?.0)
-        }
-        Type::TIME => {
-            let t = text.ok_or_else(wrong)?;
-            Bound::Time(
-                iso::parse_time(t.trim())
-                    .ok_or_else(|| format!("'{t}' is not a time (HH:MM:SS)"))?,
-            )
+        Type::TIMESTAMPTZ | Type::TIMESTAMP | Type::DATE | Type::TIME => {
+            time_param(ty, &text.ok_or_else(wrong)?)?
         }
         _ if is_text(ty) => match text {
             Some(t) => Bound::Text(t),
@@ -509,6 +477,35 @@ fn bind(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
                 ty.name()
             ))
         }
+    })
+}
+
+/// A date or time parameter from ISO 8601 text.
+fn time_param(ty: &Type, t: &str) -> Result<Bound, String> {
+    Ok(match *ty {
+        Type::TIMESTAMPTZ => {
+            let (date, time, offset) = iso::parse(t)?;
+            let offset = offset.unwrap_or(UtcOffset::UTC);
+            Bound::Timestamptz(
+                PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT)).assume_offset(offset),
+            )
+        }
+        Type::TIMESTAMP => {
+            let (date, time, offset) = iso::parse(t)?;
+            let local = PrimitiveDateTime::new(date, time.unwrap_or(Time::MIDNIGHT));
+            Bound::Timestamp(match offset {
+                Some(offset) => {
+                    let utc = local.assume_offset(offset).to_offset(UtcOffset::UTC);
+                    PrimitiveDateTime::new(utc.date(), utc.time())
+                }
+                None => local,
+            })
+        }
+        Type::DATE => Bound::Date(iso::parse(t)?.0),
+        Type::TIME => Bound::Time(
+            iso::parse_time(t.trim()).ok_or_else(|| format!("'{t}' is not a time (HH:MM:SS)"))?,
+        ),
+        _ => return Err(format!("{} is not a date or time type", ty.name())),
     })
 }
 
@@ -539,7 +536,7 @@ impl<'a> FromSql<'a> for Numeric {
     }
 }
 
-/// Column `i` of `row`, by its type: SPEC 8's mapping.
+/// Column `i` of `row`, by its type (docs/batteries.md, the type mapping).
 fn read(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Dynamic, String> {
     fn get<'a, T: FromSql<'a>>(
         row: &'a tokio_postgres::Row,

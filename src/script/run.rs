@@ -1,84 +1,18 @@
-//! Which function answers a request (or whether the answer is 405), and running it.
+//! Running one call of a route's function, and the return-value rules: what a returned
+//! value, a `throw` or an error answers (see docs/reference.md, "Handlers").
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::http::Method;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
-use super::compile::{RouteScript, METHODS};
+use super::compile::RouteScript;
 use super::context::RunGuard;
-use super::errors::{classify, Failure};
-use super::response::{body_of, Res, Sent};
+use super::errors::{classify, is_slice_over, Failure};
+use super::methods::{self, Target};
+use super::response::{encode_value, Res, Sent};
 use crate::env::EnvMap;
 use crate::error::ScriptError;
-
-/// What to do with a request to a route, decided before any script runs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Plan {
-    /// Call this function; `handler` tells the return-value rules apart.
-    Call {
-        function: &'static str,
-        params: usize,
-        handler: bool,
-    },
-    /// `OPTIONS` on a route without its own: 204 with this `Allow`.
-    Options(String),
-    /// 405, with `Allow` when the route's methods are known.
-    NotAllowed(Option<String>),
-}
-
-/// Dispatch: the method's function if defined; `HEAD` falls back to `GET`; then `handler`;
-/// else `OPTIONS` gets 204 and any other method 405.
-pub fn plan(script: &RouteScript, method: &Method) -> Plan {
-    let defined = |name: &str| {
-        METHODS
-            .iter()
-            .position(|m| *m == name)
-            .and_then(|i| script.methods[i].map(|params| (METHODS[i], params)))
-    };
-    let method_fn = defined(method.as_str())
-        .or_else(|| (method == Method::HEAD).then(|| defined("GET")).flatten());
-    if let Some((function, params)) = method_fn {
-        return Plan::Call {
-            function,
-            params,
-            handler: false,
-        };
-    }
-    if let Some(params) = script.handler {
-        return Plan::Call {
-            function: "handler",
-            params,
-            handler: true,
-        };
-    }
-    let allow = allow_header(script);
-    if method == Method::OPTIONS && allow.is_some() {
-        return Plan::Options(allow.unwrap_or_default());
-    }
-    Plan::NotAllowed(allow)
-}
-
-/// `Allow` of a route with method functions: those, `HEAD` when `GET` exists, and
-/// `OPTIONS`. `None` for a route without method functions.
-pub fn allow_header(script: &RouteScript) -> Option<String> {
-    if script.methods.iter().all(Option::is_none) {
-        return None;
-    }
-    let has = |name: &str| {
-        METHODS
-            .iter()
-            .position(|m| *m == name)
-            .is_some_and(|i| script.methods[i].is_some())
-    };
-    let allowed: Vec<&str> = METHODS
-        .iter()
-        .copied()
-        .filter(|m| has(m) || (*m == "HEAD" && has("GET")) || *m == "OPTIONS")
-        .collect();
-    Some(allowed.join(", "))
-}
 
 /// How a run ended.
 pub enum Reply {
@@ -93,7 +27,7 @@ pub enum Reply {
     /// Runtime error: 500.
     Failed(ScriptError),
     /// The inline slice ran out: run again on the pool.
-    Moved,
+    SliceOver,
     /// The script pool's queue is full: 503.
     Busy,
 }
@@ -104,9 +38,7 @@ pub enum Reply {
 pub struct Call {
     pub engine: Arc<Engine>,
     pub script: Arc<RouteScript>,
-    pub function: &'static str,
-    pub params: usize,
-    pub handler: bool,
+    pub target: Target,
     pub env: EnvMap,
     pub deadline: Instant,
     /// Bytes the run may allocate and keep.
@@ -124,14 +56,14 @@ impl Call {
         );
         let res = Res::default();
         // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
-        let mut args = Vec::with_capacity(self.params);
-        if self.params > 0 {
+        let mut args = Vec::with_capacity(self.target.arity);
+        if self.target.arity > 0 {
             args.push(req);
         }
-        if self.params > 1 {
+        if self.target.arity > 1 {
             args.push(Dynamic::from(res.clone()));
         }
-        if self.params > 2 {
+        if self.target.arity > 2 {
             args.push(Dynamic::from(self.env.clone()));
         }
         let mut scope = Scope::new();
@@ -140,14 +72,14 @@ impl Call {
             options,
             &mut scope,
             &self.script.ast,
-            self.function,
+            self.target.function,
             args,
         );
         let reply = match result {
             Ok(value) => self.returned(value, &res),
             Err(err) => self.failed(&err, &res),
         };
-        if !matches!(reply, Reply::Moved) {
+        if !matches!(reply, Reply::SliceOver) {
             guard.flush_logs();
         }
         reply
@@ -158,8 +90,8 @@ impl Call {
             return Reply::Sent(sent);
         }
         if value.is_unit() {
-            return if self.handler {
-                Reply::NotAllowed(allow_header(&self.script))
+            return if self.target.handler {
+                Reply::NotAllowed(methods::allow(&self.script))
             } else {
                 Reply::Sent(Sent {
                     status: 204,
@@ -167,7 +99,7 @@ impl Call {
                 })
             };
         }
-        match body_of(value) {
+        match encode_value(value) {
             Ok((body, content_type)) => Reply::Sent(Sent {
                 status: 200,
                 body,
@@ -183,35 +115,34 @@ impl Call {
     /// function calls: point at the function that was called, and say so.
     fn with_position(&self, mut err: ScriptError) -> ScriptError {
         if err.location.line.is_none() && err.location.file == *self.script.file {
-            if let Some((line, column)) = self.script.function_position(self.function) {
+            if let Some((line, column)) = self.script.function_position(self.target.function) {
                 err.location.line = Some(line);
                 err.location.column = Some(column);
-                err.message = format!("{} (in fn {})", err.message, self.function);
+                err.message = format!("{} (in fn {})", err.message, self.target.function);
             }
         }
         err
     }
 
     fn failed(&self, err: &rhai::EvalAltResult, res: &Res) -> Reply {
-        let failure = classify(err, &self.script.file);
-        if matches!(failure, Failure::Slice) {
-            return Reply::Moved;
+        if is_slice_over(err) {
+            return Reply::SliceOver;
         }
+        let failure = classify(err, &self.script.file);
         // A response already sent is the one delivered; the error is only logged.
-        if res.was_sent() {
+        if let Some(sent) = res.take_sent() {
             if let Failure::Error(e) | Failure::Timeout(e) = &failure {
                 tracing::error!(
                     "{} (after the response was sent)",
                     crate::env::redact(&e.to_string())
                 );
             }
-            return res.take().map_or(Reply::Moved, Reply::Sent);
+            return Reply::Sent(sent);
         }
         match failure {
             Failure::Timeout(e) => Reply::Timeout(e),
             Failure::Thrown { status, body } => Reply::Thrown { status, body },
             Failure::Error(e) => Reply::Failed(self.with_position(e)),
-            Failure::Slice => Reply::Moved,
         }
     }
 }
