@@ -89,6 +89,9 @@ struct ServeArgs {
     /// HTTP worker threads [one per core].
     #[arg(long)]
     workers: Option<usize>,
+    /// Requests held at once; above it new ones get 503 with Retry-After [10000].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
 }
 
 impl ServeArgs {
@@ -109,6 +112,7 @@ impl ServeArgs {
         serve.port = self.port.unwrap_or(serve.port);
         set(&mut serve.body_limit, self.body_limit);
         serve.workers = self.workers.unwrap_or(serve.workers).max(1);
+        set(&mut serve.max_in_flight, self.max_in_flight);
         serve.watch = watch;
         (AppSettings { mode, limits }, serve)
     }

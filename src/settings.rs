@@ -65,8 +65,8 @@ pub struct ServeSettings {
     pub port: u16,
     /// Actix workers (HTTP event loops).
     pub workers: usize,
-    /// Threads of the script pool (runs that do blocking I/O).
-    pub script_threads: usize,
+    /// Requests held at once; above it new ones get 503.
+    pub max_in_flight: usize,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Watch `pages/` and `.env*` and reload on change.
@@ -75,7 +75,7 @@ pub struct ServeSettings {
 
 impl ServeSettings {
     /// The defaults of `mode`: `dev` listens on 127.0.0.1, `start` on every address; port
-    /// 3000; one worker per core; a 1 MB body limit; watching on.
+    /// 3000; one worker per core; 10,000 requests in flight; a 1 MB body limit; watching on.
     pub fn defaults(mode: Mode) -> ServeSettings {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         ServeSettings {
@@ -86,7 +86,7 @@ impl ServeSettings {
             .to_string(),
             port: 3000,
             workers: cores,
-            script_threads: (4 * cores).max(8),
+            max_in_flight: 10_000,
             body_limit: 1024 * 1024,
             watch: true,
         }

@@ -38,15 +38,20 @@ fn send(smtp_url: Option<&str>, mail: &Map) -> ScriptResult<()> {
     let budget = budget()?;
     let timeout = budget.min(MAX_SMTP_TIME);
     let transport = transport(smtp_url)?.timeout(Some(timeout)).build();
-    match transport.send(&message) {
-        Ok(_) => Ok(()),
-        Err(err) if err.is_timeout() && budget_spent() => Err(timed_out()),
-        Err(err) => {
+    // The SMTP client is synchronous: it runs on a blocking thread while the run waits.
+    let sent = crate::executor::blocking(move || {
+        transport
+            .send(&message)
+            .map(|_| ())
+            .map_err(|err| (err.is_timeout(), err.to_string()))
+    });
+    match sent {
+        crate::executor::Waited::TimedOut => Err(timed_out()),
+        crate::executor::Waited::Done(Ok(())) => Ok(()),
+        crate::executor::Waited::Done(Err((true, _))) if budget_spent() => Err(timed_out()),
+        crate::executor::Waited::Done(Err((_, message))) => {
             let password = password_of(smtp_url);
-            Err(fail(crate::env::scrub(
-                &err.to_string(),
-                password.as_deref(),
-            )))
+            Err(fail(crate::env::scrub(&message, password.as_deref())))
         }
     }
 }

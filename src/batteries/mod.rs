@@ -1,8 +1,8 @@
 //! Batteries: the modules that give scripts I/O and the usual tools of an API route
 //! (docs/reference.md, "Batteries", and docs/batteries.md). Each submodule registers one static module with the engine.
 //!
-//! Every battery call is synchronous from the script's view and bounded by the request's
-//! time budget ([`budget`]). A failure is a catchable script error whose message has been
+//! Every battery call is synchronous from the script's view (it suspends the run while it
+//! waits; see [`crate::executor`]) and bounded by the request's time budget ([`budget`]). A failure is a catchable script error whose message has been
 //! through [`crate::env::redact`]; running out of budget ends the run like any timeout (504).
 
 pub mod crypto;
@@ -11,6 +11,7 @@ pub mod http;
 pub mod jwt;
 pub mod log;
 pub mod mail;
+pub mod sleep;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
     engine.register_static_module("mail", mail::module(env).into());
+    sleep::register(engine);
 }
 
 pub use crate::script::ScriptResult;

@@ -12,12 +12,15 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
 use rhai::Dynamic;
 
+use super::in_flight::InFlightSlot;
 use super::request::{build_req, content_type, parse_body, read_body};
-use super::response::{log_script_error, respond, script_error_response};
+use super::response::{
+    log_script_error, respond, script_error_response, server_busy, stream_response,
+};
 use super::Server;
 use crate::app::Route;
 use crate::error::{error_response, RequestError};
-use crate::executor::Inline;
+use crate::executor::Outcome;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
 use crate::script::{plan, Call, Plan};
@@ -28,8 +31,13 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Every request, whatever its path and method, comes here.
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
     let started = Instant::now();
+    let Some(slot) = server.in_flight.enter() else {
+        let response = server_busy();
+        log_request(&req, response.status(), started.elapsed());
+        return response;
+    };
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server))
+    let response = AssertUnwindSafe(answer(&req, payload, &server, slot))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -55,7 +63,12 @@ fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
     crate::logging::request(req.method().as_str(), req.path(), status.as_u16(), took);
 }
 
-async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpResponse {
+async fn answer(
+    req: &HttpRequest,
+    payload: Payload,
+    server: &Server,
+    slot: InFlightSlot,
+) -> HttpResponse {
     if header_bytes(req) > MAX_HEADER_BYTES {
         return error_response(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -108,19 +121,13 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
         max_memory: limits.max_memory,
     };
     drop(snapshot);
-    let reply = match server.executor.run_inline(&call, req_value) {
-        Inline::Done(reply) => reply,
-        Inline::NotHere(req_value) => server.executor.run_pooled(call, req_value).await,
-        // The first run consumed its `req`; the body is still here to build it again.
-        Inline::Overran => match input.build() {
-            Ok(req_value) => server.executor.run_pooled(call, req_value).await,
-            Err(err) => return err.response(),
-        },
-    };
-    respond(reply, req, dev)
+    match crate::executor::run(call, req_value).await {
+        Outcome::Reply(reply) => respond(reply, req, dev),
+        Outcome::Stream(stream) => stream_response(stream, req, slot),
+    }
 }
 
-/// What `req` is built from (twice when a run moves to the pool).
+/// What `req` is built from.
 struct ScriptInput<'a> {
     req: &'a HttpRequest,
     decoded_path: String,

@@ -1,6 +1,7 @@
 //! The HTTP side: actix-web server, request -> `req`, reply -> response.
 
 mod handler;
+mod in_flight;
 mod multipart;
 pub mod request;
 pub mod response;
@@ -11,13 +12,12 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 
 use crate::app::App;
-use crate::executor::{Executor, Placement};
 use crate::settings::ServeSettings;
 
 /// What every HTTP worker shares.
 pub struct Server {
     pub app: Arc<App>,
-    pub executor: Executor,
+    pub in_flight: in_flight::InFlight,
     pub settings: ServeSettings,
 }
 
@@ -29,7 +29,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let server = web::Data::new(Server {
         app,
-        executor: Executor::new(settings.script_threads, Placement::from_env())?,
+        in_flight: in_flight::InFlight::new(settings.max_in_flight),
         settings: settings.clone(),
     });
     actix_web::rt::System::new().block_on(async move {

@@ -5,7 +5,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
+use super::in_flight::InFlightSlot;
 use crate::error::{error_response, json_response, ScriptError};
+use crate::executor::Stream;
 use crate::script::response::{Sent, JSON};
 use crate::script::{methods, Reply};
 
@@ -26,11 +28,11 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             script_error_response(&err, dev)
         }
         Reply::Busy => {
-            tracing::error!("{} {}: the script pool is full", req.method(), req.path());
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy")
+            tracing::error!("{} {}: no room for another run", req.method(), req.path());
+            server_busy()
         }
-        // Only the executor sees a run whose slice is over; it never reaches a client.
-        Reply::SliceOver => {
+        // A streamed run's answer went out through `stream_response`.
+        Reply::Streamed => {
             tracing::error!(
                 "{} {}: a run ended without an answer",
                 req.method(),
@@ -39,6 +41,41 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
+}
+
+/// 503 `{"error":"Server busy"}` with `Retry-After: 1`: over `--max-in-flight`, or no
+/// memory for another run.
+pub fn server_busy() -> HttpResponse {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// The response of a run that streams: its head now, its chunks as the script writes them.
+/// The in-flight slot is held until the stream ends. A `HEAD` request gets the head alone
+/// (the script's next write finds the client gone).
+pub fn stream_response(stream: Stream, req: &HttpRequest, slot: InFlightSlot) -> HttpResponse {
+    let Stream { head, chunks } = stream;
+    let mut builder = HttpResponse::build(status_code(head.status));
+    let mut has_type = false;
+    for (name, value) in head.headers {
+        has_type |= name == header::CONTENT_TYPE;
+        builder.append_header((name, value));
+    }
+    if let (Some(content_type), false) = (head.content_type, has_type) {
+        builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+    }
+    if req.method() == Method::HEAD {
+        drop(chunks);
+        return builder.finish();
+    }
+    let body = futures_util::stream::unfold((chunks, slot), |(mut chunks, slot)| async move {
+        let chunk = chunks.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), (chunks, slot)))
+    });
+    builder.streaming(body)
 }
 
 /// 500 for a script that failed to load or run: details in `dev`, nothing in `start`.

@@ -2,7 +2,6 @@
 //! it defines.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use rhai::{Engine, Scope, AST};
@@ -36,11 +35,6 @@ pub struct RouteScript {
     pub methods: [Option<usize>; METHODS.len()],
     /// Arity of `handler`, if defined.
     pub handler: Option<usize>,
-    /// The route (or a module it imports) calls a module that does I/O, so it never runs
-    /// on an HTTP worker thread.
-    pub does_io: bool,
-    /// The route recently overran its inline time slice: send it straight to the pool.
-    pub heavy: AtomicBool,
 }
 
 /// The result of compiling one route file, with the module files it read.
@@ -48,9 +42,6 @@ pub struct Compiled {
     pub result: Result<RouteScript, ScriptError>,
     pub deps: Vec<modules::Dependency>,
 }
-
-/// Module prefixes whose calls block on I/O.
-const IO_MODULES: [&str; 3] = ["db::", "http::", "mail::"];
 
 /// Compiles the route at `path` (shown as `display`) from `source`.
 pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) -> Compiled {
@@ -62,11 +53,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
         .map_err(|err| locate_import(locate(&err, display), display, source))
         .and_then(|mut ast| {
             ast.set_source(display);
-            let does_io = mentions_io(source)
-                || deps
-                    .iter()
-                    .any(|(_, text)| text.as_deref().is_some_and(mentions_io));
-            describe(ast, display, does_io)
+            describe(ast, display)
         });
     Compiled { result, deps }
 }
@@ -89,11 +76,7 @@ fn locate_import(mut err: ScriptError, display: &str, source: &str) -> ScriptErr
     err
 }
 
-fn mentions_io(source: &str) -> bool {
-    IO_MODULES.iter().any(|m| source.contains(m))
-}
-
-fn describe(ast: AST, display: &str, does_io: bool) -> Result<RouteScript, ScriptError> {
+fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
     let mut methods = [None; METHODS.len()];
     let mut handler = None;
     for f in ast.iter_functions() {
@@ -121,8 +104,6 @@ fn describe(ast: AST, display: &str, does_io: bool) -> Result<RouteScript, Scrip
         file: Arc::from(display),
         methods,
         handler,
-        does_io,
-        heavy: AtomicBool::new(false),
     })
 }
 

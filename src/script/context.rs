@@ -1,8 +1,10 @@
 //! What the engine's callbacks need to know about the run in progress on this thread:
-//! its budget, its route file, and (for runs that may be restarted) its buffered log lines.
+//! its budget, its route file, its memory allowance and its log lines.
 //!
 //! The engine is shared by every thread, so per-run state lives in thread-locals that
-//! [`RunGuard`] sets before a script runs and clears after.
+//! [`RunGuard`] sets when a run starts and clears when it ends. Runs take turns on a thread
+//! (see [`crate::executor`]): a run that suspends takes its state with it ([`Saved`]) and
+//! puts it back when it resumes, so that each run only ever sees its own.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -12,19 +14,15 @@ use rhai::Dynamic;
 
 /// Thrown by the progress callback when the request's time budget is spent.
 pub const TIMEOUT_TOKEN: &str = "rhapi:timeout";
-/// Thrown by the progress callback when an inline run must move to the script pool.
-pub const SLICE_TOKEN: &str = "rhapi:slice";
 /// Thrown by the progress callback when the run holds more memory than its budget.
 pub const MEMORY_TOKEN: &str = "rhapi:memory";
 
 #[derive(Default)]
 struct RunContext {
     deadline: Option<Instant>,
+    /// When the current slice is over (see [`crate::executor::SLICE`]).
     slice_end: Option<Instant>,
     file: Option<Arc<str>>,
-    /// `Some` while log lines must wait for the run to finish (an inline run may be
-    /// abandoned and restarted on the pool; its lines must not appear twice).
-    buffered: Option<Vec<(LogLevel, String)>>,
 }
 
 thread_local! {
@@ -47,35 +45,19 @@ pub enum LogLevel {
 pub struct RunGuard(());
 
 impl RunGuard {
-    /// Starts a run of `file` that must end by `deadline`; `slice_end` (inline runs only)
-    /// is when to give the thread back and move the run to the pool.
-    pub fn enter(
-        file: Arc<str>,
-        deadline: Instant,
-        slice_end: Option<Instant>,
-        max_memory: usize,
-    ) -> RunGuard {
+    /// Starts a run of `file` that must end by `deadline` and may keep `max_memory` bytes.
+    pub fn enter(file: Arc<str>, deadline: Instant, max_memory: usize) -> RunGuard {
         let ceiling = crate::memory::thread_allocated()
             .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
         MEMORY_CEILING.with(|c| c.set(ceiling));
         CONTEXT.with(|c| {
             *c.borrow_mut() = RunContext {
                 deadline: Some(deadline),
-                slice_end,
+                slice_end: Some(Instant::now() + crate::executor::SLICE),
                 file: Some(file),
-                buffered: slice_end.map(|_| Vec::new()),
             }
         });
         RunGuard(())
-    }
-
-    /// Writes the buffered log lines (the run is final).
-    pub fn flush_logs(&self) {
-        let lines = CONTEXT.with(|c| c.borrow_mut().buffered.take());
-        let file = current_file();
-        for (level, line) in lines.into_iter().flatten() {
-            emit(level, &file, &line);
-        }
     }
 }
 
@@ -83,6 +65,40 @@ impl Drop for RunGuard {
     fn drop(&mut self) {
         MEMORY_CEILING.with(|c| c.set(isize::MAX));
         CONTEXT.with(|c| *c.borrow_mut() = RunContext::default());
+    }
+}
+
+/// A suspended run's state, kept on its own stack while other runs use the thread.
+pub struct Saved {
+    context: RunContext,
+    /// Bytes the run may still allocate.
+    memory_left: isize,
+    transaction: crate::batteries::db::SavedTransaction,
+}
+
+impl Saved {
+    /// Takes this thread's run state out (the run is about to suspend).
+    pub fn take() -> Saved {
+        let ceiling = MEMORY_CEILING.with(|c| c.replace(isize::MAX));
+        Saved {
+            context: CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut())),
+            memory_left: ceiling.saturating_sub(crate::memory::thread_allocated()),
+            transaction: crate::batteries::db::SavedTransaction::take(),
+        }
+    }
+
+    /// Puts the state back (the run resumed), with a fresh slice.
+    pub fn restore(self) {
+        let Saved {
+            mut context,
+            memory_left,
+            transaction,
+        } = self;
+        context.slice_end = Some(Instant::now() + crate::executor::SLICE);
+        CONTEXT.with(|c| *c.borrow_mut() = context);
+        MEMORY_CEILING
+            .with(|c| c.set(crate::memory::thread_allocated().saturating_add(memory_left)));
+        transaction.restore();
     }
 }
 
@@ -96,17 +112,21 @@ pub fn progress(ops: u64) -> Option<Dynamic> {
     if ops & 0xFF != 0 {
         return None;
     }
-    CONTEXT.with(|c| {
+    let now = Instant::now();
+    let (timed_out, slice_over) = CONTEXT.with(|c| {
         let c = c.borrow();
-        let now = Instant::now();
-        if c.deadline.is_some_and(|d| now >= d) {
-            Some(Dynamic::from(TIMEOUT_TOKEN))
-        } else if c.slice_end.is_some_and(|s| now >= s) {
-            Some(Dynamic::from(SLICE_TOKEN))
-        } else {
-            None
-        }
-    })
+        (
+            c.deadline.is_some_and(|d| now >= d),
+            c.slice_end.is_some_and(|s| now >= s),
+        )
+    });
+    if timed_out {
+        return Some(Dynamic::from(TIMEOUT_TOKEN));
+    }
+    if slice_over {
+        crate::executor::end_slice();
+    }
+    None
 }
 
 /// Time left in this run's budget (`None` outside a run).
@@ -118,27 +138,13 @@ pub fn remaining() -> Option<std::time::Duration> {
     })
 }
 
-fn current_file() -> Arc<str> {
-    CONTEXT
-        .with(|c| c.borrow().file.clone())
-        .unwrap_or_else(|| Arc::from("script"))
-}
-
-/// Logs a line from a script, tagged with its file (and line, when known).
+/// Logs a line from a script at once, tagged with its file (and line, when known). Each
+/// line is written whole, so lines of runs that take turns on a thread never mix.
 pub fn log(level: LogLevel, line: String) {
-    let buffered = CONTEXT.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.buffered.as_mut() {
-            Some(buffer) => {
-                buffer.push((level, line.clone()));
-                true
-            }
-            None => false,
-        }
-    });
-    if !buffered {
-        emit(level, &current_file(), &line);
-    }
+    let file = CONTEXT
+        .with(|c| c.borrow().file.clone())
+        .unwrap_or_else(|| Arc::from("script"));
+    emit(level, &file, &line);
 }
 
 fn emit(level: LogLevel, file: &str, line: &str) {

@@ -36,6 +36,7 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     engine.set_module_resolver(PagesResolver::new(app_dir));
     engine.register_static_module("env", env.module().into());
     Res::register(&mut engine);
+    super::stream::register(&mut engine);
     EnvMap::register(&mut engine);
     crate::batteries::register(&mut engine, app_dir, env);
     engine

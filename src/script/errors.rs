@@ -2,7 +2,7 @@
 
 use rhai::EvalAltResult;
 
-use super::context::{MEMORY_TOKEN, SLICE_TOKEN, TIMEOUT_TOKEN};
+use super::context::{MEMORY_TOKEN, TIMEOUT_TOKEN};
 use crate::error::{Location, ScriptError};
 
 /// How a script run failed.
@@ -15,14 +15,7 @@ pub enum Failure {
     Error(ScriptError),
 }
 
-/// Whether the run stopped because its inline slice is over (not a failure: it runs again
-/// on the pool).
-pub fn is_slice_over(err: &EvalAltResult) -> bool {
-    matches!(err.unwrap_inner(), EvalAltResult::ErrorTerminated(token, _)
-        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == SLICE_TOKEN))
-}
-
-/// Classifies a run error of the script in `file` (after [`is_slice_over`]).
+/// Classifies a run error of the script in `file`.
 pub fn classify(err: &EvalAltResult, file: &str) -> Failure {
     match err.unwrap_inner() {
         EvalAltResult::ErrorTerminated(token, _) => {

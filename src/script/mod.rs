@@ -8,6 +8,7 @@ pub mod methods;
 pub mod modules;
 pub mod response;
 pub mod run;
+pub mod stream;
 
 pub use compile::{compile_route, RouteScript};
 pub use methods::{plan, Plan};

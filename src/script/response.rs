@@ -32,6 +32,20 @@ struct State {
     sent: Option<(Vec<u8>, Option<&'static str>, bool)>,
     /// A status, header or cookie was set.
     touched: bool,
+    /// Where a streamed response is (see `stream.rs`).
+    stream: Streaming,
+}
+
+/// A response's streaming state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Streaming {
+    /// Nothing written yet.
+    #[default]
+    No,
+    /// The head and some chunks went out; more may follow.
+    Open,
+    /// `res.end()` closed it.
+    Ended,
 }
 
 /// The `res` handle. Cloning shares the same response, which is what makes chaining work.
@@ -42,6 +56,46 @@ impl Res {
     fn state(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a panic elsewhere; the data is still usable.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the response went out as a stream (`res.write` / `res.event`).
+    pub fn is_streaming(&self) -> bool {
+        self.state().stream != Streaming::No
+    }
+
+    /// The streaming state, and the head to send when the stream is not open yet (it is
+    /// marked open: status and headers are fixed from now on).
+    pub(super) fn open_stream(
+        &self,
+        default_headers: &[(&'static str, &'static str)],
+        default_type: &'static str,
+    ) -> ScriptResult<Option<Sent>> {
+        let mut state = self.state();
+        match state.stream {
+            Streaming::Open => return Ok(None),
+            Streaming::Ended => {
+                return Err("res.write(): the stream was ended with res.end()".into())
+            }
+            Streaming::No => {}
+        }
+        if state.sent.is_some() {
+            return Err("res.write(): a response was already sent".into());
+        }
+        state.stream = Streaming::Open;
+        let mut headers = std::mem::take(&mut state.headers);
+        for (name, value) in default_headers {
+            let name = HeaderName::from_static(name);
+            if !headers.iter().any(|(n, _)| *n == name) {
+                headers.push((name, HeaderValue::from_static(value)));
+            }
+        }
+        Ok(Some(Sent {
+            status: state.status.unwrap_or(200),
+            headers,
+            body: Vec::new(),
+            content_type: Some(default_type),
+            etag: false,
+        }))
     }
 
     /// The response, only if a sender (`json`, `send`, `redirect`, `end`) ran.
@@ -70,6 +124,12 @@ impl Res {
     /// (the response already sent is the one delivered).
     fn unsent(&self, caller: &str) -> ScriptResult<MutexGuard<'_, State>> {
         let state = self.state();
+        if state.stream != Streaming::No {
+            return Err(format!(
+                "res.{caller}(): the response is streaming; its status and headers went out with the first write"
+            )
+            .into());
+        }
         if state.sent.is_some() {
             return Err(format!(
                 "res.{caller}(): the response was already sent; it can no longer change"
@@ -126,6 +186,21 @@ impl Res {
         etag: bool,
     ) -> ScriptResult<()> {
         let mut state = self.state();
+        match state.stream {
+            Streaming::No => {}
+            Streaming::Open if caller == "end" => {
+                state.stream = Streaming::Ended;
+                drop(state);
+                crate::executor::end_stream();
+                return Ok(());
+            }
+            _ => {
+                return Err(format!(
+                    "res.{caller}(): the response is streaming; use res.write or res.end"
+                )
+                .into())
+            }
+        }
         if state.sent.is_some() {
             return Err(format!(
                 "res.{caller}(): a response was already sent; only the first one is delivered"

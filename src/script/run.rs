@@ -8,9 +8,10 @@ use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
 use super::compile::RouteScript;
 use super::context::RunGuard;
-use super::errors::{classify, is_slice_over, Failure};
+use super::errors::{classify, Failure};
 use super::methods::{self, Target};
 use super::response::{encode_value, Res, Sent};
+use super::stream::CLIENT_CLOSED;
 use crate::env::EnvMap;
 use crate::error::ScriptError;
 
@@ -26,15 +27,14 @@ pub enum Reply {
     Timeout(ScriptError),
     /// Runtime error: 500.
     Failed(ScriptError),
-    /// The inline slice ran out: run again on the pool.
-    SliceOver,
-    /// The script pool's queue is full: 503.
+    /// The response went out as a stream; nothing more to send.
+    Streamed,
+    /// No room for another run (no stack could be allocated): 503.
     Busy,
 }
 
-/// One call of a route's function: everything a thread needs to run it, but `req`, which
-/// each run takes by value (a run moved off its HTTP worker gets `req` built again, so the
-/// usual run never pays for a copy).
+/// One call of a route's function: everything a run needs but `req`, which it takes by
+/// value.
 pub struct Call {
     pub engine: Arc<Engine>,
     pub script: Arc<RouteScript>,
@@ -46,14 +46,9 @@ pub struct Call {
 }
 
 impl Call {
-    /// Runs the call on this thread with `req`; `slice_end` bounds an inline run.
-    pub fn run(&self, req: Dynamic, slice_end: Option<Instant>) -> Reply {
-        let guard = RunGuard::enter(
-            self.script.file.clone(),
-            self.deadline,
-            slice_end,
-            self.max_memory,
-        );
+    /// Runs the call on this thread (in its coroutine) with `req`.
+    pub fn run(&self, req: Dynamic) -> Reply {
+        let _guard = RunGuard::enter(self.script.file.clone(), self.deadline, self.max_memory);
         let res = Res::default();
         // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
         let mut args = Vec::with_capacity(self.target.arity);
@@ -75,17 +70,16 @@ impl Call {
             self.target.function,
             args,
         );
-        let reply = match result {
+        match result {
             Ok(value) => self.returned(value, &res),
             Err(err) => self.failed(&err, &res),
-        };
-        if !matches!(reply, Reply::SliceOver) {
-            guard.flush_logs();
         }
-        reply
     }
 
     fn returned(&self, value: Dynamic, res: &Res) -> Reply {
+        if res.is_streaming() {
+            return Reply::Streamed;
+        }
         if let Some(sent) = res.take() {
             return Reply::Sent(sent);
         }
@@ -125,10 +119,16 @@ impl Call {
     }
 
     fn failed(&self, err: &rhai::EvalAltResult, res: &Res) -> Reply {
-        if is_slice_over(err) {
-            return Reply::SliceOver;
-        }
         let failure = classify(err, &self.script.file);
+        if res.is_streaming() {
+            return match failure {
+                // The client went away: the run ends quietly.
+                Failure::Error(e) if e.message == CLIENT_CLOSED => Reply::Streamed,
+                Failure::Error(e) => Reply::Failed(self.with_position(e)),
+                Failure::Timeout(e) => Reply::Timeout(e),
+                Failure::Thrown { .. } => Reply::Streamed,
+            };
+        }
         // A response already sent is the one delivered; the error is only logged.
         if let Some(sent) = res.take_sent() {
             if let Failure::Error(e) | Failure::Timeout(e) = &failure {

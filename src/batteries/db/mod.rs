@@ -246,30 +246,70 @@ struct Tx {
     depth: usize,
 }
 
+impl Drop for Tx {
+    fn drop(&mut self) {
+        // Dropped while still open (its run ended without finishing it: a timeout, a
+        // client that went away): never hand the connection to someone else mid-transaction.
+        if self.depth > 0 {
+            self.conn.discard();
+        }
+    }
+}
+
 thread_local! {
     static TX: RefCell<Option<Tx>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` on the connection of this thread's transaction, or on one from the pool.
-fn with_conn<T>(
+/// A suspended run's open transaction, kept with the run while other runs use the thread.
+pub struct SavedTransaction(Option<Tx>);
+
+impl SavedTransaction {
+    /// Takes this thread's transaction out (its run suspends).
+    pub fn take() -> SavedTransaction {
+        SavedTransaction(TX.with(|tx| tx.borrow_mut().take()))
+    }
+
+    /// Puts it back (its run resumed).
+    pub fn restore(self) {
+        TX.with(|tx| *tx.borrow_mut() = self.0);
+    }
+}
+
+/// Runs blocking database work off the worker thread (see [`crate::executor::blocking`]);
+/// a budget that runs out meanwhile ends the run.
+fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ScriptResult<T> {
+    match crate::executor::blocking(work) {
+        crate::executor::Waited::Done(value) => Ok(value),
+        crate::executor::Waited::TimedOut => Err(timed_out()),
+    }
+}
+
+/// Runs `f` on the connection of this run's transaction, or on one from the pool, off the
+/// worker thread.
+fn with_conn<T: Send + 'static>(
     handle: &Handle,
     call: &str,
-    f: impl FnOnce(&mut dyn Connection, Duration) -> Result<T, DbError>,
+    f: impl FnOnce(&mut dyn Connection, Duration) -> Result<T, DbError> + Send + 'static,
 ) -> ScriptResult<T> {
     let budget = budget()?;
     let db = handle.database().map_err(|err| to_script(call, err))?;
     let tx = TX.with(|tx| tx.borrow_mut().take());
-    let result = match tx {
-        Some(mut tx) if Arc::ptr_eq(&tx.db, &db) => {
+    let (tx, result) = match tx {
+        Some(mut tx) if Arc::ptr_eq(&tx.db, &db) => off_thread(move || {
             let result = f(tx.conn.as_dyn(), budget);
-            TX.with(|slot| *slot.borrow_mut() = Some(tx));
-            result
-        }
+            (Some(tx), result)
+        })?,
         other => {
             TX.with(|slot| *slot.borrow_mut() = other);
-            db.get(budget).and_then(|mut conn| f(conn.as_dyn(), budget))
+            off_thread(move || {
+                let result = db.get(budget).and_then(|mut conn| f(conn.as_dyn(), budget));
+                (None, result)
+            })?
         }
     };
+    if tx.is_some() {
+        TX.with(|slot| *slot.borrow_mut() = tx);
+    }
     result.map_err(|err| to_script(call, err))
 }
 
@@ -348,7 +388,9 @@ fn begin(db: &Arc<Database>, budget: Duration) -> ScriptResult<usize> {
                     "db::transaction: another database's transaction is in progress",
                 ));
             }
-            let conn = db.get(budget).map_err(|err| to_script(TX_CALL, err))?;
+            let pool = Arc::clone(db);
+            let conn =
+                off_thread(move || pool.get(budget))?.map_err(|err| to_script(TX_CALL, err))?;
             Tx {
                 db: Arc::clone(db),
                 conn,
@@ -362,7 +404,11 @@ fn begin(db: &Arc<Database>, budget: Duration) -> ScriptResult<usize> {
     } else {
         format!("SAVEPOINT rhapi_{depth}")
     };
-    if let Err(err) = tx.conn.as_dyn().batch(&begin, budget) {
+    let (mut tx, begun) = off_thread(move || {
+        let begun = tx.conn.as_dyn().batch(&begin, budget);
+        (tx, begun)
+    })?;
+    if let Err(err) = begun {
         if depth > 0 {
             TX.with(|slot| *slot.borrow_mut() = Some(tx));
         }
@@ -380,21 +426,27 @@ fn finish(depth: usize, succeeded: bool) -> ScriptResult<()> {
         return Err(script_error("db::transaction: the transaction was lost"));
     };
     tx.depth -= 1;
-    let outcome = if succeeded {
-        let end = if depth == 0 {
-            "COMMIT".to_string()
+    let commit_budget = budget_or_allowance();
+    let (tx, outcome) = off_thread(move || {
+        let outcome = if succeeded {
+            let end = if depth == 0 {
+                "COMMIT".to_string()
+            } else {
+                format!("RELEASE SAVEPOINT rhapi_{depth}")
+            };
+            tx.conn
+                .as_dyn()
+                .batch(&end, commit_budget)
+                .inspect_err(|_| {
+                    let _ = rollback(&mut tx, depth);
+                })
         } else {
-            format!("RELEASE SAVEPOINT rhapi_{depth}")
-        };
-        let commit_budget = budget_or_allowance();
-        tx.conn.as_dyn().batch(&end, commit_budget).map_err(|err| {
             let _ = rollback(&mut tx, depth);
-            to_script(TX_CALL, err)
-        })
-    } else {
-        let _ = rollback(&mut tx, depth);
-        Ok(())
-    };
+            Ok(())
+        };
+        (tx, outcome)
+    })?;
+    let outcome = outcome.map_err(|err| to_script(TX_CALL, err));
     if depth > 0 {
         TX.with(|slot| *slot.borrow_mut() = Some(tx));
     }
@@ -435,18 +487,18 @@ pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
     });
     let mut module = Module::new();
     sql_fn(&mut module, &handle, "query", |h, sql, params| {
-        with_conn(h, "db::query", |c, b| c.query(sql, params, b))
+        with_conn(h, "db::query", move |c, b| c.query(&sql, &params, b))
             .map(|rows| Dynamic::from_array(rows_to_array(rows)))
     });
     sql_fn(&mut module, &handle, "query_one", |h, sql, params| {
-        let rows = with_conn(h, "db::query_one", |c, b| c.query(sql, params, b))?;
+        let rows = with_conn(h, "db::query_one", move |c, b| c.query(&sql, &params, b))?;
         Ok(rows
             .into_iter()
             .next()
             .map_or(Dynamic::UNIT, Dynamic::from_map))
     });
     sql_fn(&mut module, &handle, "execute", |h, sql, params| {
-        with_conn(h, "db::execute", |c, b| c.execute(sql, params, b))
+        with_conn(h, "db::execute", move |c, b| c.execute(&sql, &params, b))
             .map(|result| Dynamic::from_map(executed(result)))
     });
     let h = Arc::clone(&handle);
@@ -461,16 +513,18 @@ fn sql_fn(
     module: &mut Module,
     handle: &Arc<Handle>,
     name: &'static str,
-    call: fn(&Handle, &str, &[Dynamic]) -> ScriptResult<Dynamic>,
+    call: fn(&Handle, String, Vec<Dynamic>) -> ScriptResult<Dynamic>,
 ) {
     let h = Arc::clone(handle);
     module.set_native_fn(
         name,
-        move |ctx: NativeCallContext, sql: &str, params: Array| at(&ctx, call(&h, sql, &params)),
+        move |ctx: NativeCallContext, sql: &str, params: Array| {
+            at(&ctx, call(&h, sql.to_string(), params))
+        },
     );
     let h = Arc::clone(handle);
     module.set_native_fn(name, move |ctx: NativeCallContext, sql: &str| {
-        at(&ctx, call(&h, sql, &[]))
+        at(&ctx, call(&h, sql.to_string(), Vec::new()))
     });
 }
 

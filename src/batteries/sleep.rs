@@ -1,0 +1,31 @@
+//! `sleep(ms)`: waits without holding a thread (the run suspends; see
+//! [`crate::executor::wait`]), bounded by the request's budget: a sleep past it ends the
+//! run as a timeout (504).
+
+use std::time::Duration;
+
+use rhai::{Engine, NativeCallContext};
+
+use super::{at, budget, script_error, timed_out, ScriptResult};
+
+/// Registers the global `sleep(ms)`.
+pub fn register(engine: &mut Engine) {
+    engine.register_fn("sleep", |ctx: NativeCallContext, ms: i64| {
+        at(&ctx, sleep(ms))
+    });
+}
+
+fn sleep(ms: i64) -> ScriptResult<()> {
+    let Ok(ms) = u64::try_from(ms) else {
+        return Err(script_error(format!(
+            "sleep({ms}): the time must be 0 or more milliseconds"
+        )));
+    };
+    let wanted = Duration::from_millis(ms);
+    let left = budget()?;
+    let slept = crate::executor::wait(actix_web::rt::time::sleep(wanted.min(left)));
+    match slept {
+        crate::executor::Waited::Done(()) if wanted <= left => Ok(()),
+        _ => Err(timed_out()),
+    }
+}

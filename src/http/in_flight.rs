@@ -1,0 +1,42 @@
+//! `--max-in-flight`: how many requests the server holds at once. Above it, a new request
+//! gets `503 {"error":"Server busy"}` with `Retry-After: 1` and nothing else changes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The count of requests in flight, shared by every worker.
+pub struct InFlight {
+    count: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One request's place in the count; freed when dropped (for a streamed response, when
+/// the stream ends).
+pub struct InFlightSlot(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// A count that admits `max` requests at once.
+    pub fn new(max: usize) -> InFlight {
+        InFlight {
+            count: Arc::new(AtomicUsize::new(0)),
+            max: max.max(1),
+        }
+    }
+
+    /// A slot for a new request, or `None` when `max` are in flight.
+    pub fn enter(&self) -> Option<InFlightSlot> {
+        let admitted = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok();
+        admitted.then(|| InFlightSlot(Arc::clone(&self.count)))
+    }
+}
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

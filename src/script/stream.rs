@@ -1,0 +1,150 @@
+//! Streamed responses: `res.write(value)` sends a chunk and keeps the response open,
+//! `res.event(#{ event, data, id, retry })` sends one Server-Sent Event. The first one
+//! sends the status and headers (fixed from then on); `res.end()` or returning finishes.
+//! When the client has gone, the next write is the catchable error [`CLIENT_CLOSED`].
+//! See docs/reference.md, "Streaming".
+
+use actix_web::web::Bytes;
+use rhai::{Dynamic, Engine, Map};
+
+use super::response::{to_json, Res, BINARY, TEXT};
+use super::ScriptResult;
+
+/// The error of a write whose client has gone (a run that does not catch it ends quietly).
+pub const CLIENT_CLOSED: &str = "client closed";
+
+/// Content type of a stream whose first chunk is a map or an array: one JSON value a line.
+const NDJSON: &str = "application/x-ndjson";
+
+/// Registers `res.write` and `res.event`.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_fn(
+            "write",
+            |res: &mut Res, value: Dynamic| -> ScriptResult<Res> {
+                let default_type = if value.is_blob() {
+                    BINARY
+                } else if value.is_map() || value.is_array() {
+                    NDJSON
+                } else {
+                    TEXT
+                };
+                let chunk = chunk_of(value)?;
+                write(res, chunk, &[], default_type)?;
+                Ok(res.clone())
+            },
+        )
+        .register_fn("event", |res: &mut Res, event: Map| -> ScriptResult<Res> {
+            let chunk = event_text(&event)?;
+            write(
+                res,
+                chunk.into_bytes(),
+                &[("cache-control", "no-cache")],
+                "text/event-stream",
+            )?;
+            Ok(res.clone())
+        });
+}
+
+/// Sends one chunk, opening the stream with its head first when needed.
+fn write(
+    res: &Res,
+    chunk: Vec<u8>,
+    default_headers: &[(&'static str, &'static str)],
+    default_type: &'static str,
+) -> ScriptResult<()> {
+    let delivered = match res.open_stream(default_headers, default_type)? {
+        Some(head) => crate::executor::start_stream(head, Bytes::from(chunk)),
+        None => crate::executor::send_chunk(Bytes::from(chunk)),
+    };
+    if delivered {
+        Ok(())
+    } else {
+        Err(CLIENT_CLOSED.into())
+    }
+}
+
+/// A chunk's bytes: strings and blobs as they are, maps and arrays as a JSON line.
+fn chunk_of(value: Dynamic) -> ScriptResult<Vec<u8>> {
+    if value.is_blob() {
+        return Ok(value.into_blob().unwrap_or_default());
+    }
+    if value.is_map() || value.is_array() {
+        let mut line = to_json(&value)?;
+        line.push(b'\n');
+        return Ok(line);
+    }
+    Ok(value.to_string().into_bytes())
+}
+
+/// One event in the `text/event-stream` format: `event:`, `id:`, `retry:` fields, then the
+/// data (a string as its lines, any other value as JSON), then a blank line.
+fn event_text(event: &Map) -> ScriptResult<String> {
+    let mut text = String::new();
+    for key in event.keys() {
+        if !matches!(key.as_str(), "event" | "data" | "id" | "retry") {
+            return Err(
+                format!("res.event: unknown field '{key}' (use event, data, id, retry)").into(),
+            );
+        }
+    }
+    for field in ["event", "id"] {
+        if let Some(value) = event.get(field).filter(|v| !v.is_unit()) {
+            let value = value.to_string();
+            if value.contains(['\n', '\r']) {
+                return Err(format!("res.event: {field} must be one line").into());
+            }
+            text.push_str(&format!("{field}: {value}\n"));
+        }
+    }
+    if let Some(retry) = event.get("retry").filter(|v| !v.is_unit()) {
+        let ms = retry
+            .as_int()
+            .map_err(|_| "res.event: retry must be a number of milliseconds")?;
+        text.push_str(&format!("retry: {ms}\n"));
+    }
+    let data = match event.get("data") {
+        None => String::new(),
+        Some(value) if value.is_string() => value.to_string(),
+        Some(value) => String::from_utf8(to_json(value)?).unwrap_or_default(),
+    };
+    for line in data.split('\n') {
+        text.push_str("data: ");
+        text.push_str(line.strip_suffix('\r').unwrap_or(line));
+        text.push('\n');
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, Dynamic)]) -> Map {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn events_in_the_event_stream_format() {
+        let event = map(&[
+            ("event", "tick".into()),
+            ("id", Dynamic::from_int(3)),
+            ("data", "a\nb".into()),
+        ]);
+        assert_eq!(
+            event_text(&event).unwrap(),
+            "event: tick\nid: 3\ndata: a\ndata: b\n\n"
+        );
+        let json = map(&[(
+            "data",
+            Dynamic::from_map(map(&[("n", Dynamic::from_int(1))])),
+        )]);
+        assert_eq!(event_text(&json).unwrap(), "data: {\"n\":1}\n\n");
+        assert!(event_text(&map(&[("typo", "x".into())])).is_err());
+        assert!(event_text(&map(&[("id", "a\nb".into())])).is_err());
+    }
+}
