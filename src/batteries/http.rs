@@ -1,33 +1,66 @@
-//! `http::`: outgoing HTTP requests with a small blocking client (scripts that use it run on
-//! the script pool). Any status is a result; timeouts, refused connections and bad URLs are
-//! errors. Every request is cut at its timeout (default 10 s) and at the request's budget.
+//! `http::`: outgoing HTTP requests with actix's asynchronous client (`awc`): the run
+//! suspends while the request is out, so a slow upstream holds no thread. Any status is a
+//! result; timeouts, refused connections and bad URLs are errors. Every request is cut at
+//! its timeout (default 10 s) and at the request's budget.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::Method;
+use awc::error::{ConnectError, PayloadError, SendRequestError};
 use rhai::{Dynamic, Map, Module, NativeCallContext};
-use ureq::http::{HeaderName, HeaderValue, Method, Request};
-use ureq::Agent;
 
 use super::{at, budget, script_error, timed_out, ScriptResult};
+use crate::executor::{wait, Waited};
 use crate::script::response::{encode_value, JSON};
 
 /// Timeout of an outgoing request unless `timeout_ms` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest response body read, in bytes.
-const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
-/// One client for the process, so connections are kept alive between requests.
-fn agent() -> &'static Agent {
-    static AGENT: OnceLock<Agent> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("rhapi/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into()
-    })
+thread_local! {
+    /// One client per worker thread (the client is not `Send`), so connections are kept
+    /// alive between requests.
+    static CLIENT: awc::Client = new_client();
+}
+
+/// A client with TLS (the web's roots, rustls with ring), no limit on connections at once
+/// (awc's default is 100: requests in flight are bounded by `--max-in-flight` instead), and
+/// redirects followed as browsers and `fetch` do.
+fn new_client() -> awc::Client {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let connector = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(builder) => {
+            let config = builder.with_root_certificates(roots).with_no_client_auth();
+            awc::Connector::new().rustls_0_23(Arc::new(config))
+        }
+        Err(_) => awc::Connector::new(),
+    };
+    awc::Client::builder()
+        .connector(connector.limit(0))
+        .add_default_header((
+            actix_web::http::header::USER_AGENT,
+            concat!("rhapi/", env!("CARGO_PKG_VERSION")),
+        ))
+        .disable_timeout()
+        .finish()
+}
+
+/// The worker's client inside a run; a client of its own outside one (each such call runs
+/// on a runtime of its own, where the worker's connections do not live).
+fn client() -> awc::Client {
+    if crate::executor::in_run() {
+        CLIENT.with(Clone::clone)
+    } else {
+        new_client()
+    }
 }
 
 /// The `http` module.
@@ -75,16 +108,39 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
     let budget = budget()?;
     let requested = requested_timeout(opts).map_err(&fail)?;
     let timeout = requested.min(budget);
-    let request = build_request(method, url, body, opts).map_err(&fail)?;
-    let request = agent()
-        .configure_request(request)
-        .timeout_global(Some(timeout))
-        .build();
-    match agent().run(request).and_then(read_response) {
-        Ok((status, headers, data)) => Ok(response_map(status, headers, data)),
-        Err(ureq::Error::Timeout(_)) if budget < requested => Err(timed_out()),
-        Err(err) => Err(fail(describe(&err, url, timeout))),
+    let (request, bytes) = build_request(method, url, body, opts).map_err(&fail)?;
+    let exchange = async move {
+        let mut response = request.send_body(bytes).await.map_err(Failure::Send)?;
+        let status = response.status().as_u16();
+        let mut headers = Map::new();
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            crate::http::request::insert_header(&mut headers, name.as_str(), &value);
+        }
+        let data = response
+            .body()
+            .limit(MAX_RESPONSE)
+            .await
+            .map_err(Failure::Body)?;
+        Ok((status, headers, data.to_vec()))
+    };
+    match wait(actix_web::rt::time::timeout(timeout, exchange)) {
+        Waited::Done(Ok(Ok((status, headers, data)))) => Ok(response_map(status, headers, data)),
+        Waited::Done(Ok(Err(failure))) => Err(fail(describe(&failure, url))),
+        Waited::Done(Err(_)) if budget < requested => Err(timed_out()),
+        Waited::Done(Err(_)) => Err(fail(format!(
+            "{}: timed out after {} ms",
+            host_of(url),
+            timeout.as_millis()
+        ))),
+        Waited::TimedOut => Err(timed_out()),
     }
+}
+
+/// Why an exchange failed.
+enum Failure {
+    Send(SendRequestError),
+    Body(PayloadError),
 }
 
 /// `timeout_ms` of the options, or the default.
@@ -105,15 +161,19 @@ fn build_request(
     url: &str,
     body: &Dynamic,
     opts: &Map,
-) -> Result<Request<Vec<u8>>, String> {
+) -> Result<(awc::ClientRequest, Vec<u8>), String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
             "bad URL '{url}': it must start with http:// or https://"
         ));
     }
+    let uri = awc::http::Uri::try_from(url).map_err(|_| format!("bad URL '{}'", host_of(url)))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("bad URL '{}'", host_of(url)));
+    }
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("'{method}' is not an HTTP method"))?;
-    let mut request = Request::builder().method(method).uri(url);
+    let mut request = client().request(method, uri);
     let (bytes, content_type) = encode_body(body)?;
     let mut has_content_type = false;
     if let Some(headers) = opts.get("headers").filter(|h| !h.is_unit()) {
@@ -125,32 +185,14 @@ fn build_request(
                 .map_err(|_| format!("'{name}' is not a valid header name"))?;
             let value = HeaderValue::from_str(&value.to_string())
                 .map_err(|_| format!("the value of header '{name}' is not valid"))?;
-            has_content_type |= name == ureq::http::header::CONTENT_TYPE;
-            request = request.header(name, value);
+            has_content_type |= name == CONTENT_TYPE;
+            request = request.append_header((name, value));
         }
     }
     if let (Some(content_type), false) = (content_type, has_content_type) {
-        request = request.header(ureq::http::header::CONTENT_TYPE, content_type);
+        request = request.insert_header((CONTENT_TYPE, content_type));
     }
-    request.body(bytes).map_err(|_| format!("bad URL '{url}'"))
-}
-
-/// Status, headers (lowercase names, repeats joined) and the body within its limit.
-fn read_response(
-    mut response: ureq::http::Response<ureq::Body>,
-) -> Result<(u16, Map, Vec<u8>), ureq::Error> {
-    let status = response.status().as_u16();
-    let mut headers = Map::new();
-    for (name, value) in response.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        crate::http::request::insert_header(&mut headers, name.as_str(), &value);
-    }
-    let data = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_RESPONSE)
-        .read_to_vec()?;
-    Ok((status, headers, data))
+    Ok((request, bytes))
 }
 
 /// `#{ status, headers, body, json }`: `body` a string when UTF-8 (else a blob), `json`
@@ -185,28 +227,40 @@ fn encode_body(body: &Dynamic) -> Result<(Vec<u8>, Option<&'static str>), String
     Ok((bytes, content_type))
 }
 
-/// What went wrong, naming the host (never the path or query, which may carry a key).
-fn describe(err: &ureq::Error, url: &str, timeout: Duration) -> String {
-    let host = url
-        .split_once("://")
+/// `scheme://host:port` of a URL: what messages name (never the path or query, which may
+/// carry a key, nor a password).
+fn host_of(url: &str) -> String {
+    url.split_once("://")
         .map(|(scheme, rest)| {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
             let authority = authority.rsplit('@').next().unwrap_or(authority);
             format!("{scheme}://{authority}")
         })
-        .unwrap_or_default();
-    match err {
-        ureq::Error::Timeout(_) => format!("{host}: timed out after {} ms", timeout.as_millis()),
-        ureq::Error::HostNotFound => format!("{host}: host not found"),
-        ureq::Error::ConnectionFailed => format!("{host}: connection failed"),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            format!("{host}: connection refused")
+        .unwrap_or_default()
+}
+
+/// What went wrong, naming the host only.
+fn describe(failure: &Failure, url: &str) -> String {
+    let host = host_of(url);
+    match failure {
+        Failure::Send(SendRequestError::Connect(err)) => match err {
+            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved => {
+                format!("{host}: host not found")
+            }
+            ConnectError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                format!("{host}: connection refused")
+            }
+            ConnectError::Timeout => format!("{host}: timed out connecting"),
+            _ => format!("{host}: connection failed"),
+        },
+        Failure::Send(SendRequestError::Url(_) | SendRequestError::Http(_)) => {
+            format!("bad URL '{host}'")
         }
-        ureq::Error::Io(io) => format!("{host}: {io}"),
-        ureq::Error::BadUri(_) | ureq::Error::Http(_) => format!("bad URL '{host}'"),
-        ureq::Error::BodyExceedsLimit(_) => {
+        Failure::Send(SendRequestError::Timeout) => format!("{host}: timed out"),
+        Failure::Send(other) => format!("{host}: {other}"),
+        Failure::Body(PayloadError::Overflow) => {
             format!("{host}: the response is larger than {MAX_RESPONSE} bytes")
         }
-        other => format!("{host}: {other}"),
+        Failure::Body(other) => format!("{host}: {other}"),
     }
 }
