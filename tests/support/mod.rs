@@ -8,6 +8,7 @@ mod app;
 pub mod fuzz;
 mod http;
 mod server;
+pub mod upstream;
 
 use std::time::Duration;
 

@@ -326,3 +326,83 @@ pub enum Exchange {
     /// The connection could not be opened at all.
     Refused,
 }
+
+/// A response read as it arrives: its head, then the chunks of its chunked body one by one
+/// (for streamed responses and Server-Sent Events).
+pub struct Streamed {
+    reader: BufReader<TcpStream>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Sends `method path` and reads the head of the response; the body is read with
+    /// [`Streamed::next_chunk`].
+    pub fn open_stream(&self, method: &str, path: &str) -> Streamed {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).ok();
+        let head =
+            format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).expect("send the request");
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).expect("status line");
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("header line");
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+            }
+        }
+        Streamed {
+            reader,
+            status,
+            headers,
+        }
+    }
+}
+
+impl Streamed {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The next chunk of the chunked body; `None` at its end (or when the server closed).
+    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut size_line = String::new();
+        if self.reader.read_line(&mut size_line).ok()? == 0 {
+            return None;
+        }
+        let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+        if size == 0 {
+            return None;
+        }
+        let mut chunk = vec![0u8; size + 2];
+        self.reader.read_exact(&mut chunk).ok()?;
+        chunk.truncate(size);
+        Some(chunk)
+    }
+
+    /// Every remaining chunk, joined, as text.
+    pub fn rest(&mut self) -> String {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.next_chunk() {
+            all.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    }
+}
