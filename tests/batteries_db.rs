@@ -309,6 +309,30 @@ fn query_one_of_nothing_is_unit() {
 }
 
 #[test]
+fn question_mark_placeholders_run_on_every_backend() {
+    for db in Backend::all() {
+        let app = notes_app(&db);
+        // One SQL text for both: `?` (PostgreSQL gets `$1, $2`), a `?` in a literal kept.
+        app.write(
+            "pages/api/same.rhai",
+            r#"fn GET() {
+    db::execute("INSERT INTO notes (title, body) VALUES (?, ?)", ["a", "b?"]);
+    db::query_one("SELECT title, body, '?' AS mark FROM notes WHERE title = ? AND body = ?", ["a", "b?"])
+}"#,
+        );
+        let server = db.serve(&app, "dev", &[]);
+        let response = server.get("/api/same");
+        assert_eq!(response.status, 200, "{}: {}", db.name(), response.text());
+        assert_eq!(
+            response.json(),
+            serde_json::json!({ "title": "a", "body": "b?", "mark": "?" }),
+            "{}",
+            db.name()
+        );
+    }
+}
+
+#[test]
 fn transactions_commit_or_roll_back_and_rethrow() {
     for db in Backend::all() {
         let app = notes_app(&db);

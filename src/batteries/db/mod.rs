@@ -175,18 +175,7 @@ impl Database {
     fn placeholders(&self, sql: &str) -> String {
         match self {
             Database::Sqlite(_) => sql.to_string(),
-            Database::Postgres(_) => {
-                let mut n = 0;
-                sql.chars()
-                    .map(|c| match c {
-                        '?' => {
-                            n += 1;
-                            format!("${n}")
-                        }
-                        c => c.to_string(),
-                    })
-                    .collect()
-            }
+            Database::Postgres(_) => postgres::numbered_placeholders(sql, 1).into_owned(),
         }
     }
 

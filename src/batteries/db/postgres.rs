@@ -90,6 +90,51 @@ fn pg_error(err: &tokio_postgres::Error, password: Option<&str>) -> DbError {
     }
 }
 
+/// `?` placeholders as PostgreSQL's `$1, $2, ...`, so that one SQL text runs on SQLite and
+/// PostgreSQL alike. Only when values are given and the text has no `$n` of its own (then
+/// a `?` is the jsonb operator); `?` inside quotes and comments is left alone.
+pub fn numbered_placeholders(sql: &str, values: usize) -> std::borrow::Cow<'_, str> {
+    let has_numbered = sql
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'$' && w[1].is_ascii_digit());
+    if values == 0 || has_numbered || !sql.contains('?') {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '?' => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 /// An error and, when it has one, its cause: `error: cause`.
 fn with_cause(err: &dyn std::error::Error) -> String {
     match err.source() {
@@ -250,6 +295,7 @@ impl Connection for PgConn {
         budget: Duration,
     ) -> Result<Vec<Map>, DbError> {
         self.limit(budget)?;
+        let sql = &numbered_placeholders(sql, params.len());
         let statement = self.prepare(sql, budget)?;
         let bound = PgConn::bind_all(&statement, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
@@ -277,6 +323,7 @@ impl Connection for PgConn {
         budget: Duration,
     ) -> Result<Executed, DbError> {
         self.limit(budget)?;
+        let sql = &numbered_placeholders(sql, params.len());
         let statement = self.prepare(sql, budget)?;
         let bound = PgConn::bind_all(&statement, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
@@ -581,4 +628,25 @@ fn read(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Dynamic, Strin
         }
     };
     Ok(value.unwrap_or(Dynamic::UNIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn question_marks_become_numbered_placeholders() {
+        assert_eq!(
+            numbered_placeholders("SELECT ? , '?' -- ?\n, ?", 2),
+            "SELECT $1 , '?' -- ?\n, $2"
+        );
+        assert_eq!(
+            numbered_placeholders("SELECT $1, data ? 'k'", 1),
+            "SELECT $1, data ? 'k'"
+        );
+        assert_eq!(
+            numbered_placeholders("SELECT data ? 'k'", 0),
+            "SELECT data ? 'k'"
+        );
+    }
 }
