@@ -189,7 +189,8 @@ class Server:
             cmd, cwd, env = [RAW, str(self.port), BENCH_DB], ROOT, dict(os.environ)
         elif variant == "bun":
             cmd = [BUN, BUN_SERVER, str(self.port), BENCH_DB]
-            cwd, env = ROOT, dict(os.environ, **(extra_env or {}))
+            # production: an error is a short 500, not Bun's development error page.
+            cwd, env = ROOT, dict(os.environ, NODE_ENV="production", **(extra_env or {}))
         elif variant in ("node", "fastify"):
             cmd = ["node", NODE_SERVER if variant == "node" else FASTIFY_SERVER, str(self.port)]
             cwd, env = ROOT, dict(os.environ, NODE_ENV="production", **(extra_env or {}))
