@@ -601,7 +601,7 @@ def main():
     args.capped = {}
     for key in ("c10k_connections", "mixed_connections"):
         fit = (nofile - FD_SPARE) // 2
-        if getattr(args, key) > fit:
+        if key.split("_")[0] in args.scenarios and getattr(args, key) > fit:
             args.capped[key] = getattr(args, key)
             log("warning: open files limit %d: %s %d capped to %d (2 descriptors per "
                 "connection + %d)" % (nofile, key.replace("_", "-"), getattr(args, key), fit,

@@ -833,7 +833,7 @@ def main():
                 for v in order:
                     res = one_run(args, v, route, luas[route], checked)
                     results[route][v].append(res)
-                    log("round %d/%d %-6s %-5s %10.0f req/s  p50 %s  p99 %s  rss %s%s" % (
+                    log("round %d/%d %-6s %-7s %10.0f req/s  p50 %s  p99 %s  rss %s%s" % (
                         rnd + 1, args.rounds, route, v, res["rps"], fmt_us(res.get("p50")),
                         fmt_us(res.get("p99")), fmt_mib(res["rss_kib"]),
                         "  non-2xx %d" % res["non2xx"] if res["non2xx"] else "") +
