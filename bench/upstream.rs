@@ -40,7 +40,10 @@ fn raise_nofile() -> u64 {
             return 0;
         }
         if lim.cur < lim.max {
-            let want = RLimit { cur: lim.max, max: lim.max };
+            let want = RLimit {
+                cur: lim.max,
+                max: lim.max,
+            };
             if setrlimit(RLIMIT_NOFILE, &want) == 0 {
                 return lim.max;
             }
@@ -80,9 +83,13 @@ async fn serve(mut sock: TcpStream, delay: Duration, body: &'static str) {
             }
         };
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        let http10 = head.split("\r\n").next().is_some_and(|l| l.ends_with("HTTP/1.0"));
+        let http10 = head
+            .split("\r\n")
+            .next()
+            .is_some_and(|l| l.ends_with("HTTP/1.0"));
         let conn = header(&head, "connection").map(str::to_ascii_lowercase);
-        let close = conn.as_deref() == Some("close") || (http10 && conn.as_deref() != Some("keep-alive"));
+        let close =
+            conn.as_deref() == Some("close") || (http10 && conn.as_deref() != Some("keep-alive"));
         // Skip a request body, if any (Content-Length only: a stub, not a server).
         let len: usize = header(&head, "content-length")
             .and_then(|v| v.parse().ok())
@@ -125,7 +132,8 @@ fn main() -> std::io::Result<()> {
         }
     }
     let nofile = raise_nofile();
-    let body: &'static str = Box::leak(format!("{{\"ok\":true,\"delay_ms\":{delay_ms}}}").into_boxed_str());
+    let body: &'static str =
+        Box::leak(format!("{{\"ok\":true,\"delay_ms\":{delay_ms}}}").into_boxed_str());
     let delay = Duration::from_millis(delay_ms);
 
     let rt = tokio::runtime::Builder::new_current_thread()
