@@ -1,5 +1,5 @@
 //! The ceiling for bench/run.sh: the bench app's routes as plain actix-web handlers doing the
-//! same work in Rust (serde_json), with no scripting. One worker; port from argv[1].
+//! same work in Rust (serde_json, rusqlite), with no scripting. One worker; port from argv[1].
 //!
 //! Run: cargo run --release --example raw-actix -- 8081 [bench/app/data/app.db]
 
@@ -69,9 +69,9 @@ thread_local! {
 
 static DB_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-async fn item(path: web::Path<i64>) -> HttpResponse {
-    let id = path.into_inner();
-    let row = DB.with(|db| {
+/// Runs `f` on this worker's connection, opening it on first use.
+fn with_db<T>(f: impl FnOnce(&rusqlite::Connection) -> Option<T>) -> Option<T> {
+    DB.with(|db| {
         let mut db = db.borrow_mut();
         if db.is_none() {
             let file = DB_PATH
@@ -80,7 +80,46 @@ async fn item(path: web::Path<i64>) -> HttpResponse {
                 .unwrap_or("bench/app/data/app.db");
             *db = rusqlite::Connection::open(file).ok();
         }
-        let conn = db.as_ref()?;
+        f(db.as_ref()?)
+    })
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: i64,
+    name: String,
+    price: i64,
+}
+
+/// GET /api/items: the first 50 rows, as a JSON array.
+async fn items() -> HttpResponse {
+    let rows = with_db(|conn| {
+        let mut stmt = conn
+            .prepare_cached("SELECT id, name, price FROM items ORDER BY id LIMIT 50")
+            .ok()?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    price: r.get(2)?,
+                })
+            })
+            .ok()?;
+        let rows = rows.collect::<Result<Vec<_>, _>>().ok();
+        rows
+    });
+    match rows {
+        Some(rows) => HttpResponse::Ok().json(rows),
+        None => HttpResponse::InternalServerError()
+            .content_type(ContentType::json())
+            .body(r#"{"error":"Internal Server Error"}"#),
+    }
+}
+
+async fn item(path: web::Path<i64>) -> HttpResponse {
+    let id = path.into_inner();
+    let row = with_db(|conn| {
         let mut stmt = conn
             .prepare_cached("SELECT id, name, price FROM items WHERE id = ?1")
             .ok()?;
@@ -117,6 +156,7 @@ fn main() -> std::io::Result<()> {
                 .route("/api/echo", web::post().to(echo))
                 .route("/api/users/{id}", web::get().to(user))
                 .route("/api/work", web::get().to(work))
+                .route("/api/items", web::get().to(items))
                 .route("/api/items/{id}", web::get().to(item))
         })
         .workers(1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """rhapi throughput benchmark (stdlib only). Called by bench/run.sh, which builds first.
 
-Per round, for every route, every variant (raw actix-web, rhapi, optionally Next.js) gets a
+Per round, for every route, every variant (raw actix-web, rhapi, optionally an older rhapi binary
+given with --baseline, Next.js, Bun, node:http and Fastify) gets a
 fresh server process pinned to the server core; wrk, pinned to the client core, runs a 1 s
 warm-up and then the measured run. Then: RSS with 100 route files, cold start with 1,000 route
 files, and the bare script cost of the work route. The report (Markdown) goes to stdout and to
@@ -30,6 +31,15 @@ RAW = os.path.join(ROOT, "target", "release", "examples", "raw-actix")
 SCRIPT_COST = os.path.join(ROOT, "target", "release", "examples", "script-cost")
 NEXT_APP = os.path.join(BENCH, "next-app")
 NEXT_BIN = os.path.join(NEXT_APP, "node_modules", "next", "dist", "bin", "next")
+# Bun, from the npm package @oven/bun-linux-x64 (bench/run.sh installs it in bench/bun).
+BUN = os.path.join(BENCH, "bun", "node_modules", "@oven", "bun-linux-x64", "bin", "bun")
+BUN_SERVER = os.path.join(BENCH, "bun", "server.js")
+NODE_SERVER = os.path.join(BENCH, "node", "server.js")
+FASTIFY_SERVER = os.path.join(BENCH, "fastify", "server.js")
+# An older rhapi binary to compare against (--baseline PATH), served as variant "base".
+BASE = None
+# The JavaScript peers besides Next.js, in report order.
+PEERS = ("bun", "node", "fastify")
 
 
 def make_echo_body():
@@ -56,10 +66,12 @@ ROUTES = {
     "params": ("GET", "/api/users/42?fields=name,email&sort=asc", None),
     "work": ("GET", "/api/work", None),
     "db": ("GET", "/api/items/42", None),
+    "items": ("GET", "/api/items", None),
 }
 # Routes some servers do not have: the Next.js app has no SQLite (better-sqlite3 needs a
-# native build that this machine's closed network cannot fetch).
-ROUTE_VARIANTS = {"db": ("raw", "rhapi")}
+# native build that this machine's closed network cannot fetch), nor node:http and Fastify
+# (node 20 has no built-in SQLite). Bun has bun:sqlite.
+ROUTE_VARIANTS = {"db": ("raw", "rhapi", "base", "bun"), "items": ("raw", "rhapi", "base", "bun")}
 # The bench app's SQLite file; `rhapi migrate` creates and fills it before the rounds.
 BENCH_DB = os.path.join(BENCH, "app", "data", "app.db")
 ROUTE_LABEL = {
@@ -68,6 +80,7 @@ ROUTE_LABEL = {
     "params": "GET /api/users/[id]?query",
     "work": "GET /api/work (100 maps)",
     "db": "GET /api/items/[id] (SQLite row by key)",
+    "items": "GET /api/items (50 SQLite rows)",
 }
 
 
@@ -168,12 +181,19 @@ class Server:
                  wrapper=()):
         self.variant = variant
         self.port = port or free_port()
-        if variant == "rhapi":
-            cmd = [RHAPI, "start", app_dir or os.path.join(BENCH, "app"), "--port", str(self.port),
+        if variant in ("rhapi", "base"):
+            cmd = [RHAPI if variant == "rhapi" else BASE, "start", app_dir or os.path.join(BENCH, "app"), "--port", str(self.port),
                    "--hostname", "127.0.0.1", "--workers", "1", "--no-watch"] + list(extra_args)
             cwd, env = ROOT, dict(os.environ, **(extra_env or {}))
         elif variant == "raw":
             cmd, cwd, env = [RAW, str(self.port), BENCH_DB], ROOT, dict(os.environ)
+        elif variant == "bun":
+            cmd = [BUN, BUN_SERVER, str(self.port), BENCH_DB]
+            # production: an error is a short 500, not Bun's development error page.
+            cwd, env = ROOT, dict(os.environ, NODE_ENV="production", **(extra_env or {}))
+        elif variant in ("node", "fastify"):
+            cmd = ["node", NODE_SERVER if variant == "node" else FASTIFY_SERVER, str(self.port)]
+            cwd, env = ROOT, dict(os.environ, NODE_ENV="production", **(extra_env or {}))
         elif variant == "next":
             cmd = ["node", NEXT_BIN, "start", "-p", str(self.port), "-H", "127.0.0.1"]
             cwd = NEXT_APP
@@ -231,9 +251,10 @@ def parse_wrk(out):
     if len(dist) == 2:
         for pct, val in re.findall(r"^\s+(\d+)%\s+(\S+)", dist[1], re.M):
             res["p%s" % pct] = parse_duration_us(val)
-    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M)
+    m = re.search(r"^\s+Latency\s+(\S+)\s+\S+\s+(\S+)", out, re.M)
     if m:
-        res["max"] = parse_duration_us(m.group(1))
+        res["mean"] = parse_duration_us(m.group(1))
+        res["max"] = parse_duration_us(m.group(2))
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
         res["non2xx"] = int(m.group(1))
@@ -287,6 +308,9 @@ def check_response(variant, route, status, body):
         ok = got == {"id": "42", "fields": "name,email", "sort": "asc"}
     elif route == "db":
         ok = got == {"id": 42, "name": "item 42", "price": 126}
+    elif route == "items":
+        ok = isinstance(got, list) and len(got) == 50 and got[41] == {
+            "id": 42, "name": "item 42", "price": 126}
     else:
         ok = got.get("count") == 100 and got["items"][7] == {
             "id": 7, "name": "item 7", "price": 21, "tags": ["a", "b"], "active": False}
@@ -408,7 +432,8 @@ def idle_rss(args, variant):
     with Server(variant, core=args.server_core) as srv:
         wait_ready(srv.proc, srv.port)
         for route, (method, path, body) in ROUTES.items():
-            http_request(srv.port, method, path, body)
+            if variant in ROUTE_VARIANTS.get(route, (variant,)):
+                http_request(srv.port, method, path, body)
         return srv.rss()
 
 
@@ -509,6 +534,16 @@ def variants_of(route, variants):
     return [v for v in variants if v in ROUTE_VARIANTS.get(route, variants)]
 
 
+REF_LABEL = {"raw": "raw", "base": "base", "bun": "Bun", "next": "Next"}
+
+
+def per_round_ratio(by_variant, v, ref):
+    """Median over rounds of v's req/s / ref's req/s in the same round, or None."""
+    a, b = by_variant.get(v) or [], by_variant.get(ref) or []
+    ratios = [x["rps"] / y["rps"] for x, y in zip(a, b) if y["rps"]]
+    return median(ratios)
+
+
 def build_report(args, meta, results, variants, extra):
     L = []
     L.append("# rhapi benchmark, %s" % meta["date"])
@@ -525,11 +560,17 @@ def build_report(args, meta, results, variants, extra):
     L.append("- load average before / after the run: %s / %s (other work on the machine "
              "skews every figure; compare ratios within one run)" % (meta["load_before"],
                                                                    meta["load_after"]))
+    if meta.get("versions"):
+        L.append("- peers: %s" % meta["versions"])
+    if meta.get("baseline"):
+        L.append("- baseline binary (`base`): `%s`, built at %s" % meta["baseline"])
     L.append("- req/s and latencies are medians over rounds; ratios are medians of the "
              "per-round ratios (same round, same route). RSS: VmRSS right after the load.")
     L.append("")
-    has_next = "next" in variants
-    head = "| route | server | req/s | vs raw | " + ("vs Next | " if has_next else "") + \
+    # Ratio columns: against raw always, and against Next.js, Bun and the baseline binary
+    # when they ran.
+    refs = ["raw"] + [v for v in ("base", "bun", "next") if v in variants]
+    head = "| route | server | req/s | " + "".join("vs %s | " % REF_LABEL[r] for r in refs) + \
         "p50 | p99 | CPU/req | RSS | per-round req/s |"
     L.append(head)
     L.append("|" + "---|" * (head.count("|") - 1))
@@ -537,15 +578,10 @@ def build_report(args, meta, results, variants, extra):
         for v in variants_of(route, variants):
             runs = results[route][v]
             rps = [r["rps"] for r in runs]
-            ratio_raw = [r["rps"] / results[route]["raw"][i]["rps"] for i, r in enumerate(runs)]
-            cells = [ROUTE_LABEL[route], v, fmt_rps(median(rps)),
-                     "%.2f" % median(ratio_raw)]
-            if has_next and results[route]["next"]:
-                ratio_next = [r["rps"] / results[route]["next"][i]["rps"]
-                              for i, r in enumerate(runs)]
-                cells.append("%.2f" % median(ratio_next))
-            elif has_next:
-                cells.append("–")
+            cells = [ROUTE_LABEL[route], v, fmt_rps(median(rps))]
+            for ref in refs:
+                ratio = per_round_ratio(results[route], v, ref)
+                cells.append("–" if ratio is None or v == ref else "%.2f" % ratio)
             cells += [fmt_us(median([r.get("p50") for r in runs])),
                       fmt_us(median([r.get("p99") for r in runs])),
                       fmt_cpu(median([r.get("cpu_us") for r in runs])),
@@ -557,6 +593,27 @@ def build_report(args, meta, results, variants, extra):
                 cells[1] += " (%d non-2xx, %d socket errors)" % (non2xx, errors)
             L.append("| " + " | ".join(cells) + " |")
     L.append("")
+
+    if "base" in variants:
+        L.append("## rhapi against the baseline binary (`%s`)" % args.baseline)
+        L.append("")
+        L.append("Median of the per-round ratios rhapi req/s / baseline req/s, same round and "
+                 "route; a regression is a ratio below 0.95.%s" % (
+                     " **Only %d round(s): on a shared VM one run moves by more than 5 %%, so "
+                     "this verdict needs --rounds 5 or more on a quiet machine.**" % args.rounds
+                     if args.rounds < 5 else ""))
+        L.append("")
+        L.append("| route | rhapi req/s | base req/s | rhapi / base | within 5 % |")
+        L.append("|---|--:|--:|--:|---|")
+        for route in args.routes:
+            ratio = per_round_ratio(results[route], "rhapi", "base")
+            if ratio is None:
+                continue
+            L.append("| %s | %s | %s | %.3f | %s |" % (
+                ROUTE_LABEL[route], fmt_rps(median([r["rps"] for r in results[route]["rhapi"]])),
+                fmt_rps(median([r["rps"] for r in results[route]["base"]])), ratio,
+                "✅" if ratio >= 0.95 else "❌ regression"))
+        L.append("")
 
     if "work" in args.routes and extra.get("script"):
         call_us, call_json_us = extra["script"]
@@ -614,8 +671,65 @@ def build_report(args, meta, results, variants, extra):
 # ---------------------------------------------------------------------------------------------
 
 
+def add_peer_args(ap):
+    """The options choosing the JavaScript peers and the baseline binary (run.py and
+    concurrency.py)."""
+    ap.add_argument("--with-bun", action="store_true", help="also run Bun (bench/bun)")
+    ap.add_argument("--with-node", action="store_true", help="also run node:http (bench/node)")
+    ap.add_argument("--with-fastify", action="store_true", help="also run Fastify (bench/fastify)")
+    ap.add_argument("--peers", default="", help="comma list of bun,node,fastify (the same)")
+    ap.add_argument("--baseline", metavar="PATH",
+                    help="an older rhapi binary, run as variant 'base' beside target/release/rhapi")
+
+
+def resolve_peers(ap, args):
+    """The set of JavaScript peers asked for; sets BASE from --baseline."""
+    global BASE
+    peers = {p for p in args.peers.split(",") if p}
+    for p in PEERS:
+        if getattr(args, "with_" + p):
+            peers.add(p)
+    unknown = peers - set(PEERS)
+    if unknown:
+        ap.error("unknown peer(s) %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(PEERS)))
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            ap.error("--baseline %s is not an executable file" % args.baseline)
+        BASE = os.path.abspath(args.baseline)
+    return peers
+
+
+def peer_versions(variants):
+    """"bun 1.x, node v20.x, ..." for the variants that are not rhapi's own binaries."""
+    out = []
+    if "bun" in variants:
+        out.append("Bun " + subprocess.run([BUN, "--version"], capture_output=True,
+                                           text=True).stdout.strip())
+    if {"node", "fastify", "next"} & set(variants):
+        out.append("node " + subprocess.run(["node", "--version"], capture_output=True,
+                                            text=True).stdout.strip())
+    if "fastify" in variants:
+        try:
+            with open(os.path.join(BENCH, "fastify", "node_modules", "fastify",
+                                   "package.json")) as f:
+                out.append("Fastify " + json.load(f)["version"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return ", ".join(out)
+
+
+def check_peers(peers):
+    if "bun" in peers and not os.access(BUN, os.X_OK):
+        sys.exit("Bun is not installed in bench/bun: run bench/run.sh --with-bun")
+    if peers & {"node", "fastify"} and not shutil.which("node"):
+        sys.exit("node is not installed (needed by --with-node / --with-fastify)")
+    if "fastify" in peers and not os.path.isdir(os.path.join(BENCH, "fastify", "node_modules",
+                                                              "fastify")):
+        sys.exit("Fastify is not installed in bench/fastify: run bench/run.sh --with-fastify")
+
+
 def main():
-    global RHAPI, RAW, SCRIPT_COST
+    global RHAPI, RAW, SCRIPT_COST, BASE
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
@@ -624,16 +738,18 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s, 2 cold starts")
     ap.add_argument("--with-next", action="store_true", help="also run the Next.js app")
+    add_peer_args(ap)
     ap.add_argument("--no-build", action="store_true", help="(handled by run.sh)")
     ap.add_argument("--no-scenarios", action="store_true", help="skip RSS/cold start scenarios")
     ap.add_argument("--isolation-only", action="store_true",
                     help="only the isolation scenario (no rounds, no other scenario)")
-    ap.add_argument("--routes", default="hello,echo,params,work,db")
+    ap.add_argument("--routes", default="hello,echo,params,work,db,items")
     ap.add_argument("--cold-reps", type=int, default=5)
     ap.add_argument("--server-core", default="0")
     ap.add_argument("--client-core", default="1")
     ap.add_argument("--out", default=os.path.join(BENCH, "out", "latest.md"))
     args = ap.parse_args()
+    peers = resolve_peers(ap, args)
     if args.quick:
         args.rounds, args.duration, args.cold_reps = 1, 3, 2
     args.routes = [r for r in args.routes.split(",") if r] if not args.isolation_only else []
@@ -645,6 +761,7 @@ def main():
         if not os.access(path, os.X_OK):
             sys.exit("missing %s: run bench/run.sh (it builds), or cargo build --release "
                      "--bin rhapi --examples" % path)
+    check_peers(peers)
     if args.with_next and not os.path.exists(os.path.join(NEXT_APP, ".next", "BUILD_ID")):
         sys.exit("bench/next-app is not built: run bench/run.sh --with-next")
     if not shutil.which("wrk"):
@@ -653,12 +770,14 @@ def main():
     # Run private copies: a cargo build in the shared target/ during the run must not swap the
     # binaries between rounds.
     bindir = tempfile.mkdtemp(prefix="rhapi-bench-bin-")
-    for name in ("RHAPI", "RAW", "SCRIPT_COST"):
+    for name in ("RHAPI", "RAW", "SCRIPT_COST") + (("BASE",) if BASE else ()):
         src = globals()[name]
-        dst = os.path.join(bindir, os.path.basename(src))
+        dst = os.path.join(bindir, name.lower() + "-" + os.path.basename(src))
         shutil.copy2(src, dst)
         globals()[name] = dst
     binary_age = datetime.datetime.fromtimestamp(os.path.getmtime(RHAPI)).strftime("%H:%M")
+    base_info = (args.baseline, datetime.datetime.fromtimestamp(
+        os.path.getmtime(BASE)).strftime("%Y-%m-%d %H:%M")) if BASE else None
 
     # Before pinning ourselves: nproc honours this process's affinity.
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
@@ -673,7 +792,8 @@ def main():
     if check.returncode != 0:
         sys.exit("rhapi check bench/app failed:\n" + check.stdout + check.stderr)
 
-    variants = ["raw", "rhapi"] + (["next"] if args.with_next else [])
+    variants = ["raw", "rhapi"] + (["base"] if BASE else []) + \
+        (["next"] if args.with_next else []) + [p for p in PEERS if p in peers]
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip(),
         "commit": git("rev-parse", "--short", "HEAD") or "unknown",
@@ -682,7 +802,9 @@ def main():
         "cpu": "",
         "load_before": loadavg(),
         "binary_built": binary_age,
+        "baseline": base_info,
     }
+    meta["versions"] = peer_versions(variants)
     if float(meta["load_before"]) > 1.0:
         log("warning: load average is %s: something else is using the CPU" % meta["load_before"])
     try:
@@ -697,8 +819,8 @@ def main():
     extra["script"] = script_cost(args)
     log("   %.2f µs per call, %.2f µs with JSON" % extra["script"])
 
-    if "db" in args.routes:
-        # Create and fill the SQLite file both servers read (migrations run once).
+    if "db" in args.routes or "items" in args.routes or "bun" in variants:
+        # Create and fill the SQLite file the servers read (migrations run once).
         subprocess.run([RHAPI, "migrate", os.path.join(BENCH, "app")], check=True,
                        capture_output=True)
     results = {r: {v: [] for v in variants} for r in args.routes}
@@ -714,7 +836,7 @@ def main():
                 for v in order:
                     res = one_run(args, v, route, luas[route], checked)
                     results[route][v].append(res)
-                    log("round %d/%d %-6s %-5s %10.0f req/s  p50 %s  p99 %s  rss %s%s" % (
+                    log("round %d/%d %-6s %-7s %10.0f req/s  p50 %s  p99 %s  rss %s%s" % (
                         rnd + 1, args.rounds, route, v, res["rps"], fmt_us(res.get("p50")),
                         fmt_us(res.get("p99")), fmt_mib(res["rss_kib"]),
                         "  non-2xx %d" % res["non2xx"] if res["non2xx"] else "") +
@@ -731,7 +853,7 @@ def main():
         sc = []
         log("== idle RSS")
         for v in variants:
-            sc.append(("RSS idle, %s, bench app (5 routes, each served once)" % v,
+            sc.append(("RSS idle, %s, bench app (each route it has, served once)" % v,
                        fmt_mib(idle_rss(args, v))))
         log("== RSS with 100 route files")
         sc.append(("RSS rhapi, 100 generated route files, each served once",

@@ -3,30 +3,55 @@
 #
 #   bench/run.sh                 # full run: 3 rounds x 8 s, rhapi vs raw actix-web
 #   bench/run.sh --with-next     # ... and vs Next.js (npm install + next build on first use)
+#   bench/run.sh --with-bun --with-node --with-fastify   # ... and vs Bun, node:http, Fastify
+#                                # (or --peers bun,node,fastify; npm install on first use)
+#   bench/run.sh --baseline /tmp/rhapi-base   # ... and an older rhapi binary, route by route
+#   bench/run.sh concurrency [--quick] [--scenarios slow,c10k,mixed,runaway,sse]
+#                                # slow upstream, 10k connections, SSE: rhapi vs Bun
+#                                # (bench/concurrency.py; --no-bun, --baseline, --peers too)
 #   bench/run.sh --quick         # smoke run: 1 round x 3 s, short scenarios
 #   bench/run.sh reload [...]    # hot-reload latency of `rhapi dev` (bench/reload.py)
 #   bench/run.sh instructions    # user-space instructions per request (bench/instructions.py)
 #
 # Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
-#   --routes hello,echo,params,work,db  --no-scenarios  --isolation-only  --out FILE
+#   --routes hello,echo,params,work,db,items  --no-scenarios  --isolation-only  --out FILE
 # See bench/README.md for what is measured and what the columns mean.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sub=bench
-if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" ]]; then
+if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ]]; then
     sub=$1
     shift
 fi
 
 build=1
 with_next=0
+with_bun=0
+with_fastify=0
+with_node=0
+prev=
 for arg in "$@"; do
     case "$arg" in
         --no-build) build=0 ;;
         --with-next) with_next=1 ;;
+        --with-bun) with_bun=1 ;;
+        --with-node) with_node=1 ;;
+        --with-fastify) with_fastify=1 ;;
+        --peers=*) prev=--peers; arg=${arg#--peers=} ;;
     esac
+    if [[ $prev == --peers ]]; then
+        [[ ,$arg, == *,bun,* ]] && with_bun=1
+        [[ ,$arg, == *,node,* ]] && with_node=1
+        [[ ,$arg, == *,fastify,* ]] && with_fastify=1
+    fi
+    prev=$arg
 done
+# The concurrency scenarios compare with Bun unless told --no-bun.
+if [[ $sub == concurrency ]]; then
+    with_bun=1
+    for arg in "$@"; do [[ $arg == --no-bun ]] && with_bun=0; done
+fi
 
 # Installs Debian package $1 (whose command has the same name) when it is missing.
 ensure_installed() {
@@ -57,6 +82,34 @@ fi
 
 ensure_installed wrk
 command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
+
+# npm install in bench/$1 when $2 (a path under it) is missing.
+npm_install() {
+    command -v npm >/dev/null 2>&1 || { echo "bench/$1 needs node and npm" >&2; exit 1; }
+    if [[ ! -e bench/$1/$2 ]]; then
+        echo "== npm install (bench/$1)" >&2
+        (cd "bench/$1" && npm install --no-audit --no-fund >&2)
+    fi
+}
+
+if [[ $with_bun == 1 ]]; then
+    # Bun's own binary, from the npm package @oven/bun-linux-x64 (bench/bun/package.json).
+    npm_install bun node_modules/@oven/bun-linux-x64/bin/bun
+    bench/bun/node_modules/@oven/bun-linux-x64/bin/bun --version >/dev/null || {
+        echo "the Bun binary in bench/bun does not run on this machine" >&2; exit 1; }
+fi
+if [[ $with_fastify == 1 ]]; then
+    npm_install fastify node_modules/fastify/package.json
+fi
+if [[ $with_node == 1 || $with_fastify == 1 ]]; then
+    command -v node >/dev/null 2>&1 || { echo "--with-node/--with-fastify need node" >&2; exit 1; }
+fi
+
+if [[ $sub == concurrency ]]; then
+    # 10,000 client connections plus as many to the upstream: as many descriptors as allowed.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    exec python3 bench/concurrency.py "$@"
+fi
 
 if [[ $with_next == 1 ]]; then
     command -v node >/dev/null 2>&1 || { echo "--with-next needs node and npm" >&2; exit 1; }
