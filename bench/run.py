@@ -395,14 +395,14 @@ def scenario_rss(args, n):
 
 def scenario_isolation(args):
     """hello under wrk while one request to a runaway route (`spin.rhai`, stopped by a 2 s
-    budget) runs, for each executor placement; and the same without the runaway."""
+    budget) runs, and the same without the runaway; for rhapi, and for the baseline binary
+    when one is given (--baseline)."""
     import threading
     rows = []
-    for placement in ("hybrid", "inline", "pool"):
+    for placement in ("rhapi", "base") if args.baseline else ("rhapi",):
         for spin in (False, True):
             extra = ["--timeout", "2s", "--max-operations", "0"]
-            with Server("rhapi", core=args.server_core, extra_args=extra,
-                        extra_env={"RHAPI_EXECUTOR": placement}) as srv:
+            with Server(placement, core=args.server_core, extra_args=extra) as srv:
                 wait_ready(srv.proc, srv.port)
                 run_wrk(args, srv.port, "hello", args.warmup, False, None)
                 answer = {}
@@ -646,11 +646,11 @@ def build_report(args, meta, results, variants, extra):
         L.append("## Isolation: hello while one runaway request runs (6 s of wrk, runaway "
                  "sent at 1 s, stopped by `--timeout 2s`)")
         L.append("")
-        L.append("| executor | runaway | hello req/s | p99 | max | runaway answer |")
+        L.append("| server | runaway | hello req/s | p99 | max | runaway answer |")
         L.append("|---|---|--:|--:|--:|---|")
         for placement, spin, res, answer in iso:
             L.append("| %s%s | %s | %s | %s | %s | %s |" % (
-                placement, " (rhapi's)" if placement == "hybrid" else "",
+                placement, " (baseline binary)" if placement == "base" else "",
                 "yes" if spin else "no", fmt_rps(res["rps"]), fmt_us(res.get("p99")),
                 fmt_us(res.get("max")),
                 "%d after %.2f s" % (answer["status"], answer["s"]) if answer else "–"))
