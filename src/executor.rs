@@ -37,6 +37,10 @@ use crate::script::{Call, Reply};
 /// How long a run may compute before other requests on its worker get their turn.
 pub const SLICE: Duration = Duration::from_millis(2);
 
+/// The slice of a run after it was suspended: shorter, so that when several long runs take
+/// turns, a new request waits for one short turn at most.
+pub const RESUMED_SLICE: Duration = Duration::from_millis(1);
+
 /// Stack of one run. Only touched pages take memory; the rest is address space. Rhai's
 /// interpreter is recursive, and unoptimised builds use several times the stack of release
 /// builds, so this leaves room for the deepest call nesting the limits allow.
@@ -220,6 +224,10 @@ impl Run {
         self.turn = None;
         tokio::task::yield_now().await;
         self.turn = turn.acquire_owned().await.ok();
+        // The turn is handed over by a direct wake, which would let long runs follow one
+        // another without the runtime polling its sockets; yielding once more (tokio defers
+        // a yield until the I/O driver has run) lets new requests in between two turns.
+        tokio::task::yield_now().await;
     }
 }
 

@@ -87,14 +87,14 @@ impl Saved {
         }
     }
 
-    /// Puts the state back (the run resumed), with a fresh slice.
+    /// Puts the state back (the run resumed), with a fresh (shorter) slice.
     pub fn restore(self) {
         let Saved {
             mut context,
             memory_left,
             transaction,
         } = self;
-        context.slice_end = Some(Instant::now() + crate::executor::SLICE);
+        context.slice_end = Some(Instant::now() + crate::executor::RESUMED_SLICE);
         CONTEXT.with(|c| *c.borrow_mut() = context);
         MEMORY_CEILING
             .with(|c| c.set(crate::memory::thread_allocated().saturating_add(memory_left)));
