@@ -1,5 +1,5 @@
-//! The request pipeline: route lookup, dispatch decision, body, script run, response,
-//! and one log line per request.
+//! The request pipeline: `public/` or a route; its preflight, middleware, body, script
+//! runs and response; CORS and compression; one log line per request.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -10,17 +10,18 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
-use rhai::Dynamic;
+use rhai::{Dynamic, Map};
 
 use super::request::{build_req, content_type, parse_body, read_body};
 use super::response::{log_script_error, respond, script_error_response};
-use super::Server;
-use crate::app::Route;
+use super::{cors, public, Server};
+use crate::app::{Route, Snapshot};
 use crate::error::{error_response, RequestError};
 use crate::executor::Inline;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
-use crate::script::{plan, Call, Plan};
+use crate::script::middleware::keep_headers;
+use crate::script::{methods, plan, Call, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -62,62 +63,153 @@ async fn answer(req: &HttpRequest, payload: Payload, server: &Server) -> HttpRes
             "Request Header Fields Too Large",
         );
     }
-    let segments = match path::parse(req.path()) {
-        RequestPath::Api(segments) => segments,
-        RequestPath::NotApi => return not_found(),
-        RequestPath::Bad => return RequestError::BadRequest.response(),
-        RequestPath::TrailingSlash(target) => return redirect_without_slash(req, target),
-    };
     let snapshot = server.app.snapshot();
-    let Some((route, params)) = snapshot.routes.lookup(&segments) else {
+    let settings = Arc::clone(&snapshot.settings);
+    let mut response = match path::parse(req.path()) {
+        RequestPath::Api(segments) => {
+            let response = api(req, payload, server, snapshot, &segments).await;
+            super::compress::apply(req, response)
+        }
+        RequestPath::NotApi => {
+            drop(snapshot);
+            public::serve(req, &server.app.dir, &settings.public)
+        }
+        RequestPath::Bad => RequestError::BadRequest.response(),
+        RequestPath::TrailingSlash(target) => redirect_without_slash(req, target),
+    };
+    cors::apply(req, &settings.cors, &mut response);
+    response
+}
+
+/// A request under `/api`: the route, its preflight, its middleware, its function.
+async fn api(
+    req: &HttpRequest,
+    payload: Payload,
+    server: &Server,
+    snapshot: Arc<Snapshot>,
+    segments: &[String],
+) -> HttpResponse {
+    let Some((route, params)) = snapshot.routes.lookup(segments) else {
         return not_found();
     };
-    let dev = server.app.settings.is_dev();
+    let settings = &snapshot.settings;
+    let dev = settings.is_dev();
     let script = match route {
         Route::Ready(script) => Arc::clone(script),
         Route::Broken(err) => {
+            if let Some(preflight) = cors::preflight(req, &settings.cors, None) {
+                return preflight;
+            }
             log_script_error(req, err);
             return script_error_response(err, dev);
         }
     };
-    let target = match plan(&script, req.method()) {
-        Plan::Call(target) => target,
-        automatic => return automatic.automatic_response().unwrap_or_else(not_found),
-    };
-    let body = match read_body(req, payload, server.settings.body_limit).await {
+    if let Some(preflight) = cors::preflight(req, &settings.cors, methods::allow(&script)) {
+        return preflight;
+    }
+    let mut chain = Vec::new();
+    for slot in snapshot.middleware_of(&script.file) {
+        match slot {
+            Ok(middleware) => chain.push(Arc::clone(middleware)),
+            Err(err) => {
+                log_script_error(req, err);
+                return script_error_response(err, dev);
+            }
+        }
+    }
+    let plan = plan(&script, req.method());
+    if chain.is_empty() && !matches!(plan, Plan::Call(_)) {
+        return plan.automatic_response().unwrap_or_else(not_found);
+    }
+    let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
+    let body = match read_body(req, payload, body_limit).await {
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let input = ScriptInput {
+    let mut input = ScriptInput {
         req,
-        decoded_path: decoded_path(&segments),
+        decoded_path: decoded_path(segments),
         params: &params,
         body: &body,
+        locals: Map::new(),
     };
     let req_value = match input.build() {
         Ok(value) => value,
         Err(err) => return err.response(),
     };
-    let limits = &server.app.settings.limits;
-    let call = Call {
-        engine: Arc::clone(&snapshot.engine),
+    let limits = &settings.limits;
+    // One budget for the whole request: its middleware and its route.
+    let deadline = Instant::now() + script.config.timeout.unwrap_or(limits.timeout);
+    let engine = Arc::clone(snapshot.engine_for(&script));
+    let env = snapshot.env.clone();
+    let max_memory = limits.max_memory;
+    drop(snapshot);
+    let call = |script: Arc<RouteScript>, target| Call {
+        engine: Arc::clone(&engine),
         script,
         target,
-        env: snapshot.env.clone(),
-        deadline: Instant::now() + limits.timeout,
-        max_memory: limits.max_memory,
+        env: env.clone(),
+        deadline,
+        max_memory,
     };
-    drop(snapshot);
-    let reply = match server.executor.run_inline(&call, req_value) {
+    let mut kept = Vec::new();
+    for middleware in &chain {
+        let req_value = with_locals(&req_value, &input.locals);
+        let reply = run_script(
+            server,
+            call(Arc::clone(&middleware.script), middleware.target()),
+            &input,
+            req_value,
+        )
+        .await;
+        match reply {
+            Reply::Passed(passed) => {
+                if let Some(locals) = passed.locals {
+                    input.locals.extend(locals);
+                }
+                kept.extend(passed.headers);
+            }
+            answered => return keep_headers(respond(answered, req, dev), kept),
+        }
+    }
+    let response = match plan {
+        Plan::Call(target) => {
+            let req_value = if chain.is_empty() {
+                req_value
+            } else {
+                with_locals(&req_value, &input.locals)
+            };
+            let reply = run_script(server, call(script, target), &input, req_value).await;
+            respond(reply, req, dev)
+        }
+        automatic => automatic.automatic_response().unwrap_or_else(not_found),
+    };
+    keep_headers(response, kept)
+}
+
+/// Runs one script call (a middleware's or a route's): inline on this worker when its
+/// route may run here, else (or when its slice runs out) on the script pool. Every run goes
+/// through here.
+async fn run_script(server: &Server, call: Call, input: &ScriptInput<'_>, req: Dynamic) -> Reply {
+    match server.executor.run_inline(&call, req) {
         Inline::Done(reply) => reply,
         Inline::NotHere(req_value) => server.executor.run_pooled(call, req_value).await,
         // The first run consumed its `req`; the body is still here to build it again.
         Inline::Overran => match input.build() {
             Ok(req_value) => server.executor.run_pooled(call, req_value).await,
-            Err(err) => return err.response(),
+            Err(err) => Reply::Failed(crate::error::ScriptError::in_file(
+                &call.script.file,
+                format!("the request could not be built again: {err}"),
+            )),
         },
-    };
-    respond(reply, req, dev)
+    }
+}
+
+/// `req` with `req.locals` replaced (each middleware and the route get their own copy).
+fn with_locals(req: &Dynamic, locals: &Map) -> Dynamic {
+    let mut map = req.clone_cast::<Map>();
+    map.insert("locals".into(), Dynamic::from_map(locals.clone()));
+    Dynamic::from_map(map)
 }
 
 /// What `req` is built from (twice when a run moves to the pool).
@@ -126,12 +218,21 @@ struct ScriptInput<'a> {
     decoded_path: String,
     params: &'a Params,
     body: &'a [u8],
+    /// What middleware handed on so far.
+    locals: Map,
 }
 
 impl ScriptInput<'_> {
     fn build(&self) -> Result<Dynamic, RequestError> {
         let parsed = parse_body(content_type(self.req), self.body)?;
-        build_req(self.req, &self.decoded_path, self.params, parsed)
+        build_req(
+            self.req,
+            &self.decoded_path,
+            self.params,
+            parsed,
+            self.body,
+            self.locals.clone(),
+        )
     }
 }
 

@@ -1,7 +1,10 @@
 //! The HTTP side: actix-web server, request -> `req`, reply -> response.
 
+mod compress;
+mod cors;
 mod handler;
 mod multipart;
+mod public;
 pub mod request;
 pub mod response;
 
@@ -14,11 +17,12 @@ use crate::app::App;
 use crate::executor::{Executor, Placement};
 use crate::settings::ServeSettings;
 
+pub use public::warnings as public_warnings;
+
 /// What every HTTP worker shares.
 pub struct Server {
     pub app: Arc<App>,
     pub executor: Executor,
-    pub settings: ServeSettings,
 }
 
 /// How long running requests may take to finish after SIGINT/SIGTERM.
@@ -30,7 +34,6 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let server = web::Data::new(Server {
         app,
         executor: Executor::new(settings.script_threads, Placement::from_env())?,
-        settings: settings.clone(),
     });
     actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {

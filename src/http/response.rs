@@ -29,8 +29,9 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             tracing::error!("{} {}: the script pool is full", req.method(), req.path());
             error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy")
         }
-        // Only the executor sees a run whose slice is over; it never reaches a client.
-        Reply::SliceOver => {
+        // Only the executor sees a run whose slice is over, and only the pipeline a
+        // middleware that passed: neither reaches a client.
+        Reply::SliceOver | Reply::Passed(_) => {
             tracing::error!(
                 "{} {}: a run ended without an answer",
                 req.method(),

@@ -30,6 +30,8 @@ pub enum Reply {
     SliceOver,
     /// The script pool's queue is full: 503.
     Busy,
+    /// A middleware did not answer: run the next one, or the route.
+    Passed(super::middleware::Passed),
 }
 
 /// One call of a route's function: everything a thread needs to run it, but `req`, which
@@ -86,6 +88,9 @@ impl Call {
     }
 
     fn returned(&self, value: Dynamic, res: &Res) -> Reply {
+        if self.target.middleware {
+            return super::middleware::reply(value, res);
+        }
         if let Some(sent) = res.take() {
             return Reply::Sent(sent);
         }
