@@ -136,11 +136,15 @@ impl Loader {
         let middleware_files = middleware::scan(&self.dir);
         let mut middleware = Vec::new();
         for file in &middleware_files {
-            let slot = self
+            let mut slot = self
                 .script_for(&file.path, &file.display, &mut seen_sources, &mut compiled)
                 .and_then(|script| Middleware::new(script, &file.display));
             if let Err(err) = &slot {
                 errors.push(err.clone());
+                let good = self.last_good.get(&file.path).filter(|g| g.middleware.is_some());
+                if let (Mode::Start, Some(good)) = (self.settings.mode, good) {
+                    slot = Middleware::new(Arc::clone(good), &file.display);
+                }
             }
             middleware.push((file.folder.clone(), slot.map(Arc::new)));
         }
