@@ -28,7 +28,11 @@ fn allowed_origin(req: &HttpRequest, cors: &CorsSettings) -> Option<HeaderValue>
 /// Adds the CORS headers to any response (routes, files, 404s, errors) for an allowed
 /// origin.
 pub fn apply(req: &HttpRequest, cors: &CorsSettings, response: &mut HttpResponse) {
-    if !cors.enabled() {
+    // A preflight's 204 carries exactly what [`preflight`] decided.
+    let answered_preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && response.status() == actix_web::http::StatusCode::NO_CONTENT;
+    if !cors.enabled() || answered_preflight {
         return;
     }
     add_vary(response, "Origin");
