@@ -108,14 +108,21 @@ pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
         body_limit: server.body_limit,
         timeout: server.timeout,
         max_operations: server.max_operations,
-        max_in_flight: server.max_in_flight.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        max_in_flight: server
+            .max_in_flight
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         ..Overrides::default()
     };
     if let Some(public) = file.public {
         let defaults = PublicSettings::default();
         let dir = public.dir.unwrap_or(defaults.dir);
         if dir.is_empty() || Path::new(&dir).is_absolute() || dir.split('/').any(|p| p == "..") {
-            return Err(invalid(text, "public", "dir", "must be a folder inside the app folder"));
+            return Err(invalid(
+                text,
+                "public",
+                "dir",
+                "must be a folder inside the app folder",
+            ));
         }
         overrides.public = Some(PublicSettings {
             dir,
@@ -141,14 +148,24 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
         }
     }
     if cors.origins.len() > 1 && cors.origins.iter().any(|o| o == "*") {
-        return Err(invalid(text, "cors", "origins", "\"*\" must be the only origin"));
+        return Err(invalid(
+            text,
+            "cors",
+            "origins",
+            "\"*\" must be the only origin",
+        ));
     }
     let methods = match cors.methods {
         Some(methods) => {
             let mut upper = Vec::new();
             for method in methods {
                 if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-                    return Err(invalid(text, "cors", "methods", &format!("'{method}' is not a method")));
+                    return Err(invalid(
+                        text,
+                        "cors",
+                        "methods",
+                        &format!("'{method}' is not a method"),
+                    ));
                 }
                 upper.push(method.to_ascii_uppercase());
             }
@@ -159,12 +176,21 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
     let mut headers = Vec::new();
     for header in cors.headers.unwrap_or(defaults.headers) {
         if actix_web::http::header::HeaderName::try_from(header.as_str()).is_err() {
-            return Err(invalid(text, "cors", "headers", &format!("'{header}' is not a header name")));
+            return Err(invalid(
+                text,
+                "cors",
+                "headers",
+                &format!("'{header}' is not a header name"),
+            ));
         }
         headers.push(header.to_ascii_lowercase());
     }
     Ok(CorsSettings {
-        origins: cors.origins.iter().map(|o| o.trim_end_matches('/').to_string()).collect(),
+        origins: cors
+            .origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect(),
         methods,
         headers,
         credentials: cors.credentials.unwrap_or(defaults.credentials),
@@ -179,7 +205,9 @@ fn is_origin(text: &str) -> bool {
     };
     let host = rest.strip_suffix('/').unwrap_or(rest);
     !scheme.is_empty()
-        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         && !host.is_empty()
         && !host.contains(['/', '?', '#', ' ', '@'])
 }
@@ -200,9 +228,7 @@ fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
         let trimmed = line.trim();
         if let Some(name) = trimmed.strip_prefix('[') {
             current = name.trim_end_matches(']').trim().to_string();
-        } else if current == section
-            && trimmed.split('=').next().is_some_and(|k| k.trim() == key)
-        {
+        } else if current == section && trimmed.split('=').next().is_some_and(|k| k.trim() == key) {
             return Some(i + 1);
         }
     }
@@ -291,7 +317,10 @@ impl<T> Visitor<'_> for TextOrNumber<T> {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
         match u64::try_from(v) {
             Ok(v) => self.visit_u64(v),
-            Err(_) => Err(E::custom(format!("{v} is negative: expected {}", self.expected))),
+            Err(_) => Err(E::custom(format!(
+                "{v} is negative: expected {}",
+                self.expected
+            ))),
         }
     }
 }
@@ -312,7 +341,13 @@ mod tests {
         assert_eq!(o.timeout, Some(Duration::from_secs(3)));
         assert_eq!(o.max_operations, Some(5));
         assert_eq!(o.max_in_flight, Some(7));
-        assert_eq!(o.public.unwrap(), PublicSettings { dir: "static".into(), spa: true });
+        assert_eq!(
+            o.public.unwrap(),
+            PublicSettings {
+                dir: "static".into(),
+                spa: true
+            }
+        );
         let cors = o.cors.unwrap();
         assert_eq!(cors.methods, Some(vec!["GET".to_string()]));
         assert_eq!(cors.headers, vec!["x-key".to_string()]);
@@ -323,10 +358,18 @@ mod tests {
     #[test]
     fn mistakes_name_key_and_line() {
         let err = parse("[server]\ntimeout = \"3s\"\nbodylimit = \"1mb\"\n").unwrap_err();
-        assert_eq!((err.key.as_str(), err.line), ("server.bodylimit", 3), "{err}");
+        assert_eq!(
+            (err.key.as_str(), err.line),
+            ("server.bodylimit", 3),
+            "{err}"
+        );
         assert!(err.message.contains("unknown field"), "{err}");
         let err = parse("\n[server]\nbody_limit = \"1 parsec\"\n").unwrap_err();
-        assert_eq!((err.key.as_str(), err.line), ("server.body_limit", 3), "{err}");
+        assert_eq!(
+            (err.key.as_str(), err.line),
+            ("server.body_limit", 3),
+            "{err}"
+        );
         let err = parse("[cors]\norigins = [\"nope\"]\n").unwrap_err();
         assert_eq!((err.key.as_str(), err.line), ("cors.origins", 2), "{err}");
         let err = parse("[serve]\n").unwrap_err();

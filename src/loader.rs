@@ -141,7 +141,10 @@ impl Loader {
                 .and_then(|script| Middleware::new(script, &file.display));
             if let Err(err) = &slot {
                 errors.push(err.clone());
-                let good = self.last_good.get(&file.path).filter(|g| g.middleware.is_some());
+                let good = self
+                    .last_good
+                    .get(&file.path)
+                    .filter(|g| g.middleware.is_some());
                 if let (Mode::Start, Some(good)) = (self.settings.mode, good) {
                     slot = Middleware::new(Arc::clone(good), &file.display);
                 }
@@ -162,21 +165,26 @@ impl Loader {
             if !chain.is_empty() {
                 chains.insert(Arc::from(file.display.as_str()), chain.into());
             }
-            let route =
-                match self.script_for(&file.path, &file.display, &mut seen_sources, &mut compiled) {
-                    Ok(script) => Route::Ready(script),
-                    Err(err) => {
-                        errors.push(err.clone());
-                        match (self.settings.mode, self.last_good.get(&file.path)) {
-                            (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
-                            _ => Route::Broken(err),
-                        }
+            let route = match self.script_for(
+                &file.path,
+                &file.display,
+                &mut seen_sources,
+                &mut compiled,
+            ) {
+                Ok(script) => Route::Ready(script),
+                Err(err) => {
+                    errors.push(err.clone());
+                    match (self.settings.mode, self.last_good.get(&file.path)) {
+                        (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
+                        _ => Route::Broken(err),
                     }
-                };
+                }
+            };
             entries.push((pattern, route, file.display.clone()));
         }
         let kept = |path: &PathBuf| {
-            files.iter().any(|f| &f.path == path) || middleware_files.iter().any(|f| &f.path == path)
+            files.iter().any(|f| &f.path == path)
+                || middleware_files.iter().any(|f| &f.path == path)
         };
         self.cache.retain(|path, _| kept(path));
         self.last_good.retain(|path, _| kept(path));

@@ -253,7 +253,11 @@ fn the_page_is_served_and_bad_input_is_a_4xx_never_a_500() {
     let server = app.serve("start", &[]);
     let page = server.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("<button id=\"signup\""), "{}", page.text());
+    assert!(
+        page.text().contains("<button id=\"signup\""),
+        "{}",
+        page.text()
+    );
     let signup = send(
         &server,
         "POST",
@@ -286,7 +290,11 @@ fn the_page_is_served_and_bad_input_is_a_4xx_never_a_500() {
     }
     // The middleware lets nobody without a session through, whatever the method.
     for method in ["GET", "POST", "PUT", "DELETE"] {
-        assert_eq!(send(&server, method, "/api/notes/1", "", "{}").status, 401, "{method}");
+        assert_eq!(
+            send(&server, method, "/api/notes/1", "", "{}").status,
+            401,
+            "{method}"
+        );
     }
 }
 
@@ -294,7 +302,12 @@ fn signature(secret: &str, body: &[u8]) -> String {
     use hmac::{KeyInit, Mac};
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("sha256={hex}")
 }
 
@@ -314,7 +327,10 @@ fn the_webhook_checks_the_signature_over_the_raw_body() {
     assert_eq!((ok.status, ok.json()), (200, json!({ "received": "paid" })));
     let wrong = post(&[("x-signature", &signature("other", body))], body);
     assert_eq!(wrong.status, 401);
-    let tampered = post(&[("x-signature", &good)], br#"{ "event" : "paid",  "amount": 99 }"#);
+    let tampered = post(
+        &[("x-signature", &good)],
+        br#"{ "event" : "paid",  "amount": 99 }"#,
+    );
     assert_eq!(tampered.status, 401);
     assert_eq!(post(&[], body).status, 400);
     let not_an_event = br#"[1,2]"#;

@@ -13,7 +13,10 @@ fn app(cors: &str) -> TestApp {
         "pages/api/_middleware.rhai",
         "fn middleware(req) { log::info(`middleware ran for ${req.method}`); }\n",
     );
-    app.write("pages/api/items.rhai", "fn GET() { [1, 2] }\nfn POST() { \"made\" }\n");
+    app.write(
+        "pages/api/items.rhai",
+        "fn GET() { [1, 2] }\nfn POST() { \"made\" }\n",
+    );
     app.write("pages/api/broken.rhai", "fn GET() { throw \"boom\"; }\n");
     app
 }
@@ -52,8 +55,16 @@ fn allowed_origins_get_their_headers_on_every_response() {
             response.status
         );
     }
-    let other = server.request("GET", "/api/items", &[("origin", "http://evil.example")], b"");
-    assert_eq!(other.status, 200, "the server answers; the browser withholds it");
+    let other = server.request(
+        "GET",
+        "/api/items",
+        &[("origin", "http://evil.example")],
+        b"",
+    );
+    assert_eq!(
+        other.status, 200,
+        "the server answers; the browser withholds it"
+    );
     assert_eq!(other.header("access-control-allow-origin"), None);
     let none = server.get("/api/items");
     assert_eq!(none.header("access-control-allow-origin"), None);
@@ -73,7 +84,10 @@ fn preflight_is_answered_before_any_script() {
         Some("GET, HEAD, POST, OPTIONS"),
         "the route's own methods"
     );
-    assert_eq!(response.header("access-control-allow-headers"), Some("content-type, x-key"));
+    assert_eq!(
+        response.header("access-control-allow-headers"),
+        Some("content-type, x-key")
+    );
     assert_eq!(response.header("access-control-max-age"), Some("120"));
     assert_eq!(response.header("access-control-allow-credentials"), None);
     server.sync_log();
@@ -101,11 +115,19 @@ fn preflight_is_answered_before_any_script() {
 
 #[test]
 fn configured_methods_replace_the_routes() {
-    let app = app(&format!("origins = [\"{APP}\"]\nmethods = [\"GET\", \"DELETE\"]\n"));
+    let app = app(&format!(
+        "origins = [\"{APP}\"]\nmethods = [\"GET\", \"DELETE\"]\n"
+    ));
     let server = app.serve("start", &[]);
     let delete = preflight(&server, APP, "DELETE");
-    assert_eq!(delete.header("access-control-allow-methods"), Some("GET, DELETE"));
-    assert_eq!(preflight(&server, APP, "POST").header("access-control-allow-origin"), None);
+    assert_eq!(
+        delete.header("access-control-allow-methods"),
+        Some("GET, DELETE")
+    );
+    assert_eq!(
+        preflight(&server, APP, "POST").header("access-control-allow-origin"),
+        None
+    );
 }
 
 #[test]
@@ -114,7 +136,10 @@ fn credentials_never_with_a_star() {
     let server = app.serve("start", &[]);
     let response = preflight(&server, APP, "GET");
     assert_eq!(response.header("access-control-allow-origin"), Some(APP));
-    assert_eq!(response.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        response.header("access-control-allow-credentials"),
+        Some("true")
+    );
     let get = server.request("GET", "/api/items", &[("origin", APP)], b"");
     assert_eq!(get.header("access-control-allow-credentials"), Some("true"));
 
@@ -126,7 +151,10 @@ fn credentials_never_with_a_star() {
         Some("http://x.example"),
         "any origin with credentials: the origin itself, never *"
     );
-    assert_eq!(response.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        response.header("access-control-allow-credentials"),
+        Some("true")
+    );
 }
 
 fn app_with_star(credentials: bool) -> TestApp {

@@ -34,7 +34,10 @@ fn outermost_first_and_locals_merge() {
     for header in ["x-root", "x-a", "x-b"] {
         assert_eq!(deep.header(header), Some("1"), "{header}");
     }
-    assert_eq!(server.get("/api/a/mid").json(), json!({ "seen": ["root", "a"] }));
+    assert_eq!(
+        server.get("/api/a/mid").json(),
+        json!({ "seen": ["root", "a"] })
+    );
     let top = server.get("/api/top");
     assert_eq!(top.json(), json!({ "seen": ["root"] }));
     assert_eq!(top.header("x-a"), None);
@@ -83,8 +86,15 @@ fn an_early_answer_stops_the_rest() {
     assert_eq!(refused.json(), json!({ "error": "sign in first" }));
     assert_eq!(refused.header("x-outer"), Some("yes"));
     let thrown = server.get("/api/private/data?key=open&fail=1");
-    assert_eq!((thrown.status, thrown.json()), (403, json!({ "status": 403, "error": "no" })));
-    assert_eq!(thrown.header("x-outer"), Some("yes"), "headers of the outer one are kept");
+    assert_eq!(
+        (thrown.status, thrown.json()),
+        (403, json!({ "status": 403, "error": "no" }))
+    );
+    assert_eq!(
+        thrown.header("x-outer"),
+        Some("yes"),
+        "headers of the outer one are kept"
+    );
     server.sync_log();
     assert!(!server.log_text().contains("route ran"));
     let open = server.get("/api/private/data?key=open");
@@ -104,7 +114,11 @@ fn the_routes_own_headers_and_cookies_win() {
     );
     let server = app.serve("dev", &[]);
     let response = server.get("/api/x");
-    assert_eq!(response.json(), json!({ "locals": {} }), "locals is #{{}} when nothing was set");
+    assert_eq!(
+        response.json(),
+        json!({ "locals": {} }),
+        "locals is #{{}} when nothing was set"
+    );
     assert_eq!(response.header_all("x-who"), vec!["route"]);
     assert_eq!(response.header("x-only-mw"), Some("1"));
     let mut cookies: Vec<&str> = response
@@ -125,7 +139,13 @@ fn runs_for_automatic_answers_and_every_method() {
     );
     app.write("pages/api/only-get.rhai", "fn GET() { \"got\" }\n");
     let server = app.serve("dev", &[]);
-    for (method, status) in [("GET", 200), ("HEAD", 200), ("OPTIONS", 204), ("POST", 405), ("DELETE", 405)] {
+    for (method, status) in [
+        ("GET", 200),
+        ("HEAD", 200),
+        ("OPTIONS", 204),
+        ("POST", 405),
+        ("DELETE", 405),
+    ] {
         let response = server.request(method, "/api/only-get", &[], b"");
         assert_eq!(response.status, status, "{method}");
         assert_eq!(response.header("x-method"), Some(method), "{method}");
@@ -159,26 +179,44 @@ fn a_throwing_middleware_shows_its_own_file_and_line_in_dev_only() {
 #[test]
 fn a_compile_error_in_a_middleware_and_its_fix_in_dev() {
     let app = TestApp::new();
-    app.write("pages/api/notes/_middleware.rhai", "fn middleware(req) { #{ ok: 1 } }\n");
+    app.write(
+        "pages/api/notes/_middleware.rhai",
+        "fn middleware(req) { #{ ok: 1 } }\n",
+    );
     app.write("pages/api/notes/list.rhai", "fn GET(req) { req.locals }\n");
     app.write("pages/api/free.rhai", "fn GET() { \"free\" }\n");
     let server = app.serve("dev", &[]);
     assert_eq!(server.get("/api/notes/list").json(), json!({ "ok": 1 }));
 
-    app.write("pages/api/notes/_middleware.rhai", "fn middleware(req) {\n    let = ;\n}\n");
+    app.write(
+        "pages/api/notes/_middleware.rhai",
+        "fn middleware(req) {\n    let = ;\n}\n",
+    );
     let broken = server.poll_until("/api/notes/list", |r| r.status == 500);
     assert_eq!(broken.json()["file"], "pages/api/notes/_middleware.rhai");
     assert_eq!(broken.json()["line"], 2);
-    assert_eq!(server.get("/api/free").text(), "free", "the rest of the app works");
+    assert_eq!(
+        server.get("/api/free").text(),
+        "free",
+        "the rest of the app works"
+    );
 
-    app.write("pages/api/notes/_middleware.rhai", "fn middleware(req) { #{ ok: 2 } }\n");
-    server.poll_until("/api/notes/list", |r| r.status == 200 && r.json() == json!({ "ok": 2 }));
+    app.write(
+        "pages/api/notes/_middleware.rhai",
+        "fn middleware(req) { #{ ok: 2 } }\n",
+    );
+    server.poll_until("/api/notes/list", |r| {
+        r.status == 200 && r.json() == json!({ "ok": 2 })
+    });
 }
 
 #[test]
 fn start_keeps_the_last_good_middleware_and_refuses_a_broken_one_at_start() {
     let app = TestApp::new();
-    app.write("pages/api/_middleware.rhai", "fn middleware() { #{ v: 1 } }\n");
+    app.write(
+        "pages/api/_middleware.rhai",
+        "fn middleware() { #{ v: 1 } }\n",
+    );
     app.write("pages/api/x.rhai", "fn GET(req) { req.locals }\n");
     let server = app.serve("start", &[]);
     app.write("pages/api/_middleware.rhai", "fn middleware( {\n");
@@ -187,11 +225,19 @@ fn start_keeps_the_last_good_middleware_and_refuses_a_broken_one_at_start() {
     drop(server);
     let refused = app.run_to_exit("start", &["--port", "0"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(refused.stderr.contains("pages/api/_middleware.rhai"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("pages/api/_middleware.rhai"),
+        "{}",
+        refused.stderr
+    );
     app.write("pages/api/_middleware.rhai", "fn other() {}\n");
     let check = app.run("check");
     assert!(!check.status.success());
-    assert!(check.stderr.contains("must define fn middleware"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains("must define fn middleware"),
+        "{}",
+        check.stderr
+    );
 }
 
 #[test]

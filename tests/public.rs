@@ -59,7 +59,11 @@ fn files_at_the_root_url_with_their_types() {
         let response = get(&server, path, &[]);
         assert_eq!(response.status, 200, "{path}");
         assert_eq!(response.text(), body, "{path}");
-        assert_eq!(response.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{path}"
+        );
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(
             response.header("cache-control"),
@@ -74,7 +78,10 @@ fn files_at_the_root_url_with_their_types() {
     // The routes are still the routes.
     assert_eq!(get(&server, "/api/hello", &[]).status, 200);
     let head = server.request("HEAD", "/hello.txt", &[], b"");
-    assert_eq!((head.status, head.header("content-length")), (200, Some("5")));
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("5"))
+    );
     assert!(head.body.is_empty());
 }
 
@@ -107,7 +114,10 @@ fn content_hashed_names_are_immutable() {
         );
     }
     let js = get(&server, "/assets/index-BxKaQzPq.js", &[]);
-    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     let plain = get(&server, "/assets/photo-original.css", &[]);
     assert_eq!(
         plain.header("cache-control"),
@@ -140,9 +150,17 @@ fn ranges_get_206_and_unsatisfiable_416() {
     assert_eq!(part.status, 206);
     assert_eq!(part.text(), "2345");
     assert_eq!(part.header("content-range"), Some("bytes 2-5/10"));
-    let tail = get(&server, "/digits.txt", &[("range", "bytes=-3"), ("accept-encoding", "gzip")]);
+    let tail = get(
+        &server,
+        "/digits.txt",
+        &[("range", "bytes=-3"), ("accept-encoding", "gzip")],
+    );
     assert_eq!((tail.status, tail.text().as_str()), (206, "789"));
-    assert_eq!(tail.header("content-encoding"), None, "a range is never compressed");
+    assert_eq!(
+        tail.header("content-encoding"),
+        None,
+        "a range is never compressed"
+    );
     let beyond = get(&server, "/digits.txt", &[("range", "bytes=50-60")]);
     assert_eq!(beyond.status, 416);
     assert_eq!(beyond.header("content-range"), Some("bytes */10"));
@@ -156,7 +174,11 @@ fn text_over_1kb_is_compressed_br_first_then_gzip() {
     std::fs::write(app.path().join("public/big.png"), vec![7u8; 5000]).unwrap();
     let server = app.serve("start", &[]);
 
-    let br = get(&server, "/big.html", &[("accept-encoding", "gzip, deflate, br")]);
+    let br = get(
+        &server,
+        "/big.html",
+        &[("accept-encoding", "gzip, deflate, br")],
+    );
     assert_eq!(br.status, 200);
     assert_eq!(br.header("content-encoding"), Some("br"));
     assert_eq!(br.header("vary"), Some("Accept-Encoding"));
@@ -182,7 +204,10 @@ fn text_over_1kb_is_compressed_br_first_then_gzip() {
 
     // Small text and images are sent as they are.
     let small = get(&server, "/hello.txt", &[("accept-encoding", "br")]);
-    assert_eq!((small.header("content-encoding"), small.text().as_str()), (None, "hello"));
+    assert_eq!(
+        (small.header("content-encoding"), small.text().as_str()),
+        (None, "hello")
+    );
     let png = get(&server, "/big.png", &[("accept-encoding", "br, gzip")]);
     assert_eq!(png.header("content-encoding"), None);
     assert_eq!(png.body.len(), 5000);
@@ -202,7 +227,10 @@ fn precompressed_siblings_are_sent_as_they_are() {
     let server = app.serve("start", &[]);
     let response = get(&server, "/app.js", &[("accept-encoding", "gzip")]);
     assert_eq!(response.header("content-encoding"), Some("gzip"));
-    assert_eq!(response.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     assert_eq!(response.header("vary"), Some("Accept-Encoding"));
     assert_eq!(response.body, gz, "sent byte for byte");
     // No br sibling: a br-only client gets the file itself.
@@ -237,11 +265,17 @@ fn nothing_outside_public_and_no_dotfiles() {
     let app = app();
     app.write("outside.txt", "TOP-SECRET");
     app.write(".env", "SECRET=TOP-SECRET-ENV");
-    std::os::unix::fs::symlink(app.path().join("outside.txt"), app.path().join("public/link.txt"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        app.path().join("outside.txt"),
+        app.path().join("public/link.txt"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(app.path(), app.path().join("public/appdir")).unwrap();
-    std::os::unix::fs::symlink(app.path().join("public/hello.txt"), app.path().join("public/inner.txt"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        app.path().join("public/hello.txt"),
+        app.path().join("public/inner.txt"),
+    )
+    .unwrap();
     let server = app.serve("start", &[]);
     for path in [
         "/link.txt",
@@ -259,7 +293,13 @@ fn nothing_outside_public_and_no_dotfiles() {
         assert_eq!(response.status, 404, "{path}: {}", response.text());
         assert!(!response.text().contains("TOP-SECRET"), "{path}");
     }
-    for path in ["/../outside.txt", "/%2e%2e/outside.txt", "/docs/%2E%2E/%2e%2e/outside.txt", "/a%00b", "/%zz"] {
+    for path in [
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/docs/%2E%2E/%2e%2e/outside.txt",
+        "/a%00b",
+        "/%zz",
+    ] {
         let response = get(&server, path, &[]);
         assert_eq!(response.status, 400, "{path}: {}", response.text());
         assert_eq!(response.json(), json!({ "error": "Bad Request" }));
@@ -290,10 +330,17 @@ fn api_paths_never_come_from_public() {
     let server = app.serve("start", &[]);
     let routed = get(&server, "/api/hello", &[]);
     assert_ne!(routed.text(), "from public");
-    assert_eq!(get(&server, "/api/other.txt", &[]).json(), json!({ "error": "Not Found" }));
+    assert_eq!(
+        get(&server, "/api/other.txt", &[]).json(),
+        json!({ "error": "Not Found" })
+    );
     server.wait_for_log("public/api/ is never served");
     let check = app.run("check");
-    assert!(check.stderr.contains("public/api/ is never served"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains("public/api/ is never served"),
+        "{}",
+        check.stderr
+    );
 }
 
 #[test]
@@ -301,12 +348,22 @@ fn not_found_page_for_browsers_json_for_the_rest() {
     let app = app();
     app.write("public/404.html", "<h1>lost</h1>");
     let server = app.serve("start", &[]);
-    let browser = get(&server, "/nope", &[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+    let browser = get(
+        &server,
+        "/nope",
+        &[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")],
+    );
     assert_eq!(browser.status, 404);
     assert_eq!(browser.text(), "<h1>lost</h1>");
-    assert_eq!(browser.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        browser.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let client = get(&server, "/nope", &[("accept", "application/json")]);
-    assert_eq!((client.status, client.json()), (404, json!({ "error": "Not Found" })));
+    assert_eq!(
+        (client.status, client.json()),
+        (404, json!({ "error": "Not Found" }))
+    );
     // Under /api a 404 is always JSON.
     let api = get(&server, "/api/nope", &[("accept", "text/html")]);
     assert_eq!(api.json(), json!({ "error": "Not Found" }));
@@ -319,9 +376,16 @@ fn spa_answers_html_404s_with_index() {
     let server = app.serve("start", &[]);
     let deep = get(&server, "/app/settings/profile", &[("accept", "text/html")]);
     assert_eq!((deep.status, deep.text().as_str()), (200, "<h1>home</h1>"));
-    let json = get(&server, "/app/settings/profile", &[("accept", "application/json")]);
+    let json = get(
+        &server,
+        "/app/settings/profile",
+        &[("accept", "application/json")],
+    );
     assert_eq!(json.status, 404);
-    assert_eq!(get(&server, "/api/nope", &[("accept", "text/html")]).status, 404);
+    assert_eq!(
+        get(&server, "/api/nope", &[("accept", "text/html")]).status,
+        404
+    );
 }
 
 #[test]

@@ -26,7 +26,9 @@ pub fn module() -> Module {
     module.set_native_fn("uuid", || Ok(uuid::Uuid::new_v4().to_string()));
     // Strings and blobs alike (a webhook signs `req.raw_body`, a blob).
     module.set_native_fn("sha256", |data: Dynamic| {
-        Ok(crate::encoding::hex(&Sha256::digest(bytes_of(&data, "sha256")?)))
+        Ok(crate::encoding::hex(&Sha256::digest(bytes_of(
+            &data, "sha256",
+        )?)))
     });
     module.set_native_fn("hmac_sha256", |key: Dynamic, msg: Dynamic| {
         Ok(crate::encoding::hex(&hmac_sha256(
@@ -35,7 +37,10 @@ pub fn module() -> Module {
         )))
     });
     module.set_native_fn("equal", |a: Dynamic, b: Dynamic| {
-        Ok(constant_time_eq(&bytes_of(&a, "equal")?, &bytes_of(&b, "equal")?))
+        Ok(constant_time_eq(
+            &bytes_of(&a, "equal")?,
+            &bytes_of(&b, "equal")?,
+        ))
     });
     module
 }

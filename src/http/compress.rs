@@ -184,7 +184,11 @@ pub fn apply(req: &HttpRequest, response: HttpResponse) -> HttpResponse {
 /// A compressed body is not byte-for-byte the one its strong `ETag` names: make it weak
 /// (`If-None-Match` compares weakly, so revalidation still gets its 304).
 pub fn weaken_etag<B>(response: &mut HttpResponse<B>) {
-    let Some(tag) = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()) else {
+    let Some(tag) = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+    else {
         return;
     };
     if tag.starts_with("W/") {

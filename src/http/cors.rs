@@ -30,7 +30,9 @@ fn allowed_origin(req: &HttpRequest, cors: &CorsSettings) -> Option<HeaderValue>
 pub fn apply(req: &HttpRequest, cors: &CorsSettings, response: &mut HttpResponse) {
     // A preflight's 204 carries exactly what [`preflight`] decided.
     let answered_preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
         && response.status() == actix_web::http::StatusCode::NO_CONTENT;
     if !cors.enabled() || answered_preflight {
         return;
@@ -78,7 +80,7 @@ pub fn preflight(
         add_vary(&mut response, "Origin");
         return Some(response);
     };
-    if !methods.iter().any(|m| *m == requested) {
+    if !methods.contains(&requested) {
         add_vary(&mut response, "Origin");
         return Some(response);
     }
@@ -91,7 +93,10 @@ pub fn preflight(
     };
     insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods.join(", "));
     if !cors.headers.is_empty() {
-        insert(header::ACCESS_CONTROL_ALLOW_HEADERS, cors.headers.join(", "));
+        insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            cors.headers.join(", "),
+        );
     }
     insert(header::ACCESS_CONTROL_MAX_AGE, cors.max_age.to_string());
     if cors.credentials {

@@ -39,14 +39,14 @@ pub fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> Ht
         return not_found(req, app_dir, settings);
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        let mut response =
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    serve_file(req, &root, &file, StatusCode::OK).unwrap_or_else(|| not_found(req, app_dir, settings))
+    serve_file(req, &root, &file, StatusCode::OK)
+        .unwrap_or_else(|| not_found(req, app_dir, settings))
 }
 
 /// What a path asks for: its decoded segments, and whether it ended in `/`.
@@ -101,7 +101,12 @@ fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// Sends the file at `path` (inside `root`) with `status` (200, or 404 for `404.html`).
-fn serve_file(req: &HttpRequest, root: &Path, path: &Path, status: StatusCode) -> Option<HttpResponse> {
+fn serve_file(
+    req: &HttpRequest,
+    root: &Path,
+    path: &Path,
+    status: StatusCode,
+) -> Option<HttpResponse> {
     let content_type = content_type(path);
     let text = compress::compressible(&content_type);
     let ranged = req.headers().contains_key(header::RANGE);
@@ -128,9 +133,10 @@ fn serve_file(req: &HttpRequest, root: &Path, path: &Path, status: StatusCode) -
     let len = file.metadata().len();
     let large_text = text && len > compress::MIN_SIZE as u64;
     vary |= large_text;
-    let coding = accepted.first().copied().filter(|_| {
-        large_text && !ranged && len <= MAX_COMPRESSED && status == StatusCode::OK
-    });
+    let coding = accepted
+        .first()
+        .copied()
+        .filter(|_| large_text && !ranged && len <= MAX_COMPRESSED && status == StatusCode::OK);
     let compressed = coding.and_then(|coding| {
         let bytes = read_all(file.file(), len)?;
         Some((coding, compress::encode(&bytes, coding)))
@@ -140,10 +146,9 @@ fn serve_file(req: &HttpRequest, root: &Path, path: &Path, status: StatusCode) -
         *response.status_mut() = status;
         response.headers_mut().remove(header::ETAG);
         response.headers_mut().remove(header::LAST_MODIFIED);
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     Some(response)
 }
@@ -332,10 +337,16 @@ mod tests {
 
     #[test]
     fn types() {
-        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("a.svg")), "image/svg+xml");
         assert_eq!(content_type(Path::new("a.png")), "image/png");
-        assert_eq!(content_type(Path::new("a.unknownext")), "application/octet-stream");
+        assert_eq!(
+            content_type(Path::new("a.unknownext")),
+            "application/octet-stream"
+        );
         assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
     }
 }

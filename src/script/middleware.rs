@@ -98,7 +98,10 @@ pub fn scan(app_dir: &Path) -> Vec<MiddlewareFile> {
 
 /// The chain of the route file at `route`: the middleware of each folder that contains it,
 /// outermost first (`middleware` is sorted that way by [`scan`]).
-pub fn chain_for(route: &Path, middleware: &[(PathBuf, Result<Arc<Middleware>, ScriptError>)]) -> Vec<Slot> {
+pub fn chain_for(
+    route: &Path,
+    middleware: &[(PathBuf, Result<Arc<Middleware>, ScriptError>)],
+) -> Vec<Slot> {
     middleware
         .iter()
         .filter(|(folder, _)| route.parent().is_some_and(|p| p.starts_with(folder)))
@@ -128,7 +131,10 @@ pub fn reply(value: Dynamic, res: &Res) -> Reply {
 
 /// Adds the headers middleware kept to the final response; the response's own win: a
 /// header it already has, or a cookie of the same name it sets.
-pub fn keep_headers(mut response: HttpResponse, kept: Vec<(HeaderName, HeaderValue)>) -> HttpResponse {
+pub fn keep_headers(
+    mut response: HttpResponse,
+    kept: Vec<(HeaderName, HeaderValue)>,
+) -> HttpResponse {
     if kept.is_empty() {
         return response;
     }

@@ -38,10 +38,9 @@ pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
     if !flags.contains(rhai::ASTFlags::CONSTANT) {
         return Err(error("declare it with const, not let".into()));
     }
-    let value = var
-        .1
-        .get_literal_value(None)
-        .ok_or_else(|| error("must be a map of literal values, e.g. #{ timeout: \"30s\" }".into()))?;
+    let value = var.1.get_literal_value(None).ok_or_else(|| {
+        error("must be a map of literal values, e.g. #{ timeout: \"30s\" }".into())
+    })?;
     let map = value
         .try_cast::<rhai::Map>()
         .ok_or_else(|| error("must be a map, e.g. #{ timeout: \"30s\" }".into()))?;
@@ -52,7 +51,11 @@ pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
             "timeout" => config.timeout = Some(duration(&value).map_err(&error)?),
             "max_operations" => match value.as_int() {
                 Ok(n) if n >= 1 => config.max_operations = Some(n as u64),
-                _ => return Err(error("max_operations must be a whole number of at least 1".into())),
+                _ => {
+                    return Err(error(
+                        "max_operations must be a whole number of at least 1".into(),
+                    ))
+                }
             },
             other => {
                 return Err(error(format!(
