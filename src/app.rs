@@ -13,8 +13,9 @@ use crate::env::EnvMap;
 use crate::error::ScriptError;
 use crate::loader::Loader;
 use crate::routes::RouteTable;
+use crate::script::middleware::Chain;
 use crate::script::RouteScript;
-use crate::settings::AppSettings;
+use crate::settings::{AppSettings, Overrides};
 
 /// A route in the table: ready to run, or broken with the error to show.
 pub enum Route {
@@ -26,8 +27,31 @@ pub enum Route {
 /// started with, so a reload never changes a running request.
 pub struct Snapshot {
     pub engine: Arc<Engine>,
+    /// Engines of routes whose `CONFIG` sets `max_operations`, by that budget.
+    pub engines: std::collections::HashMap<u64, Arc<Engine>>,
     pub routes: RouteTable<Route>,
+    /// The `_middleware.rhai` files that run before a route, outermost first, by route
+    /// file; a route without any is not in the map.
+    pub middleware: std::collections::HashMap<Arc<str>, Chain>,
     pub env: EnvMap,
+    /// The settings in force: defaults < `rhapi.toml` < command line.
+    pub settings: Arc<AppSettings>,
+}
+
+impl Snapshot {
+    /// The engine `script` runs on: its own when its `CONFIG` sets `max_operations`.
+    pub fn engine_for(&self, script: &RouteScript) -> &Arc<Engine> {
+        script
+            .config
+            .max_operations
+            .and_then(|n| self.engines.get(&n))
+            .unwrap_or(&self.engine)
+    }
+
+    /// The middleware chain of the route in `file` (empty when none applies).
+    pub fn middleware_of(&self, file: &str) -> &[crate::script::middleware::Slot] {
+        self.middleware.get(file).map_or(&[], |chain| chain)
+    }
 }
 
 /// What a load or reload did.
@@ -43,19 +67,21 @@ pub struct LoadReport {
 /// The app being served.
 pub struct App {
     pub dir: PathBuf,
+    /// The settings at start (the mode never changes; the snapshot has the current ones).
     pub settings: AppSettings,
     current: ArcSwap<Snapshot>,
     loader: Mutex<Loader>,
 }
 
 impl App {
-    /// Loads the app in `dir`: environment, engine, every route.
-    pub fn load(dir: &Path, settings: AppSettings) -> (App, LoadReport) {
-        let mut loader = Loader::new(dir, &settings);
+    /// Loads the app in `dir`: `rhapi.toml`, environment, engine, every route. `cli` are
+    /// the command line's options that win over `rhapi.toml`.
+    pub fn load(dir: &Path, settings: AppSettings, cli: Overrides) -> (App, LoadReport) {
+        let mut loader = Loader::new(dir, &settings, cli);
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),
-            settings,
+            settings: (*snapshot.settings).clone(),
             current: ArcSwap::from_pointee(snapshot),
             loader: Mutex::new(loader),
         };
@@ -67,10 +93,14 @@ impl App {
         self.current.load_full()
     }
 
-    /// Rebuilds after a change (re-reading `.env` first when `env_changed`) and swaps the
-    /// result in; requests already running keep their snapshot.
-    pub fn reload(&self, env_changed: bool) -> LoadReport {
+    /// Rebuilds after a change (re-reading `.env` first when `env_changed`, `rhapi.toml`
+    /// when `config_changed`) and swaps the result in; requests already running keep their
+    /// snapshot.
+    pub fn reload(&self, env_changed: bool, config_changed: bool) -> LoadReport {
         let mut loader = self.loader.lock().unwrap_or_else(|e| e.into_inner());
+        if config_changed {
+            loader.reload_config();
+        }
         if env_changed {
             loader.reload_env();
         }

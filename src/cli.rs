@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, LoadReport, Route};
 use crate::script::compile::METHODS;
-use crate::settings::{parse_duration, parse_size, AppSettings, Limits, Mode, ServeSettings};
+use crate::settings::{parse_duration, parse_size, AppSettings, Mode, Overrides, ServeSettings};
 
 /// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
 #[derive(Parser, Debug)]
@@ -95,26 +95,31 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The settings: the defaults of `mode`, overridden by every option given.
-    fn settings(&self, mode: Mode, watch: bool) -> (AppSettings, ServeSettings) {
-        let mut limits = Limits::default();
+    /// The settings: the defaults of `mode` with the options only the command line sets,
+    /// the options `rhapi.toml` can set too (they win over it), and the serving settings.
+    fn settings(&self, mode: Mode, watch: bool) -> (AppSettings, Overrides, ServeSettings) {
+        let mut app = AppSettings::defaults(mode);
+        let limits = &mut app.limits;
         let set = |slot: &mut usize, value: Option<usize>| *slot = value.unwrap_or(*slot);
-        limits.timeout = self.timeout.unwrap_or(limits.timeout);
-        limits.max_operations = self.max_operations.unwrap_or(limits.max_operations);
         set(&mut limits.max_memory, self.max_memory);
         set(&mut limits.max_string_size, self.max_string_size);
         set(&mut limits.max_array_size, self.max_array_size);
         set(&mut limits.max_map_size, self.max_map_size);
         set(&mut limits.max_call_depth, self.max_call_depth);
+        let cli = Overrides {
+            body_limit: self.body_limit,
+            timeout: self.timeout,
+            max_operations: self.max_operations,
+            max_in_flight: self.max_in_flight,
+            ..Overrides::default()
+        };
 
         let mut serve = ServeSettings::defaults(mode);
         serve.hostname = self.hostname.clone().unwrap_or(serve.hostname);
         serve.port = self.port.unwrap_or(serve.port);
-        set(&mut serve.body_limit, self.body_limit);
         serve.workers = self.workers.unwrap_or(serve.workers).max(1);
-        set(&mut serve.max_in_flight, self.max_in_flight);
         serve.watch = watch;
-        (AppSettings { mode, limits }, serve)
+        (app, cli, serve)
     }
 }
 
@@ -146,8 +151,11 @@ fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
 
 fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let dir = app_dir(args.dir.clone())?;
-    let (settings, serve) = args.settings(mode, watch);
-    let (app, report) = App::load(&dir, settings);
+    let (settings, cli, serve) = args.settings(mode, watch);
+    let (app, report) = App::load(&dir, settings, cli);
+    for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
+        tracing::warn!("{warning}");
+    }
     if !report.errors.is_empty() {
         print_errors(&report);
         if mode == Mode::Start {
@@ -190,16 +198,32 @@ fn print_errors(report: &LoadReport) {
 
 fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
     let dir = app_dir(dir)?;
-    let settings = AppSettings {
-        mode: Mode::Start,
-        limits: Limits::default(),
-    };
-    Ok(App::load(Path::new(&dir), settings))
+    let settings = AppSettings::defaults(Mode::Start);
+    let (app, report) = App::load(Path::new(&dir), settings, Overrides::default());
+    for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
+        eprintln!("warning: {warning}");
+    }
+    Ok((app, report))
 }
 
 fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
     let (app, report) = load_for_inspection(dir)?;
     let snapshot = app.snapshot();
+    let middleware = |file: &str| -> String {
+        let files: Vec<String> = snapshot
+            .middleware_of(file)
+            .iter()
+            .map(|slot| match slot {
+                Ok(m) => m.script.file.to_string(),
+                Err(err) => err.location.file.clone(),
+            })
+            .collect();
+        if files.is_empty() {
+            String::new()
+        } else {
+            format!("  (middleware: {})", files.join(", "))
+        }
+    };
     let rows: Vec<(String, String, String)> = snapshot
         .routes
         .iter()
@@ -217,7 +241,7 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
                 (
                     pattern.to_string(),
                     methods.join(","),
-                    script.file.to_string(),
+                    format!("{}{}", script.file, middleware(&script.file)),
                 )
             }
             Route::Broken(err) => (

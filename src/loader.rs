@@ -1,6 +1,7 @@
 //! Building snapshots of the app: scan `pages/api`, compile each route file (from a cache
 //! when neither it nor a module it imports changed), keep the last good version for
-//! `start`, and mark two files claiming one route.
+//! `start`, and mark two files claiming one route. `rhapi.toml` is read here too, and the
+//! `_middleware.rhai` chain of each route is put together.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use crate::app::{LoadReport, Route, Snapshot};
 use crate::env::{EnvMap, EnvVars};
 use crate::error::ScriptError;
 use crate::routes::{self, Pattern, RouteTable};
+use crate::script::middleware::{self, Chain, Middleware};
 use crate::script::{self, compile_route, RouteScript};
-use crate::settings::{AppSettings, Mode};
+use crate::settings::{AppSettings, Limits, Mode, Overrides};
 
 /// One compiled route file and what it was compiled from.
 struct Cached {
@@ -26,41 +28,95 @@ struct Cached {
 /// Builds snapshots, recompiling only the files (or the modules they import) that changed.
 pub struct Loader {
     dir: PathBuf,
+    /// The defaults with the command line's options that `rhapi.toml` cannot set.
+    base: AppSettings,
+    /// The command line's options that `rhapi.toml` can set too (and that win over it).
+    cli: Overrides,
+    /// `base` < `rhapi.toml` < `cli`: what the snapshot serves with.
     settings: AppSettings,
+    /// Why the last read of `rhapi.toml` failed (the settings before it are kept).
+    config_error: Option<ScriptError>,
     env: Arc<EnvVars>,
     engine: Arc<Engine>,
+    /// Engines of routes whose `CONFIG` sets its own `max_operations` (Rhai counts
+    /// operations per engine), by that budget.
+    engines: HashMap<u64, Arc<Engine>>,
     cache: HashMap<PathBuf, Cached>,
     /// `rhapi start` keeps serving these when a new version fails to compile.
     last_good: HashMap<PathBuf, Arc<RouteScript>>,
 }
 
 impl Loader {
-    /// A loader for the app in `dir`: reads `.env`, builds the engine.
-    pub fn new(dir: &Path, settings: &AppSettings) -> Loader {
-        let env = Arc::new(EnvVars::load(dir, settings.mode));
+    /// A loader for the app in `dir`: reads `rhapi.toml` and `.env`, builds the engine.
+    /// `base` holds the defaults and the command line options `rhapi.toml` cannot set,
+    /// `cli` the ones it can (the command line wins).
+    pub fn new(dir: &Path, base: &AppSettings, cli: Overrides) -> Loader {
+        let env = Arc::new(EnvVars::load(dir, base.mode));
         crate::env::set_current(&env);
-        let engine = Arc::new(script::engine::build(dir, &settings.limits, &env));
-        Loader {
+        let mut loader = Loader {
             dir: dir.to_path_buf(),
-            settings: settings.clone(),
+            base: base.clone(),
+            settings: base.clone().with(&cli),
+            cli,
+            config_error: None,
+            engine: Arc::new(script::engine::build(dir, &base.limits, &env)),
             env,
-            engine,
+            engines: HashMap::new(),
             cache: HashMap::new(),
             last_good: HashMap::new(),
-        }
+        };
+        loader.reload_config();
+        loader.rebuild_engines();
+        loader
     }
 
     /// Reads `.env` again and rebuilds the engine (env values are part of it).
     pub fn reload_env(&mut self) {
         self.env = Arc::new(EnvVars::load(&self.dir, self.settings.mode));
         crate::env::set_current(&self.env);
+        self.rebuild_engines();
+        // Modules may have read env values at load time: compile everything again.
+        self.cache.clear();
+    }
+
+    /// Reads `rhapi.toml` again. A file with a mistake keeps the settings before it (and
+    /// the error is reported by every build until it is fixed).
+    pub fn reload_config(&mut self) {
+        let before = self.settings.limits.clone();
+        match crate::config::load(&self.dir) {
+            Ok(file) => {
+                self.settings = self.base.clone().with(&file).with(&self.cli);
+                self.config_error = None;
+            }
+            Err(err) => self.config_error = Some(err.into()),
+        }
+        if !same_engine_limits(&before, &self.settings.limits) {
+            self.rebuild_engines();
+        }
+    }
+
+    fn rebuild_engines(&mut self) {
         self.engine = Arc::new(script::engine::build(
             &self.dir,
             &self.settings.limits,
             &self.env,
         ));
-        // Modules may have read env values at load time: compile everything again.
-        self.cache.clear();
+        self.engines.clear();
+    }
+
+    /// The engine of a route with its own operations budget (built on first use).
+    fn engine_with_operations(&mut self, max_operations: u64) -> Arc<Engine> {
+        if max_operations == self.settings.limits.max_operations {
+            return Arc::clone(&self.engine);
+        }
+        let (dir, env) = (&self.dir, &self.env);
+        let mut limits = self.settings.limits.clone();
+        limits.max_operations = max_operations;
+        Arc::clone(
+            self.engines
+                .entry(max_operations)
+                .or_insert_with(|| Arc::new(script::engine::build(dir, &limits, env))),
+        )
     }
 
     /// Scans and compiles the app into a new snapshot.
@@ -75,7 +131,27 @@ impl Loader {
             ));
             Vec::new()
         });
+        errors.extend(self.config_error.clone());
         let mut seen_sources: HashMap<PathBuf, Option<String>> = HashMap::new();
+        let middleware_files = middleware::scan(&self.dir);
+        let mut middleware = Vec::new();
+        for file in &middleware_files {
+            let mut slot = self
+                .script_for(&file.path, &file.display, &mut seen_sources, &mut compiled)
+                .and_then(|script| Middleware::new(script, &file.display));
+            if let Err(err) = &slot {
+                errors.push(err.clone());
+                let good = self
+                    .last_good
+                    .get(&file.path)
+                    .filter(|g| g.middleware.is_some());
+                if let (Mode::Start, Some(good)) = (self.settings.mode, good) {
+                    slot = Middleware::new(Arc::clone(good), &file.display);
+                }
+            }
+            middleware.push((file.folder.clone(), slot.map(Arc::new)));
+        }
+        let mut chains: HashMap<Arc<str>, Chain> = HashMap::new();
         let mut entries: Vec<(Pattern, Route, String)> = Vec::new();
         for file in &files {
             let pattern = match &file.pattern {
@@ -85,31 +161,55 @@ impl Loader {
                     continue;
                 }
             };
-            let route =
-                match self.route_for(&file.path, &file.display, &mut seen_sources, &mut compiled) {
-                    Ok(script) => Route::Ready(script),
-                    Err(err) => {
-                        errors.push(err.clone());
-                        match (self.settings.mode, self.last_good.get(&file.path)) {
-                            (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
-                            _ => Route::Broken(err),
-                        }
+            let chain = middleware::chain_for(&file.path, &middleware);
+            if !chain.is_empty() {
+                chains.insert(Arc::from(file.display.as_str()), chain.into());
+            }
+            let route = match self.script_for(
+                &file.path,
+                &file.display,
+                &mut seen_sources,
+                &mut compiled,
+            ) {
+                Ok(script) => Route::Ready(script),
+                Err(err) => {
+                    errors.push(err.clone());
+                    match (self.settings.mode, self.last_good.get(&file.path)) {
+                        (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
+                        _ => Route::Broken(err),
                     }
-                };
+                }
+            };
             entries.push((pattern, route, file.display.clone()));
         }
-        self.cache
-            .retain(|path, _| files.iter().any(|f| &f.path == path));
-        self.last_good
-            .retain(|path, _| files.iter().any(|f| &f.path == path));
+        let kept = |path: &PathBuf| {
+            files.iter().any(|f| &f.path == path)
+                || middleware_files.iter().any(|f| &f.path == path)
+        };
+        self.cache.retain(|path, _| kept(path));
+        self.last_good.retain(|path, _| kept(path));
         self.mark_conflicts(&mut entries, &mut errors);
+
+        // Every route whose CONFIG sets its own operations budget gets an engine with it.
+        let mut engines = HashMap::new();
+        for (_, route, _) in &entries {
+            if let Route::Ready(script) = route {
+                if let Some(n) = script.config.max_operations {
+                    engines.insert(n, self.engine_with_operations(n));
+                }
+            }
+        }
+        self.engines.retain(|n, _| engines.contains_key(n));
 
         let count = entries.len();
         let table = RouteTable::new(entries.into_iter().map(|(p, r, _)| (p, r)).collect());
         let snapshot = Snapshot {
             engine: Arc::clone(&self.engine),
+            engines,
             routes: table,
+            middleware: chains,
             env: EnvMap(Arc::clone(&self.env)),
+            settings: Arc::new(self.settings.clone()),
         };
         let report = LoadReport {
             errors,
@@ -120,9 +220,9 @@ impl Loader {
         (snapshot, report)
     }
 
-    /// The compiled script of one route file, from the cache when neither the file nor any
-    /// module it imports changed.
-    fn route_for(
+    /// The compiled script of one route (or middleware) file, from the cache when neither
+    /// the file nor any module it imports changed.
+    fn script_for(
         &mut self,
         path: &Path,
         display: &str,
@@ -196,4 +296,13 @@ impl Loader {
             entries.remove(i);
         }
     }
+}
+
+/// Whether two sets of limits build the same engine (the time budget is not the engine's).
+fn same_engine_limits(a: &Limits, b: &Limits) -> bool {
+    a.max_operations == b.max_operations
+        && a.max_string_size == b.max_string_size
+        && a.max_array_size == b.max_array_size
+        && a.max_map_size == b.max_map_size
+        && a.max_call_depth == b.max_call_depth
 }

@@ -5,6 +5,7 @@
 mod app;
 mod batteries;
 mod cli;
+mod config;
 mod encoding;
 mod env;
 mod error;

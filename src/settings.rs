@@ -1,5 +1,6 @@
 //! Settings and their defaults, in one place: what the app needs ([`AppSettings`]) and what
-//! serving it needs ([`ServeSettings`]). The command line overrides these defaults.
+//! serving it needs ([`ServeSettings`]). `rhapi.toml` ([`crate::config`]) and then the command
+//! line override these defaults, through [`Overrides`].
 
 use std::time::Duration;
 
@@ -44,11 +45,121 @@ impl Default for Limits {
     }
 }
 
-/// What the app itself needs, whatever serves it (a server, `check`, `routes`).
+/// Where static files come from (`[public]` of `rhapi.toml`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicSettings {
+    /// The folder, relative to the app folder.
+    pub dir: String,
+    /// Answer every HTML 404 outside `/api` with `index.html` and 200 (a single-page app).
+    pub spa: bool,
+}
+
+impl Default for PublicSettings {
+    fn default() -> Self {
+        PublicSettings {
+            dir: "public".into(),
+            spa: false,
+        }
+    }
+}
+
+/// Cross-origin requests (`[cors]` of `rhapi.toml`). Off while `origins` is empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Allowed origins (`https://app.example`), or `["*"]` for any.
+    pub origins: Vec<String>,
+    /// Methods a preflight allows; `None`: the route's own methods.
+    pub methods: Option<Vec<String>>,
+    /// Request headers a preflight allows, lowercase.
+    pub headers: Vec<String>,
+    /// Cookies and `Authorization` cross-origin (`Access-Control-Allow-Credentials`).
+    pub credentials: bool,
+    /// How long a browser may cache a preflight, in seconds.
+    pub max_age: u64,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            origins: Vec::new(),
+            methods: None,
+            headers: vec!["content-type".into()],
+            credentials: false,
+            max_age: 600,
+        }
+    }
+}
+
+impl CorsSettings {
+    /// Whether any origin is allowed at all.
+    pub fn enabled(&self) -> bool {
+        !self.origins.is_empty()
+    }
+}
+
+/// What the app itself needs, whatever serves it (a server, `check`, `routes`). The
+/// defaults, then `rhapi.toml`, then the command line; a reload of `rhapi.toml` changes
+/// them for the requests that start after it.
 #[derive(Clone, Debug)]
 pub struct AppSettings {
     pub mode: Mode,
     pub limits: Limits,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Requests held at once; above it new ones get 503 (`--max-in-flight`).
+    pub max_in_flight: usize,
+    pub public: PublicSettings,
+    pub cors: CorsSettings,
+}
+
+impl AppSettings {
+    /// The defaults of `mode`: [`Limits::default`], a 1 MB body limit, 10,000 requests in
+    /// flight, `public/` without SPA fallback, no CORS.
+    pub fn defaults(mode: Mode) -> AppSettings {
+        AppSettings {
+            mode,
+            limits: Limits::default(),
+            body_limit: 1024 * 1024,
+            max_in_flight: 10_000,
+            public: PublicSettings::default(),
+            cors: CorsSettings::default(),
+        }
+    }
+
+    /// These settings with every value `layer` sets replaced.
+    pub fn with(mut self, layer: &Overrides) -> AppSettings {
+        if let Some(n) = layer.body_limit {
+            self.body_limit = n;
+        }
+        if let Some(t) = layer.timeout {
+            self.limits.timeout = t;
+        }
+        if let Some(n) = layer.max_operations {
+            self.limits.max_operations = n;
+        }
+        if let Some(n) = layer.max_in_flight {
+            self.max_in_flight = n;
+        }
+        if let Some(public) = &layer.public {
+            self.public = public.clone();
+        }
+        if let Some(cors) = &layer.cors {
+            self.cors = cors.clone();
+        }
+        self
+    }
+}
+
+/// Settings one source sets (the command line, or `rhapi.toml`); `None` keeps the value
+/// below it. The order is defaults < `rhapi.toml` < command line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub body_limit: Option<usize>,
+    pub timeout: Option<Duration>,
+    pub max_operations: Option<u64>,
+    pub max_in_flight: Option<usize>,
+    pub public: Option<PublicSettings>,
+    pub cors: Option<CorsSettings>,
 }
 
 impl AppSettings {
@@ -65,17 +176,13 @@ pub struct ServeSettings {
     pub port: u16,
     /// Actix workers (HTTP event loops).
     pub workers: usize,
-    /// Requests held at once; above it new ones get 503.
-    pub max_in_flight: usize,
-    /// Largest request body accepted, in bytes.
-    pub body_limit: usize,
     /// Watch `pages/` and `.env*` and reload on change.
     pub watch: bool,
 }
 
 impl ServeSettings {
     /// The defaults of `mode`: `dev` listens on 127.0.0.1, `start` on every address; port
-    /// 3000; one worker per core; 10,000 requests in flight; a 1 MB body limit; watching on.
+    /// 3000; one worker per core; watching on.
     pub fn defaults(mode: Mode) -> ServeSettings {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         ServeSettings {
@@ -86,8 +193,6 @@ impl ServeSettings {
             .to_string(),
             port: 3000,
             workers: cores,
-            max_in_flight: 10_000,
-            body_limit: 1024 * 1024,
             watch: true,
         }
     }

@@ -1,5 +1,5 @@
 //! What happens when a file changes: classify the change (a script or module under
-//! `pages/`, or a `.env*` file), rebuild what depends on it, swap the new route table in,
+//! `pages/`, a `.env*` file, `rhapi.toml`), rebuild what depends on it, swap the new route table in,
 //! and say what changed and how long it took.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +48,7 @@ pub fn start(app: Arc<App>) -> Result<Watcher, notify_debouncer_full::notify::Er
 
 fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
     let mut env_changed = false;
+    let mut config_changed = false;
     let mut changed: Vec<PathBuf> = Vec::new();
     // Reading a file (as a reload does) is an event too: only writes count.
     let writes = events
@@ -56,6 +57,9 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
     for path in writes.flat_map(|e| e.paths.iter()) {
         let relevant = if is_env_file(&app.dir, path) {
             env_changed = true;
+            true
+        } else if path == &app.dir.join(crate::config::FILE) {
+            config_changed = true;
             true
         } else {
             // A folder event (rename, delete) has no extension but may move whole routes.
@@ -69,7 +73,7 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
     if changed.is_empty() {
         return;
     }
-    let report = app.reload(env_changed);
+    let report = app.reload(env_changed, config_changed);
     let names: Vec<String> = changed
         .iter()
         .map(|p| crate::routes::display_path(&app.dir, p))

@@ -28,6 +28,7 @@ fn example_app(env: &str) -> TestApp {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&root.join("pages"), &app.path().join("pages"));
     copy_dir(&root.join("migrations"), &app.path().join("migrations"));
+    copy_dir(&root.join("public"), &app.path().join("public"));
     app.write(
         ".env",
         &format!("JWT_SECRET=test-secret-0123456789abcdef\n{env}"),
@@ -244,4 +245,96 @@ fn the_weather_route_calls_the_api_with_the_key_from_env() {
         "{request}"
     );
     assert_eq!(server.get("/api/weather?city=a%26b").status, 400);
+}
+
+#[test]
+fn the_page_is_served_and_bad_input_is_a_4xx_never_a_500() {
+    let app = example_app("");
+    let server = app.serve("start", &[]);
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("<button id=\"signup\""),
+        "{}",
+        page.text()
+    );
+    let signup = send(
+        &server,
+        "POST",
+        "/api/auth/signup",
+        "",
+        r#"{"email":"ada@example.com","password":"correct horse"}"#,
+    );
+    let session = cookie(&signup, "session");
+    for (method, path, body) in [
+        ("POST", "/api/notes", r#""just a string""#),
+        ("POST", "/api/notes", "[1, 2]"),
+        ("POST", "/api/notes", r#"{"title": 5}"#),
+        ("POST", "/api/notes", r#"{"title": "ok", "body": [1]}"#),
+        ("POST", "/api/notes", "{}"),
+        ("GET", "/api/notes/abc", ""),
+        ("GET", "/api/notes/-1", ""),
+        ("GET", "/api/notes/99999999999999999999999", ""),
+        ("PUT", "/api/notes/1", r#""text""#),
+        ("POST", "/api/auth/login", "[]"),
+        ("POST", "/api/auth/signup", r#"{"email": 1, "password": 2}"#),
+        ("POST", "/api/notes", "{not json"),
+    ] {
+        let response = send(&server, method, path, &session, body);
+        assert!(
+            (400..500).contains(&response.status),
+            "{method} {path} {body}: {} {}",
+            response.status,
+            response.text()
+        );
+    }
+    // The middleware lets nobody without a session through, whatever the method.
+    for method in ["GET", "POST", "PUT", "DELETE"] {
+        assert_eq!(
+            send(&server, method, "/api/notes/1", "", "{}").status,
+            401,
+            "{method}"
+        );
+    }
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn the_webhook_checks_the_signature_over_the_raw_body() {
+    let app = example_app("WEBHOOK_SECRET=whsec-test-0123456789\n");
+    let server = app.serve("start", &[]);
+    // Odd spacing on purpose: the signature is over these bytes, not a re-encoding.
+    let body = br#"{ "event" : "paid",  "amount": 12 }"#;
+    let good = signature("whsec-test-0123456789", body);
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        server.request("POST", "/api/webhook", &all, body)
+    };
+    let ok = post(&[("x-signature", &good)], body);
+    assert_eq!((ok.status, ok.json()), (200, json!({ "received": "paid" })));
+    let wrong = post(&[("x-signature", &signature("other", body))], body);
+    assert_eq!(wrong.status, 401);
+    let tampered = post(
+        &[("x-signature", &good)],
+        br#"{ "event" : "paid",  "amount": 99 }"#,
+    );
+    assert_eq!(tampered.status, 401);
+    assert_eq!(post(&[], body).status, 400);
+    let not_an_event = br#"[1,2]"#;
+    let signed = signature("whsec-test-0123456789", not_an_event);
+    assert_eq!(post(&[("x-signature", &signed)], not_an_event).status, 422);
+    assert_eq!(post(&[("x-signature", &good)], b"{nope").status, 400);
 }

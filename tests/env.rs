@@ -435,8 +435,11 @@ fn env_values_never_appear_in_req() {
     let keys: Vec<&String> = req.as_object().unwrap().keys().collect();
     for key in &keys {
         assert!(
-            ["method", "url", "path", "query", "params", "headers", "cookies", "body", "ip"]
-                .contains(&key.as_str()),
+            [
+                "method", "url", "path", "query", "params", "headers", "cookies", "body",
+                "raw_body", "locals", "ip"
+            ]
+            .contains(&key.as_str()),
             "unexpected field {key} in req"
         );
     }

@@ -1,4 +1,5 @@
-//! `crypto::`: password hashing (argon2id), random tokens, UUIDs, SHA-256 and HMAC-SHA256.
+//! `crypto::`: password hashing (argon2id), random tokens, UUIDs, SHA-256 and HMAC-SHA256 of
+//! strings or blobs, and a constant-time comparison.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -6,7 +7,7 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use rhai::Module;
+use rhai::{Dynamic, Module};
 use sha2::{Digest, Sha256};
 
 use super::{script_error, ScriptResult};
@@ -23,16 +24,49 @@ pub fn module() -> Module {
     });
     module.set_native_fn("random_token", random_token);
     module.set_native_fn("uuid", || Ok(uuid::Uuid::new_v4().to_string()));
-    module.set_native_fn("sha256", |text: &str| {
-        Ok(crate::encoding::hex(&Sha256::digest(text.as_bytes())))
+    // Strings and blobs alike (a webhook signs `req.raw_body`, a blob).
+    module.set_native_fn("sha256", |data: Dynamic| {
+        Ok(crate::encoding::hex(&Sha256::digest(bytes_of(
+            &data, "sha256",
+        )?)))
     });
-    module.set_native_fn("hmac_sha256", |key: &str, msg: &str| {
+    module.set_native_fn("hmac_sha256", |key: Dynamic, msg: Dynamic| {
         Ok(crate::encoding::hex(&hmac_sha256(
-            key.as_bytes(),
-            msg.as_bytes(),
+            &bytes_of(&key, "hmac_sha256")?,
+            &bytes_of(&msg, "hmac_sha256")?,
         )))
     });
+    module.set_native_fn("equal", |a: Dynamic, b: Dynamic| {
+        Ok(constant_time_eq(
+            &bytes_of(&a, "equal")?,
+            &bytes_of(&b, "equal")?,
+        ))
+    });
     module
+}
+
+/// The bytes of a string or blob argument.
+fn bytes_of(value: &Dynamic, function: &str) -> ScriptResult<Vec<u8>> {
+    if let Some(text) = value.read_lock::<rhai::ImmutableString>() {
+        return Ok(text.as_bytes().to_vec());
+    }
+    if let Some(blob) = value.read_lock::<rhai::Blob>() {
+        return Ok(blob.clone());
+    }
+    Err(script_error(format!(
+        "crypto::{function}: takes strings or blobs, not a {}",
+        value.type_name()
+    )))
+}
+
+/// Whether `a == b`, in a time that depends on their lengths only (for comparing a
+/// signature a client sent with the one computed).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 /// An argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) with a random salt.
@@ -86,6 +120,13 @@ pub fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_compares_whole_values() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 
     #[test]
     fn known_digests() {

@@ -1,5 +1,5 @@
-//! The request pipeline: route lookup, dispatch decision, body, script run, response,
-//! and one log line per request.
+//! The request pipeline: `public/` or a route; its preflight, middleware, body, script
+//! runs and response; CORS and compression; one log line per request.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -10,20 +10,21 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
-use rhai::Dynamic;
+use rhai::{Dynamic, Map};
 
 use super::in_flight::InFlightSlot;
 use super::request::{build_req, content_type, parse_body, read_body};
 use super::response::{
     log_script_error, respond, script_error_response, server_busy, stream_response,
 };
-use super::Server;
-use crate::app::Route;
+use super::{cors, public, Server};
+use crate::app::{Route, Snapshot};
 use crate::error::{error_response, RequestError};
 use crate::executor::Outcome;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
-use crate::script::{plan, Call, Plan};
+use crate::script::middleware::keep_headers;
+use crate::script::{methods, plan, Call, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -31,7 +32,8 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Every request, whatever its path and method, comes here.
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
     let started = Instant::now();
-    let Some(slot) = server.in_flight.enter() else {
+    let max_in_flight = server.app.snapshot().settings.max_in_flight;
+    let Some(slot) = server.in_flight.enter(max_in_flight) else {
         let response = server_busy();
         log_request(&req, response.status(), started.elapsed());
         return response;
@@ -75,56 +77,139 @@ async fn answer(
             "Request Header Fields Too Large",
         );
     }
-    let segments = match path::parse(req.path()) {
-        RequestPath::Api(segments) => segments,
-        RequestPath::NotApi => return not_found(),
-        RequestPath::Bad => return RequestError::BadRequest.response(),
-        RequestPath::TrailingSlash(target) => return redirect_without_slash(req, target),
-    };
     let snapshot = server.app.snapshot();
-    let Some((route, params)) = snapshot.routes.lookup(&segments) else {
+    let settings = Arc::clone(&snapshot.settings);
+    let mut response = match path::parse(req.path()) {
+        RequestPath::Api(segments) => {
+            let response = api(req, payload, snapshot, &segments, slot).await;
+            super::compress::apply(req, response)
+        }
+        RequestPath::NotApi => {
+            drop(snapshot);
+            public::serve(req, &server.app.dir, &settings.public)
+        }
+        RequestPath::Bad => RequestError::BadRequest.response(),
+        RequestPath::TrailingSlash(target) => redirect_without_slash(req, target),
+    };
+    cors::apply(req, &settings.cors, &mut response);
+    response
+}
+
+/// A request under `/api`: the route, its preflight, its middleware, its function.
+async fn api(
+    req: &HttpRequest,
+    payload: Payload,
+    snapshot: Arc<Snapshot>,
+    segments: &[String],
+    slot: InFlightSlot,
+) -> HttpResponse {
+    let Some((route, params)) = snapshot.routes.lookup(segments) else {
         return not_found();
     };
-    let dev = server.app.settings.is_dev();
+    let settings = &snapshot.settings;
+    let dev = settings.is_dev();
     let script = match route {
         Route::Ready(script) => Arc::clone(script),
         Route::Broken(err) => {
+            if let Some(preflight) = cors::preflight(req, &settings.cors, None) {
+                return preflight;
+            }
             log_script_error(req, err);
             return script_error_response(err, dev);
         }
     };
-    let target = match plan(&script, req.method()) {
-        Plan::Call(target) => target,
-        automatic => return automatic.automatic_response().unwrap_or_else(not_found),
-    };
-    let body = match read_body(req, payload, server.settings.body_limit).await {
+    if let Some(preflight) = cors::preflight(req, &settings.cors, methods::allow(&script)) {
+        return preflight;
+    }
+    let mut chain = Vec::new();
+    for slot in snapshot.middleware_of(&script.file) {
+        match slot {
+            Ok(middleware) => chain.push(Arc::clone(middleware)),
+            Err(err) => {
+                log_script_error(req, err);
+                return script_error_response(err, dev);
+            }
+        }
+    }
+    let plan = plan(&script, req.method());
+    if chain.is_empty() && !matches!(plan, Plan::Call(_)) {
+        return plan.automatic_response().unwrap_or_else(not_found);
+    }
+    let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
+    let body = match read_body(req, payload, body_limit).await {
         Ok(body) => body,
         Err(err) => return err.response(),
     };
-    let input = ScriptInput {
+    let mut input = ScriptInput {
         req,
-        decoded_path: decoded_path(&segments),
+        decoded_path: decoded_path(segments),
         params: &params,
         body: &body,
+        locals: Map::new(),
     };
     let req_value = match input.build() {
         Ok(value) => value,
         Err(err) => return err.response(),
     };
-    let limits = &server.app.settings.limits;
-    let call = Call {
-        engine: Arc::clone(&snapshot.engine),
+    let limits = &settings.limits;
+    // One budget for the whole request: its middleware and its route.
+    let deadline = Instant::now() + script.config.timeout.unwrap_or(limits.timeout);
+    let engine = Arc::clone(snapshot.engine_for(&script));
+    let env = snapshot.env.clone();
+    let max_memory = limits.max_memory;
+    drop(snapshot);
+    let call = |script: Arc<RouteScript>, target| Call {
+        engine: Arc::clone(&engine),
         script,
         target,
-        env: snapshot.env.clone(),
-        deadline: Instant::now() + limits.timeout,
-        max_memory: limits.max_memory,
+        env: env.clone(),
+        deadline,
+        max_memory,
     };
-    drop(snapshot);
-    match crate::executor::run(call, req_value).await {
-        Outcome::Reply(reply) => respond(reply, req, dev),
-        Outcome::Stream(stream) => stream_response(stream, req, slot),
+    let mut kept = Vec::new();
+    for middleware in &chain {
+        let req_value = with_locals(&req_value, &input.locals);
+        // Every run (a middleware's or a route's) is a coroutine of this worker.
+        let reply = crate::executor::run(
+            call(Arc::clone(&middleware.script), middleware.target()),
+            req_value,
+        )
+        .await;
+        match reply {
+            Outcome::Reply(Reply::Passed(passed)) => {
+                if let Some(locals) = passed.locals {
+                    input.locals.extend(locals);
+                }
+                kept.extend(passed.headers);
+            }
+            Outcome::Reply(answered) => return keep_headers(respond(answered, req, dev), kept),
+            Outcome::Stream(stream) => {
+                return keep_headers(stream_response(stream, req, slot), kept)
+            }
+        }
     }
+    let response = match plan {
+        Plan::Call(target) => {
+            let req_value = if chain.is_empty() {
+                req_value
+            } else {
+                with_locals(&req_value, &input.locals)
+            };
+            match crate::executor::run(call(script, target), req_value).await {
+                Outcome::Reply(reply) => respond(reply, req, dev),
+                Outcome::Stream(stream) => stream_response(stream, req, slot),
+            }
+        }
+        automatic => automatic.automatic_response().unwrap_or_else(not_found),
+    };
+    keep_headers(response, kept)
+}
+
+/// `req` with `req.locals` replaced (each middleware and the route get their own copy).
+fn with_locals(req: &Dynamic, locals: &Map) -> Dynamic {
+    let mut map = req.clone_cast::<Map>();
+    map.insert("locals".into(), Dynamic::from_map(locals.clone()));
+    Dynamic::from_map(map)
 }
 
 /// What `req` is built from.
@@ -133,12 +218,21 @@ struct ScriptInput<'a> {
     decoded_path: String,
     params: &'a Params,
     body: &'a [u8],
+    /// What middleware handed on so far.
+    locals: Map,
 }
 
 impl ScriptInput<'_> {
     fn build(&self) -> Result<Dynamic, RequestError> {
         let parsed = parse_body(content_type(self.req), self.body)?;
-        build_req(self.req, &self.decoded_path, self.params, parsed)
+        build_req(
+            self.req,
+            &self.decoded_path,
+            self.params,
+            parsed,
+            self.body,
+            self.locals.clone(),
+        )
     }
 }
 

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The count of requests in flight, shared by every worker.
+#[derive(Default)]
 pub struct InFlight {
     count: Arc<AtomicUsize>,
-    max: usize,
 }
 
 /// One request's place in the count; freed when dropped (for a streamed response, when
@@ -15,20 +15,14 @@ pub struct InFlight {
 pub struct InFlightSlot(Arc<AtomicUsize>);
 
 impl InFlight {
-    /// A count that admits `max` requests at once.
-    pub fn new(max: usize) -> InFlight {
-        InFlight {
-            count: Arc::new(AtomicUsize::new(0)),
-            max: max.max(1),
-        }
-    }
-
-    /// A slot for a new request, or `None` when `max` are in flight.
-    pub fn enter(&self) -> Option<InFlightSlot> {
+    /// A slot for a new request, or `None` when `max` are in flight (`max` is read per
+    /// request: `rhapi.toml` may change it).
+    pub fn enter(&self, max: usize) -> Option<InFlightSlot> {
+        let max = max.max(1);
         let admitted = self
             .count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .is_ok();
         admitted.then(|| InFlightSlot(Arc::clone(&self.count)))

@@ -1,8 +1,11 @@
 //! The HTTP side: actix-web server, request -> `req`, reply -> response.
 
+mod compress;
+mod cors;
 mod handler;
 mod in_flight;
 mod multipart;
+mod public;
 pub mod request;
 pub mod response;
 
@@ -14,11 +17,12 @@ use actix_web::{web, HttpServer};
 use crate::app::App;
 use crate::settings::ServeSettings;
 
+pub use public::warnings as public_warnings;
+
 /// What every HTTP worker shares.
 pub struct Server {
     pub app: Arc<App>,
     pub in_flight: in_flight::InFlight,
-    pub settings: ServeSettings,
 }
 
 /// How long running requests may take to finish after SIGINT/SIGTERM.
@@ -29,8 +33,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let server = web::Data::new(Server {
         app,
-        in_flight: in_flight::InFlight::new(settings.max_in_flight),
-        settings: settings.clone(),
+        in_flight: in_flight::InFlight::default(),
     });
     actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {

@@ -161,12 +161,15 @@ fn param_value(value: &ParamValue) -> Dynamic {
     }
 }
 
-/// Builds the `req` object map (docs/reference.md, "req").
+/// Builds the `req` object map (docs/reference.md, "req"): `body` parsed, `raw` the bytes
+/// as received (`req.raw_body`), `locals` what middleware handed on.
 pub fn build_req(
     http: &HttpRequest,
     decoded_path: &str,
     params: &Params,
     body: Dynamic,
+    raw: &[u8],
+    locals: Map,
 ) -> Result<Dynamic, RequestError> {
     let mut params_map = Map::new();
     for (name, value) in params {
@@ -198,6 +201,13 @@ pub fn build_req(
     req.insert("cookies".into(), Dynamic::from_map(cookies(http)));
     req.insert("headers".into(), Dynamic::from_map(headers));
     req.insert("body".into(), body);
+    let raw_body = if raw.is_empty() {
+        Dynamic::UNIT
+    } else {
+        Dynamic::from_blob(raw.to_vec())
+    };
+    req.insert("raw_body".into(), raw_body);
+    req.insert("locals".into(), Dynamic::from_map(locals));
     let ip = http
         .peer_addr()
         .map(|a| ip_text(a.ip()))

@@ -31,8 +31,9 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             tracing::error!("{} {}: no room for another run", req.method(), req.path());
             server_busy()
         }
-        // A streamed run's answer went out through `stream_response`.
-        Reply::Streamed => {
+        // A streamed run's answer went out through `stream_response`, and a middleware
+        // that passed goes on in the pipeline: neither reaches a client here.
+        Reply::Streamed | Reply::Passed(_) => {
             tracing::error!(
                 "{} {}: a run ended without an answer",
                 req.method(),

@@ -6,7 +6,7 @@
 /// What a raw request path means for routing.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RequestPath {
-    /// Not under `/api`: no route can match.
+    /// Not under `/api`: no route can match (`public/` may have a file).
     NotApi,
     /// Ends in `/`: redirect permanently to this path (without the query).
     TrailingSlash(String),
@@ -18,7 +18,9 @@ pub enum RequestPath {
 
 /// Splits and decodes a raw (still percent-encoded) request path.
 pub fn parse(raw: &str) -> RequestPath {
-    if raw.len() > 1 && raw.ends_with('/') {
+    // Only `/api` paths lose a trailing slash; elsewhere `/dir/` is a folder of `public/`.
+    let api = raw == "/api" || raw.starts_with("/api/");
+    if api && raw.ends_with('/') {
         let trimmed = raw.trim_end_matches('/');
         return RequestPath::TrailingSlash(if trimmed.is_empty() {
             "/".to_string()

@@ -35,6 +35,10 @@ pub struct RouteScript {
     pub methods: [Option<usize>; METHODS.len()],
     /// Arity of `handler`, if defined.
     pub handler: Option<usize>,
+    /// Arity of `middleware`, if defined (what a `_middleware.rhai` file runs).
+    pub middleware: Option<usize>,
+    /// The route's own limits, from its `const CONFIG`.
+    pub config: super::route_config::RouteConfig,
 }
 
 /// The result of compiling one route file, with the module files it read.
@@ -79,9 +83,12 @@ fn locate_import(mut err: ScriptError, display: &str, source: &str) -> ScriptErr
 fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
     let mut methods = [None; METHODS.len()];
     let mut handler = None;
+    let mut middleware = None;
     for f in ast.iter_functions() {
         let slot = if f.name == "handler" {
             &mut handler
+        } else if f.name == "middleware" {
+            &mut middleware
         } else if let Some(i) = METHODS.iter().position(|m| *m == f.name) {
             &mut methods[i]
         } else {
@@ -99,11 +106,14 @@ fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
         }
         slot.get_or_insert(f.params.len());
     }
+    let config = super::route_config::read(&ast, display)?;
     Ok(RouteScript {
         ast,
         file: Arc::from(display),
         methods,
         handler,
+        middleware,
+        config,
     })
 }
 
@@ -135,7 +145,8 @@ fn without_trailing_values(engine: &Engine, source: &str) -> String {
     out
 }
 
-/// (line, column) of the closing `}` of each top-level route function (method or `handler`)
+/// (line, column) of the closing `}` of each top-level route function (method, `handler` or
+/// `middleware`)
 /// whose last token before that brace is `;`.
 fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, usize)> {
     use rhai::Token;
@@ -156,7 +167,10 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
             Token::Fn if depth == 0 => after_fn = true,
             Token::Identifier(name) if after_fn => {
                 after_fn = false;
-                route_fn = Some(name.as_str() == "handler" || METHODS.contains(&name.as_str()));
+                route_fn = Some(
+                    matches!(name.as_str(), "handler" | "middleware")
+                        || METHODS.contains(&name.as_str()),
+                );
             }
             Token::InterpolatedString(_) => {
                 interpolations.push(depth);

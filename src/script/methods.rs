@@ -18,6 +18,8 @@ pub struct Target {
     pub arity: usize,
     /// `handler` returning `()` means "no branch took the request": 405.
     pub handler: bool,
+    /// `fn middleware` of a `_middleware.rhai`: not answering hands the request on.
+    pub middleware: bool,
 }
 
 /// What to do with a request to a route, decided before any script runs.
@@ -61,6 +63,7 @@ pub fn plan(script: &RouteScript, method: &Method) -> Plan {
             function,
             arity,
             handler: false,
+            middleware: false,
         });
     }
     if let Some(arity) = script.handler {
@@ -68,6 +71,7 @@ pub fn plan(script: &RouteScript, method: &Method) -> Plan {
             function: "handler",
             arity,
             handler: true,
+            middleware: false,
         });
     }
     match allow(script) {

@@ -5,8 +5,10 @@ pub mod context;
 pub mod engine;
 pub mod errors;
 pub mod methods;
+pub mod middleware;
 pub mod modules;
 pub mod response;
+pub mod route_config;
 pub mod run;
 pub mod stream;
 

@@ -31,6 +31,8 @@ pub enum Reply {
     Streamed,
     /// No room for another run (no stack could be allocated): 503.
     Busy,
+    /// A middleware did not answer: run the next one, or the route.
+    Passed(super::middleware::Passed),
 }
 
 /// One call of a route's function: everything a run needs but `req`, which it takes by
@@ -79,6 +81,9 @@ impl Call {
     fn returned(&self, value: Dynamic, res: &Res) -> Reply {
         if res.is_streaming() {
             return Reply::Streamed;
+        }
+        if self.target.middleware {
+            return super::middleware::reply(value, res);
         }
         if let Some(sent) = res.take() {
             return Reply::Sent(sent);

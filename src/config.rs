@@ -1,0 +1,380 @@
+//! `rhapi.toml`: the app's own settings file (docs/reference.md, "rhapi.toml"). Optional;
+//! read at load and again when it changes. What it sets lies between the defaults and the
+//! command line ([`Overrides`]). Every mistake is an error naming the file, the key and the
+//! line: a typo must never pass as a default.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::error::{Location, ScriptError};
+use crate::settings::{parse_duration, parse_size, CorsSettings, Overrides, PublicSettings};
+
+/// The file's name, in the app folder.
+pub const FILE: &str = "rhapi.toml";
+
+/// A `rhapi.toml` that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{FILE}:{line}: {key}: {message}")]
+pub struct ConfigError {
+    /// `server.body_limit`, or the section or key that is wrong.
+    pub key: String,
+    /// 1-based line of the key (1 when the file as a whole is wrong).
+    pub line: usize,
+    pub message: String,
+}
+
+impl From<ConfigError> for ScriptError {
+    fn from(err: ConfigError) -> ScriptError {
+        ScriptError {
+            message: format!("{}: {}", err.key, err.message),
+            location: Location {
+                file: FILE.into(),
+                line: Some(err.line),
+                column: None,
+            },
+        }
+    }
+}
+
+/// Reads `<dir>/rhapi.toml`; no file is no overrides.
+pub fn load(dir: &Path) -> Result<Overrides, ConfigError> {
+    match std::fs::read_to_string(dir.join(FILE)) {
+        Ok(text) => parse(&text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Overrides::default()),
+        Err(err) => Err(ConfigError {
+            key: FILE.into(),
+            line: 1,
+            message: format!("cannot be read: {err}"),
+        }),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: Server,
+    public: Option<Public>,
+    cors: Option<Cors>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Server {
+    #[serde(default, deserialize_with = "size")]
+    body_limit: Option<usize>,
+    #[serde(default, deserialize_with = "duration")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "positive")]
+    max_operations: Option<u64>,
+    #[serde(default, deserialize_with = "positive")]
+    max_in_flight: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Public {
+    dir: Option<String>,
+    spa: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cors {
+    origins: Vec<String>,
+    methods: Option<Vec<String>>,
+    headers: Option<Vec<String>>,
+    credentials: Option<bool>,
+    max_age: Option<u64>,
+}
+
+/// Parses the text of a `rhapi.toml`.
+pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
+    let file: File = toml::from_str(text).map_err(|err| {
+        let at = err.span().map_or(0, |span| span.start);
+        let line = text[..at.min(text.len())].matches('\n').count() + 1;
+        ConfigError {
+            key: key_at(text, line),
+            line,
+            message: err.message().trim().to_string(),
+        }
+    })?;
+    let server = file.server;
+    let mut overrides = Overrides {
+        body_limit: server.body_limit,
+        timeout: server.timeout,
+        max_operations: server.max_operations,
+        max_in_flight: server
+            .max_in_flight
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ..Overrides::default()
+    };
+    if let Some(public) = file.public {
+        let defaults = PublicSettings::default();
+        let dir = public.dir.unwrap_or(defaults.dir);
+        if dir.is_empty() || Path::new(&dir).is_absolute() || dir.split('/').any(|p| p == "..") {
+            return Err(invalid(
+                text,
+                "public",
+                "dir",
+                "must be a folder inside the app folder",
+            ));
+        }
+        overrides.public = Some(PublicSettings {
+            dir,
+            spa: public.spa.unwrap_or(defaults.spa),
+        });
+    }
+    if let Some(cors) = file.cors {
+        overrides.cors = Some(cors_settings(text, cors)?);
+    }
+    Ok(overrides)
+}
+
+fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
+    let defaults = CorsSettings::default();
+    for origin in &cors.origins {
+        if origin != "*" && !is_origin(origin) {
+            return Err(invalid(
+                text,
+                "cors",
+                "origins",
+                &format!("'{origin}' is not an origin: write scheme://host[:port], e.g. https://app.example, or \"*\""),
+            ));
+        }
+    }
+    if cors.origins.len() > 1 && cors.origins.iter().any(|o| o == "*") {
+        return Err(invalid(
+            text,
+            "cors",
+            "origins",
+            "\"*\" must be the only origin",
+        ));
+    }
+    let methods = match cors.methods {
+        Some(methods) => {
+            let mut upper = Vec::new();
+            for method in methods {
+                if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(invalid(
+                        text,
+                        "cors",
+                        "methods",
+                        &format!("'{method}' is not a method"),
+                    ));
+                }
+                upper.push(method.to_ascii_uppercase());
+            }
+            Some(upper)
+        }
+        None => None,
+    };
+    let mut headers = Vec::new();
+    for header in cors.headers.unwrap_or(defaults.headers) {
+        if actix_web::http::header::HeaderName::try_from(header.as_str()).is_err() {
+            return Err(invalid(
+                text,
+                "cors",
+                "headers",
+                &format!("'{header}' is not a header name"),
+            ));
+        }
+        headers.push(header.to_ascii_lowercase());
+    }
+    Ok(CorsSettings {
+        origins: cors
+            .origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect(),
+        methods,
+        headers,
+        credentials: cors.credentials.unwrap_or(defaults.credentials),
+        max_age: cors.max_age.unwrap_or(defaults.max_age),
+    })
+}
+
+/// `scheme://host[:port]`, nothing after it (a trailing `/` is tolerated).
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && !host.is_empty()
+        && !host.contains(['/', '?', '#', ' ', '@'])
+}
+
+/// An error at `key` of `[section]`, on the key's line.
+fn invalid(text: &str, section: &str, key: &str, message: &str) -> ConfigError {
+    ConfigError {
+        key: format!("{section}.{key}"),
+        line: key_line(text, section, key).unwrap_or(1),
+        message: message.to_string(),
+    }
+}
+
+/// The line of `key = ...` inside `[section]`.
+fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_prefix('[') {
+            current = name.trim_end_matches(']').trim().to_string();
+        } else if current == section && trimmed.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// `section.key` of the key on `line` (1-based), from the text: what an error points at.
+fn key_at(text: &str, line: usize) -> String {
+    let mut section = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let trimmed = l.trim();
+        if let Some(name) = trimmed.strip_prefix('[') {
+            section = name.trim_end_matches(']').trim().to_string();
+            if i + 1 == line {
+                return format!("[{section}]");
+            }
+        } else if i + 1 == line {
+            let key = trimmed.split('=').next().unwrap_or("").trim();
+            return match (section.is_empty(), key.is_empty()) {
+                (_, true) => FILE.to_string(),
+                (true, false) => key.to_string(),
+                (false, false) => format!("{section}.{key}"),
+            };
+        }
+    }
+    FILE.to_string()
+}
+
+/// A size: `"10mb"` or a number of bytes.
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "a size such as \"1mb\" or a number of bytes",
+        text: |t| parse_size(t),
+        number: |n| usize::try_from(n).map_err(|_| "too large".to_string()),
+    })
+    .map(Some)
+}
+
+/// A duration: `"10s"`, `"500ms"` or a number of seconds.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "a duration such as \"10s\", \"500ms\" or a number of seconds",
+        text: |t| parse_duration(t),
+        number: |n| match n {
+            0 => Err("must be more than zero".into()),
+            n => Ok(Duration::from_secs(n)),
+        },
+    })
+    .map(Some)
+}
+
+/// A whole number of at least 1.
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "a whole number of at least 1",
+        text: |t| Err(format!("'{t}' is not a number (write it without quotes)")),
+        number: |n| match n {
+            0 => Err("must be at least 1".into()),
+            n => Ok(n),
+        },
+    })
+    .map(Some)
+}
+
+struct TextOrNumber<T> {
+    expected: &'static str,
+    text: fn(&str) -> Result<T, String>,
+    number: fn(u64) -> Result<T, String>,
+}
+
+impl<T> Visitor<'_> for TextOrNumber<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.text)(v).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        (self.number)(v).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::custom(format!(
+                "{v} is negative: expected {}",
+                self.expected
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key() {
+        let o = parse(
+            "[server]\nbody_limit = \"2mb\"\ntimeout = \"3s\"\nmax_operations = 5\nmax_in_flight = 7\n\
+             [public]\ndir = \"static\"\nspa = true\n\
+             [cors]\norigins = [\"https://a.example\"]\nmethods = [\"get\"]\nheaders = [\"X-Key\"]\ncredentials = true\nmax_age = 60\n",
+        )
+        .unwrap();
+        assert_eq!(o.body_limit, Some(2 * 1024 * 1024));
+        assert_eq!(o.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(o.max_operations, Some(5));
+        assert_eq!(o.max_in_flight, Some(7));
+        assert_eq!(
+            o.public.unwrap(),
+            PublicSettings {
+                dir: "static".into(),
+                spa: true
+            }
+        );
+        let cors = o.cors.unwrap();
+        assert_eq!(cors.methods, Some(vec!["GET".to_string()]));
+        assert_eq!(cors.headers, vec!["x-key".to_string()]);
+        assert!(cors.credentials);
+        assert_eq!(cors.max_age, 60);
+    }
+
+    #[test]
+    fn mistakes_name_key_and_line() {
+        let err = parse("[server]\ntimeout = \"3s\"\nbodylimit = \"1mb\"\n").unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.line),
+            ("server.bodylimit", 3),
+            "{err}"
+        );
+        assert!(err.message.contains("unknown field"), "{err}");
+        let err = parse("\n[server]\nbody_limit = \"1 parsec\"\n").unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.line),
+            ("server.body_limit", 3),
+            "{err}"
+        );
+        let err = parse("[cors]\norigins = [\"nope\"]\n").unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("cors.origins", 2), "{err}");
+        let err = parse("[serve]\n").unwrap_err();
+        assert_eq!(err.line, 1, "{err}");
+        assert!(parse("[server]\nmax_operations = 0\n").is_err());
+        assert!(parse("[server]\nmax_operations = -3\n").is_err());
+    }
+}

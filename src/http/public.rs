@@ -1,0 +1,352 @@
+//! `public/`: the app's static files at the root URL, as Next.js serves them
+//! (docs/reference.md, "Static files"). `public/logo.png` is `/logo.png`; a folder answers
+//! with its `index.html`. Every request reads the disk afresh, so a file written while
+//! serving is served by the next request; nothing outside the folder is ever opened, symlinks
+//! included. Ranges, `ETag`/`Last-Modified` and 304 come from `actix-files`.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+
+use actix_files::NamedFile;
+use actix_web::body::BoxBody;
+use actix_web::http::header::{self, ContentEncoding, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::compress::{self, Coding};
+use crate::error::{error_response, RequestError};
+use crate::routes::path::decode_segment;
+use crate::settings::PublicSettings;
+
+/// Files over this size are sent as they are even when they would compress: compressing
+/// on the fly holds the HTTP worker (precompress them: `app.js.br`, `app.js.gz`).
+const MAX_COMPRESSED: u64 = 8 * 1024 * 1024;
+
+/// `Cache-Control` of a file whose name may keep its content for ever.
+const REVALIDATE: &str = "public, max-age=0, must-revalidate";
+/// `Cache-Control` of a content-hashed name: new content gets a new name.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Answers a request outside `/api` from the public folder of the app in `app_dir`.
+pub fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> HttpResponse {
+    let requested = match parse(req.path()) {
+        Ok(Some(requested)) => requested,
+        Ok(None) => return not_found(req, app_dir, settings),
+        Err(err) => return err.response(),
+    };
+    let root = app_dir.join(&settings.dir);
+    let Some((root, file)) = resolve(&root, &requested) else {
+        return not_found(req, app_dir, settings);
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    serve_file(req, &root, &file, StatusCode::OK)
+        .unwrap_or_else(|| not_found(req, app_dir, settings))
+}
+
+/// What a path asks for: its decoded segments, and whether it ended in `/`.
+struct Requested {
+    segments: Vec<String>,
+    folder: bool,
+}
+
+/// Decodes a request path strictly, as for `/api` (a `.`/`..` segment, NUL or bad escape is
+/// a 400). `Ok(None)`: a path no file can have (an empty segment, a decoded `/` or `\`, a
+/// name starting with `.`).
+fn parse(raw: &str) -> Result<Option<Requested>, RequestError> {
+    let mut parts: Vec<&str> = raw.split('/').skip(1).collect();
+    let folder = parts.last().is_some_and(|p| p.is_empty());
+    if folder {
+        parts.pop();
+    }
+    let mut segments = Vec::with_capacity(parts.len());
+    let mut hidden = false;
+    for part in parts {
+        let segment = decode_segment(part).ok_or(RequestError::BadRequest)?;
+        hidden |= segment.is_empty() || segment.starts_with('.') || segment.contains(['/', '\\']);
+        segments.push(segment);
+    }
+    Ok((!hidden).then_some(Requested { segments, folder }))
+}
+
+/// The file a request names, inside `root` once every symlink is followed: the file itself,
+/// or a folder's `index.html`. Also the canonical root.
+fn resolve(root: &Path, requested: &Requested) -> Option<(PathBuf, PathBuf)> {
+    let root = root.canonicalize().ok()?;
+    let mut path = root.clone();
+    path.extend(&requested.segments);
+    let real = inside(&root, &path)?;
+    let meta = real.metadata().ok()?;
+    if meta.is_dir() {
+        let index = inside(&root, &real.join("index.html"))?;
+        return index.is_file().then_some((root, index));
+    }
+    (meta.is_file() && !requested.folder).then_some((root, real))
+}
+
+/// `path` with every symlink followed, if that is inside `root` and names no hidden file.
+fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    let relative = real.strip_prefix(root).ok()?;
+    let visible = relative.components().all(|c| match c {
+        Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    visible.then_some(real)
+}
+
+/// Sends the file at `path` (inside `root`) with `status` (200, or 404 for `404.html`).
+fn serve_file(
+    req: &HttpRequest,
+    root: &Path,
+    path: &Path,
+    status: StatusCode,
+) -> Option<HttpResponse> {
+    let content_type = content_type(path);
+    let text = compress::compressible(&content_type);
+    let ranged = req.headers().contains_key(header::RANGE);
+    let accepted = compress::accepted(req);
+    let mut vary = false;
+    if !ranged && status == StatusCode::OK {
+        for coding in [Coding::Brotli, Coding::Gzip] {
+            let Some(sibling) = sibling(root, path, coding) else {
+                continue;
+            };
+            vary = true;
+            if accepted.contains(&coding) {
+                let file = NamedFile::open(&sibling).ok()?;
+                let encoding = match coding {
+                    Coding::Brotli => ContentEncoding::Brotli,
+                    Coding::Gzip => ContentEncoding::Gzip,
+                };
+                let file = file.set_content_encoding(encoding);
+                return Some(finish(req, file, path, &content_type, true, None));
+            }
+        }
+    }
+    let file = NamedFile::open(path).ok()?;
+    let len = file.metadata().len();
+    let large_text = text && len > compress::MIN_SIZE as u64;
+    vary |= large_text;
+    let coding = accepted
+        .first()
+        .copied()
+        .filter(|_| large_text && !ranged && len <= MAX_COMPRESSED && status == StatusCode::OK);
+    let compressed = coding.and_then(|coding| {
+        let bytes = read_all(file.file(), len)?;
+        Some((coding, compress::encode(&bytes, coding)))
+    });
+    let mut response = finish(req, file, path, &content_type, vary, compressed);
+    if status != StatusCode::OK {
+        *response.status_mut() = status;
+        response.headers_mut().remove(header::ETAG);
+        response.headers_mut().remove(header::LAST_MODIFIED);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    Some(response)
+}
+
+/// The response of an opened file: `actix-files` decides 200, 206, 304, 412 or 416; rhapi
+/// adds its headers and, for a compressed answer, the compressed body.
+fn finish(
+    req: &HttpRequest,
+    file: NamedFile,
+    path: &Path,
+    content_type: &str,
+    vary: bool,
+    compressed: Option<(Coding, Vec<u8>)>,
+) -> HttpResponse {
+    let mime = content_type
+        .parse()
+        .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
+    let mut response = file
+        .set_content_type(mime)
+        .disable_content_disposition()
+        .prefer_utf8(false)
+        .into_response(req);
+    let headers = response.headers_mut();
+    // actix-files marks a range `identity` to keep compression middleware off it.
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v == "identity")
+    {
+        headers.remove(header::CONTENT_ENCODING);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let hashed = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(is_content_hashed);
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if hashed { IMMUTABLE } else { REVALIDATE }),
+    );
+    if vary {
+        compress::vary_accept_encoding(&mut response);
+    }
+    match compressed {
+        Some((coding, bytes)) if response.status() == StatusCode::OK => {
+            response.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+            compress::weaken_etag(&mut response);
+            response.set_body(BoxBody::new(bytes))
+        }
+        _ => response,
+    }
+}
+
+/// `app.js.br` / `app.js.gz` next to `path`, when it is a file inside `root`.
+fn sibling(root: &Path, path: &Path, coding: Coding) -> Option<PathBuf> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".");
+    name.push(coding.extension());
+    let sibling = inside(root, &path.with_file_name(name))?;
+    sibling.is_file().then_some(sibling)
+}
+
+/// The whole file, read without moving its cursor (actix-files reads it again for ranges).
+fn read_all(file: &std::fs::File, len: u64) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Some(bytes)
+}
+
+/// The `Content-Type` of a file by its extension; text types say UTF-8; unknown ones are
+/// `application/octet-stream`.
+pub fn content_type(path: &Path) -> String {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let known = match extension.as_str() {
+        "html" | "htm" => Some("text/html; charset=utf-8"),
+        "js" | "mjs" | "cjs" => Some("text/javascript; charset=utf-8"),
+        "css" => Some("text/css; charset=utf-8"),
+        "txt" => Some("text/plain; charset=utf-8"),
+        "json" | "map" => Some("application/json"),
+        "webmanifest" => Some("application/manifest+json"),
+        "svg" => Some("image/svg+xml"),
+        "wasm" => Some("application/wasm"),
+        "ico" => Some("image/x-icon"),
+        _ => None,
+    };
+    if let Some(known) = known {
+        return known.to_string();
+    }
+    match mime_guess::from_ext(&extension).first() {
+        Some(mime) if mime.type_() == mime_guess::mime::TEXT => format!("{mime}; charset=utf-8"),
+        Some(mime) => mime.to_string(),
+        None => "application/octet-stream".into(),
+    }
+}
+
+/// `name-[hash].ext` or `name.[hash].ext`, as Vite and Next.js emit: a hash of 8 or more
+/// letters and digits that has a digit, or both cases (so `photo-original.png` is no hash).
+pub fn is_content_hashed(name: &str) -> bool {
+    let pieces: Vec<&str> = name.split(['-', '.']).collect();
+    if pieces.len() < 3 || pieces[0].is_empty() {
+        return false;
+    }
+    pieces[1..pieces.len() - 1].iter().any(|hash| {
+        hash.len() >= 8
+            && hash.bytes().all(|b| b.is_ascii_alphanumeric())
+            && (hash.bytes().any(|b| b.is_ascii_digit())
+                || (hash.bytes().any(|b| b.is_ascii_uppercase())
+                    && hash.bytes().any(|b| b.is_ascii_lowercase())))
+    })
+}
+
+/// A 404 outside `/api`: `index.html` with 200 for a browser in a single-page app,
+/// `404.html` for a browser when the app has one, else the JSON 404.
+pub fn not_found(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        let root = app_dir.join(&settings.dir);
+        let page = |name: &str, status| {
+            let root = root.canonicalize().ok()?;
+            let file = inside(&root, &root.join(name))?;
+            serve_file(req, &root, &file, status)
+        };
+        let get = matches!(*req.method(), Method::GET | Method::HEAD);
+        if settings.spa && get {
+            if let Some(response) = page("index.html", StatusCode::OK) {
+                return response;
+            }
+        }
+        if let Some(response) = page("404.html", StatusCode::NOT_FOUND) {
+            return response;
+        }
+    }
+    error_response(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// A `public/api` folder can never be served (`/api` is the routes'): a warning at load.
+pub fn warnings(app_dir: &Path, settings: &PublicSettings) -> Vec<String> {
+    let api = app_dir.join(&settings.dir).join("api");
+    if api.is_dir() {
+        vec![format!(
+            "{}/api/ is never served: /api/... are the routes of pages/api; move those files",
+            settings.dir
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names() {
+        for name in [
+            "index-BxKaQzPq.js",
+            "main-6d9e7c4f.js",
+            "chunk.1a2b3c4d5e.css",
+            "app-a1b2c3d4e5f6a7b8.min.js",
+        ] {
+            assert!(is_content_hashed(name), "{name}");
+        }
+        for name in [
+            "logo.png",
+            "photo-original.png",
+            "app-1234.js",
+            "-12345678.js",
+            "deadbeef12",
+        ] {
+            assert!(!is_content_hashed(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("a.svg")), "image/svg+xml");
+        assert_eq!(content_type(Path::new("a.png")), "image/png");
+        assert_eq!(
+            content_type(Path::new("a.unknownext")),
+            "application/octet-stream"
+        );
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+    }
+}

@@ -1,0 +1,165 @@
+//! `_middleware.rhai`: a file in any folder of `pages/api/` whose `fn middleware(req, res,
+//! env)` runs before every route in that folder and below, outermost first
+//! (docs/reference.md, "Middleware"). It answers (sends, or throws a status), or hands the
+//! request on: a returned map is merged into `req.locals`, and the headers and cookies it set
+//! without sending are kept for the final response.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::HttpResponse;
+use rhai::{Dynamic, Map};
+
+use super::compile::RouteScript;
+use super::methods::Target;
+use super::response::Res;
+use super::run::Reply;
+use crate::error::ScriptError;
+
+/// The file name that makes a folder's middleware.
+pub const FILE_NAME: &str = "_middleware.rhai";
+
+/// A compiled middleware file.
+pub struct Middleware {
+    pub script: Arc<RouteScript>,
+    /// How many of `req`, `res`, `env` `fn middleware` declares.
+    pub arity: usize,
+}
+
+/// A middleware of a route's chain, or why it failed to load (which answers the route with
+/// a 500 in `dev`).
+pub type Slot = Result<Arc<Middleware>, ScriptError>;
+
+/// The middleware that apply to one route, outermost first.
+pub type Chain = Arc<[Slot]>;
+
+impl Middleware {
+    /// A middleware from a compiled file; a file without `fn middleware` is an error.
+    pub fn new(script: Arc<RouteScript>, display: &str) -> Result<Middleware, ScriptError> {
+        match script.middleware {
+            Some(arity) => Ok(Middleware { script, arity }),
+            None => Err(ScriptError::in_file(
+                display,
+                "a _middleware.rhai file must define fn middleware(req, res, env) (0 to 3 parameters)",
+            )),
+        }
+    }
+
+    /// The function a run calls.
+    pub fn target(&self) -> Target {
+        Target {
+            function: "middleware",
+            arity: self.arity,
+            handler: false,
+            middleware: true,
+        }
+    }
+}
+
+/// A `_middleware.rhai` found under `pages/api`.
+pub struct MiddlewareFile {
+    /// The folder it covers.
+    pub folder: PathBuf,
+    pub path: PathBuf,
+    /// `pages/api/notes/_middleware.rhai`.
+    pub display: String,
+}
+
+/// Every `_middleware.rhai` of `<app>/pages/api` and its folders, outermost first. Folders
+/// starting with `_` or `.` hold no routes, so their middleware would never run: skipped.
+pub fn scan(app_dir: &Path) -> Vec<MiddlewareFile> {
+    let mut found = Vec::new();
+    let api = app_dir.join("pages").join("api");
+    let mut folders = vec![api];
+    while let Some(folder) = folders.pop() {
+        let file = folder.join(FILE_NAME);
+        if file.is_file() {
+            found.push(MiddlewareFile {
+                display: crate::routes::display_path(app_dir, &file),
+                path: file,
+                folder: folder.clone(),
+            });
+        }
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with(['_', '.']) && entry.path().is_dir() {
+                folders.push(entry.path());
+            }
+        }
+    }
+    found.sort_by_key(|f| (f.folder.components().count(), f.display.clone()));
+    found
+}
+
+/// The chain of the route file at `route`: the middleware of each folder that contains it,
+/// outermost first (`middleware` is sorted that way by [`scan`]).
+pub fn chain_for(
+    route: &Path,
+    middleware: &[(PathBuf, Result<Arc<Middleware>, ScriptError>)],
+) -> Vec<Slot> {
+    middleware
+        .iter()
+        .filter(|(folder, _)| route.parent().is_some_and(|p| p.starts_with(folder)))
+        .map(|(_, slot)| slot.clone())
+        .collect()
+}
+
+/// How a middleware run ended without answering.
+pub struct Passed {
+    /// The returned map, merged into `req.locals`.
+    pub locals: Option<Map>,
+    /// Headers and cookies set without sending.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What a middleware's run answers: a response when it sent one, else [`Reply::Passed`].
+pub fn reply(value: Dynamic, res: &Res) -> Reply {
+    if let Some(sent) = res.take_sent() {
+        return Reply::Sent(sent);
+    }
+    let headers = res.take().map(|shaped| shaped.headers).unwrap_or_default();
+    Reply::Passed(Passed {
+        locals: value.try_cast::<Map>(),
+        headers,
+    })
+}
+
+/// Adds the headers middleware kept to the final response; the response's own win: a
+/// header it already has, or a cookie of the same name it sets.
+pub fn keep_headers(
+    mut response: HttpResponse,
+    kept: Vec<(HeaderName, HeaderValue)>,
+) -> HttpResponse {
+    if kept.is_empty() {
+        return response;
+    }
+    let own_cookies: Vec<String> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| cookie_name(v).to_string())
+        .collect();
+    let own: Vec<HeaderName> = response.headers().keys().cloned().collect();
+    let headers = response.headers_mut();
+    for (name, value) in kept {
+        let clash = if name == header::SET_COOKIE {
+            let cookie = value.to_str().map(cookie_name).unwrap_or("");
+            own_cookies.iter().any(|c| c == cookie)
+        } else {
+            own.contains(&name)
+        };
+        if !clash {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+fn cookie_name(set_cookie: &str) -> &str {
+    set_cookie.split('=').next().unwrap_or("").trim()
+}

@@ -1,0 +1,84 @@
+//! `const CONFIG = #{ body_limit: "10mb", timeout: "30s", max_operations: 50000000 };` at
+//! the top of a route file: that route's limits instead of the server's
+//! (docs/reference.md, "Per-route limits"). Read from the compiled file, never run.
+
+use std::time::Duration;
+
+use rhai::{Dynamic, Stmt, AST};
+
+use crate::error::{Location, ScriptError};
+use crate::settings::{parse_duration, parse_size};
+
+/// A route's own limits; `None` keeps the server's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteConfig {
+    pub body_limit: Option<usize>,
+    pub timeout: Option<Duration>,
+    pub max_operations: Option<u64>,
+}
+
+/// The `CONFIG` of a compiled route file (`display` for errors). It must be a top-level
+/// `const` holding a map of literal values with known keys.
+pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
+    let found = ast.statements().iter().find_map(|stmt| match stmt {
+        Stmt::Var(var, flags, pos) if var.0.name == "CONFIG" => Some((var, *flags, *pos)),
+        _ => None,
+    });
+    let Some((var, flags, pos)) = found else {
+        return Ok(RouteConfig::default());
+    };
+    let error = |message: String| ScriptError {
+        message: format!("CONFIG: {message}"),
+        location: Location {
+            file: display.to_string(),
+            line: pos.line(),
+            column: pos.position(),
+        },
+    };
+    if !flags.contains(rhai::ASTFlags::CONSTANT) {
+        return Err(error("declare it with const, not let".into()));
+    }
+    let value = var.1.get_literal_value(None).ok_or_else(|| {
+        error("must be a map of literal values, e.g. #{ timeout: \"30s\" }".into())
+    })?;
+    let map = value
+        .try_cast::<rhai::Map>()
+        .ok_or_else(|| error("must be a map, e.g. #{ timeout: \"30s\" }".into()))?;
+    let mut config = RouteConfig::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "body_limit" => config.body_limit = Some(size(&value).map_err(&error)?),
+            "timeout" => config.timeout = Some(duration(&value).map_err(&error)?),
+            "max_operations" => match value.as_int() {
+                Ok(n) if n >= 1 => config.max_operations = Some(n as u64),
+                _ => {
+                    return Err(error(
+                        "max_operations must be a whole number of at least 1".into(),
+                    ))
+                }
+            },
+            other => {
+                return Err(error(format!(
+                    "unknown key '{other}' (use body_limit, timeout, max_operations)"
+                )))
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn size(value: &Dynamic) -> Result<usize, String> {
+    match value.as_int() {
+        Ok(n) if n >= 0 => Ok(n as usize),
+        Ok(_) => Err("body_limit must not be negative".into()),
+        Err(_) => parse_size(&value.to_string()).map_err(|e| format!("body_limit: {e}")),
+    }
+}
+
+fn duration(value: &Dynamic) -> Result<Duration, String> {
+    match value.as_int() {
+        Ok(n) if n >= 1 => Ok(Duration::from_secs(n as u64)),
+        Ok(_) => Err("timeout must be more than zero".into()),
+        Err(_) => parse_duration(&value.to_string()).map_err(|e| format!("timeout: {e}")),
+    }
+}

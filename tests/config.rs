@@ -1,0 +1,173 @@
+//! docs/reference.md, "rhapi.toml": every key, mistakes as load errors naming file, key
+//! and line, the command line winning over the file, and reload.
+
+mod support;
+
+use serde_json::json;
+use support::TestApp;
+
+fn app(toml: &str) -> TestApp {
+    let app = TestApp::new();
+    app.write("rhapi.toml", toml);
+    app.write("pages/api/echo.rhai", "fn POST(req) { req.body }\n");
+    app.write(
+        "pages/api/spin.rhai",
+        "fn GET() { let t = 0; for i in 0..100000000 { t += 1; } t }\n",
+    );
+    app
+}
+
+#[test]
+fn server_keys_set_the_limits() {
+    let app = app("[server]\nbody_limit = \"10kb\"\ntimeout = \"300ms\"\nmax_in_flight = 50\n");
+    let server = app.serve("start", &[]);
+    let small = server.request(
+        "POST",
+        "/api/echo",
+        &[("content-type", "text/plain")],
+        &[b'a'; 10 * 1024],
+    );
+    assert_eq!(small.status, 200);
+    let big = server.request(
+        "POST",
+        "/api/echo",
+        &[("content-type", "text/plain")],
+        &[b'a'; 10 * 1024 + 1],
+    );
+    assert_eq!(big.status, 413);
+    let started = std::time::Instant::now();
+    assert_eq!(server.get("/api/spin").status, 504);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn max_operations_from_the_file() {
+    let app = app("[server]\nmax_operations = 1000\n");
+    let server = app.serve("start", &[]);
+    let response = server.get("/api/spin");
+    assert_eq!(
+        (response.status, response.json()),
+        (504, json!({ "error": "Script timed out" }))
+    );
+}
+
+#[test]
+fn the_command_line_wins() {
+    let app = app("[server]\nbody_limit = \"1kb\"\n");
+    let server = app.serve("start", &["--body-limit", "4kb"]);
+    let response = server.request(
+        "POST",
+        "/api/echo",
+        &[("content-type", "text/plain")],
+        &[b'a'; 3000],
+    );
+    assert_eq!(response.status, 200);
+}
+
+#[test]
+fn mistakes_are_load_errors_with_key_and_line() {
+    for (toml, key, line) in [
+        (
+            "[server]\ntimeout = \"2s\"\nbodylimit = \"1mb\"\n",
+            "server.bodylimit",
+            3,
+        ),
+        (
+            "# settings\n\n[server]\nbody_limit = \"1 parsec\"\n",
+            "server.body_limit",
+            4,
+        ),
+        ("[server]\ntimeout = \"soon\"\n", "server.timeout", 2),
+        (
+            "[server]\nmax_operations = \"many\"\n",
+            "server.max_operations",
+            2,
+        ),
+        ("[public]\nspa = \"yes\"\n", "public.spa", 2),
+        ("[cors]\norigins = [\"not an origin\"]\n", "cors.origins", 2),
+        (
+            "[cors]\norigins = []\ncredentails = true\n",
+            "cors.credentails",
+            3,
+        ),
+        ("[servr]\n", "[servr]", 1),
+        ("[server\n", "[server", 1),
+    ] {
+        let app = app(toml);
+        let check = app.run("check");
+        assert_eq!(check.status.code(), Some(1), "{toml}");
+        let expected = format!("rhapi.toml:{line}:");
+        assert!(check.stderr.contains(&expected), "{toml}: {}", check.stderr);
+        assert!(
+            check.stderr.contains(key),
+            "{toml}: {key} in {}",
+            check.stderr
+        );
+        let start = app.run_to_exit("start", &["--port", "0"]);
+        assert_eq!(start.status.code(), Some(1), "{toml}");
+        assert!(start.stderr.contains(&expected), "{}", start.stderr);
+    }
+}
+
+#[test]
+fn dev_logs_a_mistake_and_keeps_the_last_good_settings() {
+    let app = app("[server]\nbody_limit = \"1kb\"\n");
+    let server = app.serve("dev", &[]);
+    let post = |n: usize| {
+        server
+            .request(
+                "POST",
+                "/api/echo",
+                &[("content-type", "text/plain")],
+                &vec![b'a'; n],
+            )
+            .status
+    };
+    assert_eq!(post(2000), 413);
+
+    app.write("rhapi.toml", "[server]\nbody_limit = \"4kb\"\n");
+    let started = std::time::Instant::now();
+    while post(2000) != 200 {
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "reload of rhapi.toml never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    app.write(
+        "rhapi.toml",
+        "[server]\nbody_limit = \"4kb\"\nbody_limt = 1\n",
+    );
+    server.wait_for_log("rhapi.toml:3");
+    assert_eq!(post(2000), 200, "the last good settings stay");
+    assert_eq!(post(5000), 413);
+
+    app.remove("rhapi.toml");
+    let started = std::time::Instant::now();
+    while post(5000) != 200 {
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "defaults never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn dev_starts_with_a_broken_file() {
+    let app = app("[server]\nnope = 1\n");
+    let server = app.serve("dev", &[]);
+    server.wait_for_log("rhapi.toml:2");
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/api/echo",
+                &[("content-type", "text/plain")],
+                b"hi"
+            )
+            .text(),
+        "hi"
+    );
+}
