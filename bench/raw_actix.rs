@@ -106,6 +106,8 @@ async fn items() -> HttpResponse {
                 })
             })
             .ok()?;
+        // Bound first: the rows borrow `stmt`, which must outlive them.
+        #[allow(clippy::let_and_return)]
         let rows = rows.collect::<Result<Vec<_>, _>>().ok();
         rows
     });
