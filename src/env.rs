@@ -81,22 +81,28 @@ impl EnvVars {
                 );
             }
         }
-        if mode == Mode::Start && app_dir.join(".env.example").is_file() {
-            let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example")
-                .into_iter()
-                .map(|(key, _)| key)
-                .filter(|key| !values.contains_key(key))
-                .collect();
-            if !unset.is_empty() {
-                tracing::warn!(
-                    "keys listed in .env.example are unset: {}",
-                    unset.join(", ")
-                );
-            }
-        }
         let mut secrets: Vec<String> = secrets.into_iter().collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         EnvVars { values, secrets }
+    }
+
+    /// Warns about the keys `.env.example` lists that are unset (names only). `rhapi start`
+    /// calls it: it matters when serving, not for `check` or `routes`.
+    pub fn warn_unset_example_keys(&self, app_dir: &Path) {
+        if !app_dir.join(".env.example").is_file() {
+            return;
+        }
+        let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example")
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| !self.values.contains_key(key))
+            .collect();
+        if !unset.is_empty() {
+            tracing::warn!(
+                "keys listed in .env.example are unset: {}",
+                unset.join(", ")
+            );
+        }
     }
 
     /// The value of `key`, if set.
