@@ -51,7 +51,18 @@ pub struct App {
 impl App {
     /// Loads the app in `dir`: environment, engine, every route.
     pub fn load(dir: &Path, settings: AppSettings) -> (App, LoadReport) {
-        let mut loader = Loader::new(dir, &settings);
+        let env = Arc::new(crate::env::EnvVars::load(dir, settings.mode));
+        App::load_with_env(dir, settings, env)
+    }
+
+    /// [`App::load`] with an environment of the caller's (`rhapi test`: `.env.test` and a
+    /// database of its own, not `.env`).
+    pub fn load_with_env(
+        dir: &Path,
+        settings: AppSettings,
+        env: Arc<crate::env::EnvVars>,
+    ) -> (App, LoadReport) {
+        let mut loader = Loader::with_env(dir, &settings, env);
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),

@@ -47,6 +47,21 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Run every `fn test_*()` in tests/**/*.test.rhai against the app, in-process; exit 1
+    /// when one fails or none ran.
+    Test {
+        /// The app folder (default: the current directory). A single argument that is not
+        /// a folder is taken as FILTER.
+        dir: Option<PathBuf>,
+        /// Only the tests whose name contains this.
+        filter: Option<String>,
+        /// Time budget of each test and of each request it sends [10s].
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// Operations budget of each test and of each request it sends [10000000].
+        #[arg(long)]
+        max_operations: Option<u64>,
+    },
 }
 
 /// Options of `dev` and `start`. Each one left out keeps its default from
@@ -123,6 +138,17 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Routes { dir } => print_routes(dir),
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
+        Command::Test {
+            dir,
+            filter,
+            timeout,
+            max_operations,
+        } => {
+            let mut limits = Limits::default();
+            limits.timeout = timeout.unwrap_or(limits.timeout);
+            limits.max_operations = max_operations.unwrap_or(limits.max_operations);
+            run_tests(dir, filter, limits)
+        }
     };
     crate::logging::flush();
     match result {
@@ -286,4 +312,20 @@ fn migrate(dir: Option<PathBuf>) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn run_tests(dir: Option<PathBuf>, filter: Option<String>, limits: Limits) -> Result<ExitCode> {
+    // `rhapi test auth`: one argument that is not a folder is the filter.
+    let (dir, filter) = match (dir, filter) {
+        (Some(only), None) if !only.is_dir() => (None, Some(only.to_string_lossy().into_owned())),
+        other => other,
+    };
+    let dir = routes_dir(dir)?;
+    let options = crate::tools::testing::TestOptions { filter, limits };
+    let summary = crate::tools::testing::run(&dir, &options);
+    Ok(if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

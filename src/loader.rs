@@ -35,9 +35,9 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader for the app in `dir`: reads `.env`, builds the engine.
-    pub fn new(dir: &Path, settings: &AppSettings) -> Loader {
-        let env = Arc::new(EnvVars::load(dir, settings.mode));
+    /// A loader for the app in `dir` with the environment `env` (see [`EnvVars::load`]):
+    /// builds the engine.
+    pub fn with_env(dir: &Path, settings: &AppSettings, env: Arc<EnvVars>) -> Loader {
         crate::env::set_current(&env);
         let engine = Arc::new(script::engine::build(dir, &settings.limits, &env));
         Loader {

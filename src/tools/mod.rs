@@ -49,3 +49,5 @@ fn shown(dir: &Path) -> String {
         None => dir.display().to_string(),
     }
 }
+
+pub mod testing;
