@@ -47,6 +47,11 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Create a starter app in DIR (which must not exist, or be empty).
+    New {
+        /// The folder to create.
+        dir: PathBuf,
+    },
     /// Run every `fn test_*()` in tests/**/*.test.rhai against the app, in-process; exit 1
     /// when one fails or none ran.
     Test {
@@ -138,6 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Routes { dir } => print_routes(dir),
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
+        Command::New { dir } => new_app(&dir),
         Command::Test {
             dir,
             filter,
@@ -328,4 +334,17 @@ fn run_tests(dir: Option<PathBuf>, filter: Option<String>, limits: Limits) -> Re
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn new_app(dir: &Path) -> Result<ExitCode> {
+    let files = crate::tools::scaffold::create(dir)?;
+    println!("created {}:", dir.display());
+    for file in files {
+        println!("  {file}");
+    }
+    println!(
+        "next: cd {} && rhapi dev   (and rhapi test to run its tests)",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -50,4 +50,5 @@ fn shown(dir: &Path) -> String {
     }
 }
 
+pub mod scaffold;
 pub mod testing;
