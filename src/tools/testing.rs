@@ -413,32 +413,46 @@ fn register_asserts(engine: &mut Engine) {
             }
         },
     );
-    engine.register_fn(
-        "assert_eq",
-        |ctx: NativeCallContext, left: Dynamic, right: Dynamic| -> ScriptResult<()> {
-            if equal(&ctx, &left, &right) {
-                Ok(())
-            } else {
-                Err(assertion(
-                    &ctx,
-                    format!("assert_eq failed\n      left:  {left:?}\n      right: {right:?}"),
-                ))
-            }
-        },
-    );
-    engine.register_fn(
-        "assert_ne",
-        |ctx: NativeCallContext, left: Dynamic, right: Dynamic| -> ScriptResult<()> {
-            if equal(&ctx, &left, &right) {
-                Err(assertion(
-                    &ctx,
-                    format!("assert_ne failed: both are {left:?}\n      left:  {left:?}\n      right: {right:?}"),
-                ))
-            } else {
-                Ok(())
-            }
-        },
-    );
+    // `assert_eq(a, b)`, `assert_eq(a, b, message)`, and the same for `assert_ne`.
+    fn compare(
+        ctx: &NativeCallContext,
+        want_equal: bool,
+        left: &Dynamic,
+        right: &Dynamic,
+        message: Option<&Dynamic>,
+    ) -> ScriptResult<()> {
+        if equal(ctx, left, right) == want_equal {
+            return Ok(());
+        }
+        let name = if want_equal { "assert_eq" } else { "assert_ne" };
+        let note = message
+            .map(|m| {
+                format!(
+                    ": {}",
+                    m.clone().into_string().unwrap_or_else(|_| m.to_string())
+                )
+            })
+            .unwrap_or_default();
+        let both = if want_equal { "" } else { " (both equal)" };
+        Err(assertion(
+            ctx,
+            format!("{name} failed{both}{note}\n      left:  {left:?}\n      right: {right:?}"),
+        ))
+    }
+    for (name, want_equal) in [("assert_eq", true), ("assert_ne", false)] {
+        engine.register_fn(
+            name,
+            move |ctx: NativeCallContext, left: Dynamic, right: Dynamic| {
+                compare(&ctx, want_equal, &left, &right, None)
+            },
+        );
+        engine.register_fn(
+            name,
+            move |ctx: NativeCallContext, left: Dynamic, right: Dynamic, message: Dynamic| {
+                compare(&ctx, want_equal, &left, &right, Some(&message))
+            },
+        );
+    }
 }
 
 /// A request as the test sent it, checked and ready to cross to the app's thread.
