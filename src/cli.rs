@@ -47,6 +47,11 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Print an OpenAPI 3.1 description of the routes (JSON) on stdout.
+    Openapi {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
     /// Create a starter app in DIR (which must not exist, or be empty).
     New {
         /// The folder to create.
@@ -144,6 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
         Command::New { dir } => new_app(&dir),
+        Command::Openapi { dir } => openapi(dir),
         Command::Test {
             dir,
             filter,
@@ -347,4 +353,23 @@ fn new_app(dir: &Path) -> Result<ExitCode> {
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = routes_dir(dir)?;
+    let settings = AppSettings {
+        mode: Mode::Start,
+        limits: Limits::default(),
+    };
+    let (app, _report) = App::load(&dir, settings);
+    let description = crate::tools::openapi::describe(&dir, &app);
+    println!("{}", serde_json::to_string_pretty(&description.document)?);
+    for err in &description.broken {
+        eprintln!("error: {err} (left out of the description)");
+    }
+    Ok(if description.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -23,7 +23,7 @@ fn rhapi(args: &[&str], cwd: &std::path::Path) -> Output {
 fn a_folder_without_pages_api_is_an_error_that_points_at_the_app() {
     let app = TestApp::new();
     app.write("pages/api/hello.rhai", "fn GET() { 1 }\n");
-    for command in ["routes", "check", "dev", "start", "test"] {
+    for command in ["routes", "check", "dev", "start", "test", "openapi"] {
         let output = rhapi(&[command, "pages", "--port", "0"], app.path());
         let output = if output.stderr.contains("unexpected argument") {
             rhapi(&[command, "pages"], app.path())

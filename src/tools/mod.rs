@@ -50,5 +50,6 @@ fn shown(dir: &Path) -> String {
     }
 }
 
+pub mod openapi;
 pub mod scaffold;
 pub mod testing;
