@@ -295,7 +295,8 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
 }
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
-    let (_app, report) = load_for_inspection(dir)?;
+    let (app, report) = load_for_inspection(dir)?;
+    print_lint_warnings(&app.dir);
     if report.errors.is_empty() {
         let hint = if report.routes == 0 {
             " (pages/api holds no .rhai route file yet)"
@@ -372,4 +373,20 @@ fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `check`'s warnings (exit code unchanged): route functions whose last statement drops
+/// the value it seems to return.
+fn print_lint_warnings(dir: &Path) {
+    for file in crate::routes::scan(dir).unwrap_or_default() {
+        let Ok(source) = std::fs::read_to_string(&file.path) else {
+            continue;
+        };
+        for warning in crate::tools::lint::route_warnings(&source) {
+            eprintln!(
+                "warning: {}:{}:{}: {}",
+                file.display, warning.line, warning.column, warning.message
+            );
+        }
+    }
 }

@@ -134,3 +134,28 @@ fn start_says_rhapi_migrate_applies_a_new_migration() {
     app.write("migrations/002_b.sql", "CREATE TABLE b (id INTEGER);\n");
     server.wait_for_log("run `rhapi migrate`");
 }
+
+#[test]
+fn check_warns_about_a_last_statement_that_drops_its_value() {
+    let app = TestApp::new();
+    app.write(
+        "pages/api/t.rhai",
+        "fn GET() {\n    try { #{ ok: true } } catch (e) { #{ ok: false } }\n}\nfn POST(req) {\n    if req.body.x == 1 { #{ one: true } }\n}\n",
+    );
+    let output = app.run("check");
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok: 1 routes compiled"), "{text}");
+    assert!(
+        text.contains("warning: pages/api/t.rhai:2:5: fn GET ends with try/catch")
+            && text.contains("use `return` inside it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: pages/api/t.rhai:5:5: fn POST ends with an `if` without `else`"),
+        "{text}"
+    );
+    // And it is what the warning says: the try/catch route answers 204.
+    let server = app.serve("dev", &[]);
+    assert_eq!(server.get("/api/t").status, 204);
+}

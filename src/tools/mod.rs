@@ -50,6 +50,38 @@ fn shown(dir: &Path) -> String {
     }
 }
 
+pub mod lint;
 pub mod openapi;
 pub mod scaffold;
 pub mod testing;
+
+/// The tokens of a Rhai source with their positions, for tools that read scripts without
+/// running them. The text of template strings is lexed as the parser does: after the `}`
+/// closing a `${`, the lexer is told to go back to the string's text.
+pub(crate) fn tokens(source: &str) -> Vec<(rhai::Token, rhai::Position)> {
+    use rhai::Token;
+    let engine = rhai::Engine::new_raw();
+    let inputs = [source];
+    let (mut stream, control) = engine.lex(&inputs);
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut interpolations: Vec<usize> = Vec::new();
+    for (token, pos) in stream.by_ref() {
+        match &token {
+            Token::EOF | Token::LexError(_) => break,
+            // `` `a ${`` is `InterpolatedString("a ")`, then a `{` token of its own.
+            Token::InterpolatedString(_) => interpolations.push(depth),
+            Token::LeftBrace | Token::MapStart => depth += 1,
+            Token::RightBrace => {
+                depth = depth.saturating_sub(1);
+                if interpolations.last() == Some(&depth) {
+                    interpolations.pop();
+                    control.borrow_mut().is_within_text = true;
+                }
+            }
+            _ => {}
+        }
+        out.push((token, pos));
+    }
+    out
+}

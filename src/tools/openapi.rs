@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use rhai::{Engine, Token};
+use rhai::Token;
 use serde_json::{json, Map, Value};
 
 use crate::app::{App, Route};
@@ -300,7 +300,10 @@ impl Analyses {
 /// Reads the functions, doc comments, throws, calls and imports of one file from its
 /// tokens (so strings and comments never confuse it).
 fn analyse(file: &Path, source: &str) -> Analysis {
-    let tokens = tokens(source);
+    let tokens: Vec<(Token, usize)> = super::tokens(source)
+        .into_iter()
+        .map(|(token, pos)| (token, pos.line().unwrap_or(0)))
+        .collect();
     let lines: Vec<&str> = source.lines().collect();
     let mut analysis = Analysis::default();
     let mut depth = 0usize;
@@ -425,34 +428,6 @@ fn doc_above(lines: &[&str], line: usize) -> Vec<String> {
     }
     doc.reverse();
     doc
-}
-
-/// The tokens of `source` with their lines, the text of template strings skipped the way
-/// the parser skips it.
-fn tokens(source: &str) -> Vec<(Token, usize)> {
-    let engine = Engine::new_raw();
-    let inputs = [source];
-    let (mut stream, control) = engine.lex(&inputs);
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut interpolations: Vec<usize> = Vec::new();
-    for (token, pos) in stream.by_ref() {
-        match &token {
-            Token::EOF | Token::LexError(_) => break,
-            Token::InterpolatedString(_) => interpolations.push(depth),
-            Token::LeftBrace | Token::MapStart => depth += 1,
-            Token::RightBrace => {
-                depth = depth.saturating_sub(1);
-                if interpolations.last() == Some(&depth) {
-                    interpolations.pop();
-                    control.borrow_mut().is_within_text = true;
-                }
-            }
-            _ => {}
-        }
-        out.push((token, pos.line().unwrap_or(0)));
-    }
-    out
 }
 
 #[cfg(test)]
