@@ -77,7 +77,19 @@ impl App {
     /// Loads the app in `dir`: `rhapi.toml`, environment, engine, every route. `cli` are
     /// the command line's options that win over `rhapi.toml`.
     pub fn load(dir: &Path, settings: AppSettings, cli: Overrides) -> (App, LoadReport) {
-        let mut loader = Loader::new(dir, &settings, cli);
+        let env = Arc::new(crate::env::EnvVars::load(dir, settings.mode));
+        App::load_with_env(dir, settings, cli, env)
+    }
+
+    /// [`App::load`] with an environment of the caller's (`rhapi test`: `.env.test` and a
+    /// database of its own, not `.env`).
+    pub fn load_with_env(
+        dir: &Path,
+        settings: AppSettings,
+        cli: Overrides,
+        env: Arc<crate::env::EnvVars>,
+    ) -> (App, LoadReport) {
+        let mut loader = Loader::new(dir, &settings, cli, env);
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, LoadReport, Route};
 use crate::script::compile::METHODS;
-use crate::settings::{parse_duration, parse_size, AppSettings, Mode, Overrides, ServeSettings};
+use crate::settings::{
+    parse_duration, parse_size, AppSettings, Limits, Mode, Overrides, ServeSettings,
+};
 
 /// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
 #[derive(Parser, Debug)]
@@ -32,7 +34,7 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// Print the route table: pattern, methods, file.
+    /// Print the route table: pattern, methods, file (exit 0 even when a route is broken).
     Routes {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
@@ -46,6 +48,31 @@ enum Command {
     Migrate {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
+    },
+    /// Print an OpenAPI 3.1 description of the routes (JSON) on stdout.
+    Openapi {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Create a starter app in DIR (which must not exist, or be empty).
+    New {
+        /// The folder to create.
+        dir: PathBuf,
+    },
+    /// Run every `fn test_*()` in tests/**/*.test.rhai against the app, in-process; exit 1
+    /// when one fails or none ran.
+    Test {
+        /// The app folder (default: the current directory). A single argument that is not
+        /// a folder is taken as FILTER.
+        dir: Option<PathBuf>,
+        /// Only the tests whose name contains this.
+        filter: Option<String>,
+        /// Time budget of each test and of each request it sends [10s].
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// Operations budget of each test and of each request it sends [10000000].
+        #[arg(long)]
+        max_operations: Option<u64>,
     },
 }
 
@@ -132,6 +159,19 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Routes { dir } => print_routes(dir),
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
+        Command::New { dir } => new_app(&dir),
+        Command::Openapi { dir } => openapi(dir),
+        Command::Test {
+            dir,
+            filter,
+            timeout,
+            max_operations,
+        } => {
+            let mut limits = Limits::default();
+            limits.timeout = timeout.unwrap_or(limits.timeout);
+            limits.max_operations = max_operations.unwrap_or(limits.max_operations);
+            run_tests(dir, filter, limits)
+        }
     };
     crate::logging::flush();
     match result {
@@ -149,10 +189,20 @@ fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
         .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
 }
 
+/// [`app_dir`], which must hold `pages/api` (commands that serve or read the routes).
+fn routes_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = app_dir(dir)?;
+    crate::tools::require_pages_api(&dir)?;
+    Ok(dir)
+}
+
 fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
-    let dir = app_dir(args.dir.clone())?;
+    let dir = routes_dir(args.dir.clone())?;
     let (settings, cli, serve) = args.settings(mode, watch);
     let (app, report) = App::load(&dir, settings, cli);
+    if mode == Mode::Start {
+        app.snapshot().env.0.warn_unset_example_keys(&dir);
+    }
     for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
         tracing::warn!("{warning}");
     }
@@ -185,9 +235,21 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     } else {
         None
     };
-    crate::http::serve(app, serve).context("server error")?;
+    let port = serve.port;
+    crate::http::serve(app, serve).map_err(|err| listen_error(err, port))?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A server error; a busy port names the port and how to choose another.
+fn listen_error(err: std::io::Error, port: u16) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "port {port}: {err}: another server listens there; stop it or choose another port with --port N (or PORT=N)"
+        )
+    } else {
+        anyhow::Error::new(err).context("server error")
+    }
 }
 
 fn print_errors(report: &LoadReport) {
@@ -197,7 +259,7 @@ fn print_errors(report: &LoadReport) {
 }
 
 fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
-    let dir = app_dir(dir)?;
+    let dir = routes_dir(dir)?;
     let settings = AppSettings::defaults(Mode::Start);
     let (app, report) = App::load(Path::new(&dir), settings, Overrides::default());
     for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
@@ -256,18 +318,22 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
     for (pattern, methods, file) in rows {
         println!("{pattern:width$}  {methods:method_width$}  {file}");
     }
+    // A listing, not a verdict: broken routes show as `error` (details on stderr) and
+    // `rhapi check` is the command that fails on them.
     print_errors(&report);
-    Ok(if report.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
-    let (_app, report) = load_for_inspection(dir)?;
+    let (app, report) = load_for_inspection(dir)?;
+    print_lint_warnings(&app.dir);
     if report.errors.is_empty() {
-        println!("ok: {} routes compiled", report.routes);
+        let hint = if report.routes == 0 {
+            " (pages/api holds no .rhai route file yet)"
+        } else {
+            ""
+        };
+        println!("ok: {} routes compiled{hint}", report.routes);
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);
@@ -287,6 +353,67 @@ fn migrate(dir: Option<PathBuf>) -> Result<ExitCode> {
         Err(err) => {
             eprintln!("error: {err}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_tests(dir: Option<PathBuf>, filter: Option<String>, limits: Limits) -> Result<ExitCode> {
+    // `rhapi test auth`: one argument that is not a folder is the filter.
+    let (dir, filter) = match (dir, filter) {
+        (Some(only), None) if !only.is_dir() => (None, Some(only.to_string_lossy().into_owned())),
+        other => other,
+    };
+    let dir = routes_dir(dir)?;
+    let options = crate::tools::testing::TestOptions { filter, limits };
+    let summary = crate::tools::testing::run(&dir, &options);
+    Ok(if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn new_app(dir: &Path) -> Result<ExitCode> {
+    let files = crate::tools::scaffold::create(dir)?;
+    println!("created {}:", dir.display());
+    for file in files {
+        println!("  {file}");
+    }
+    println!(
+        "next: cd {} && rhapi dev   (and rhapi test to run its tests)",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = routes_dir(dir)?;
+    let settings = AppSettings::defaults(Mode::Start);
+    let (app, _report) = App::load(&dir, settings, Overrides::default());
+    let description = crate::tools::openapi::describe(&dir, &app);
+    println!("{}", serde_json::to_string_pretty(&description.document)?);
+    for err in &description.broken {
+        eprintln!("error: {err} (left out of the description)");
+    }
+    Ok(if description.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `check`'s warnings (exit code unchanged): route functions whose last statement drops
+/// the value it seems to return.
+fn print_lint_warnings(dir: &Path) {
+    for file in crate::routes::scan(dir).unwrap_or_default() {
+        let Ok(source) = std::fs::read_to_string(&file.path) else {
+            continue;
+        };
+        for warning in crate::tools::lint::route_warnings(&source) {
+            eprintln!(
+                "warning: {}:{}:{}: {}",
+                file.display, warning.line, warning.column, warning.message
+            );
         }
     }
 }

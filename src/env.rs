@@ -81,22 +81,62 @@ impl EnvVars {
                 );
             }
         }
-        if mode == Mode::Start && app_dir.join(".env.example").is_file() {
-            let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example")
-                .into_iter()
-                .map(|(key, _)| key)
-                .filter(|key| !values.contains_key(key))
-                .collect();
-            if !unset.is_empty() {
-                tracing::warn!(
-                    "keys listed in .env.example are unset: {}",
-                    unset.join(", ")
-                );
-            }
-        }
         let mut secrets: Vec<String> = secrets.into_iter().collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         EnvVars { values, secrets }
+    }
+
+    /// The environment of `rhapi test`: the process environment, then `.env.test`, then
+    /// `.env.example` (never `.env`: tests do not see real secrets). `DATABASE_URL` is only
+    /// ever taken from `.env.test`; otherwise it is `database_url`, a database of the test
+    /// file's own (a `DATABASE_URL` left in the shell must not point tests at real data).
+    pub fn for_tests(app_dir: &Path, database_url: &str) -> EnvVars {
+        let mut values: BTreeMap<String, String> = std::env::vars().collect();
+        values.remove("DATABASE_URL");
+        let mut secrets = BTreeSet::new();
+        for name in [".env.test", ".env.example"] {
+            for (key, value) in read_dotenv(&app_dir.join(name), name) {
+                if values.contains_key(&key) || (key == "DATABASE_URL" && name != ".env.test") {
+                    continue;
+                }
+                if value.len() >= MIN_REDACTED_LEN {
+                    secrets.insert(value.clone());
+                }
+                values.insert(key, value);
+            }
+        }
+        values
+            .entry("DATABASE_URL".to_string())
+            .or_insert_with(|| database_url.to_string());
+        let mut secrets: Vec<String> = secrets.into_iter().collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        EnvVars { values, secrets }
+    }
+
+    /// Whether `.env.test` sets `DATABASE_URL` (then every test file shares that database).
+    pub fn test_database_is_shared(app_dir: &Path) -> bool {
+        read_dotenv(&app_dir.join(".env.test"), ".env.test")
+            .iter()
+            .any(|(key, value)| key == "DATABASE_URL" && !value.trim().is_empty())
+    }
+
+    /// Warns about the keys `.env.example` lists that are unset (names only). `rhapi start`
+    /// calls it: it matters when serving, not for `check` or `routes`.
+    pub fn warn_unset_example_keys(&self, app_dir: &Path) {
+        if !app_dir.join(".env.example").is_file() {
+            return;
+        }
+        let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example")
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| !self.values.contains_key(key))
+            .collect();
+        if !unset.is_empty() {
+            tracing::warn!(
+                "keys listed in .env.example are unset: {}",
+                unset.join(", ")
+            );
+        }
     }
 
     /// The value of `key`, if set.

@@ -47,11 +47,10 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader for the app in `dir`: reads `rhapi.toml` and `.env`, builds the engine.
-    /// `base` holds the defaults and the command line options `rhapi.toml` cannot set,
-    /// `cli` the ones it can (the command line wins).
-    pub fn new(dir: &Path, base: &AppSettings, cli: Overrides) -> Loader {
-        let env = Arc::new(EnvVars::load(dir, base.mode));
+    /// A loader for the app in `dir` with the environment `env` (see [`EnvVars::load`]):
+    /// reads `rhapi.toml`, builds the engine. `base` holds the defaults and the command
+    /// line options `rhapi.toml` cannot set, `cli` the ones it can (the command line wins).
+    pub fn new(dir: &Path, base: &AppSettings, cli: Overrides, env: Arc<EnvVars>) -> Loader {
         crate::env::set_current(&env);
         let mut loader = Loader {
             dir: dir.to_path_buf(),

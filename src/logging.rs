@@ -59,6 +59,14 @@ pub fn init() {
         .init();
 }
 
+/// Off in `rhapi test`: its requests are the test's, and its output says how they went.
+static REQUEST_LINES: AtomicBool = AtomicBool::new(true);
+
+/// Turns the per-request log lines of [`request`] off (or back on).
+pub fn set_request_lines(on: bool) {
+    REQUEST_LINES.store(on, Ordering::Relaxed);
+}
+
 /// Logs the line of one answered request, `GET /api/hello 200 0.1ms`, in the layout of
 /// `tracing`'s lines.
 ///
@@ -66,6 +74,9 @@ pub fn init() {
 /// of a small route's instructions (event dispatch, field visitors, escaping, a calendar
 /// computation per timestamp); here the timestamp's date and time are computed once a second.
 pub fn request(method: &str, path: &str, status: u16, took: Duration) {
+    if !REQUEST_LINES.load(Ordering::Relaxed) {
+        return;
+    }
     let mut line = Vec::with_capacity(80 + path.len());
     let ansi = ANSI.load(Ordering::Relaxed);
     if ansi {

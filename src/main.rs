@@ -17,6 +17,7 @@ mod memory;
 mod routes;
 mod script;
 mod settings;
+mod tools;
 mod watch;
 
 use clap::Parser;

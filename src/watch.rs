@@ -39,6 +39,10 @@ pub fn start(app: Arc<App>) -> Result<Watcher, notify_debouncer_full::notify::Er
     if pages.is_dir() {
         debouncer.watch(&pages, RecursiveMode::Recursive)?;
         debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+        let migrations = dir.join("migrations");
+        if migrations.is_dir() {
+            debouncer.watch(&migrations, RecursiveMode::NonRecursive)?;
+        }
     } else {
         // pages/ may be created later: watch everything and filter.
         debouncer.watch(&dir, RecursiveMode::Recursive)?;
@@ -50,11 +54,18 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
     let mut env_changed = false;
     let mut config_changed = false;
     let mut changed: Vec<PathBuf> = Vec::new();
+    let mut migrations: Vec<PathBuf> = Vec::new();
     // Reading a file (as a reload does) is an event too: only writes count.
     let writes = events
         .iter()
         .filter(|e| !matches!(e.kind, EventKind::Access(_)));
     for path in writes.flat_map(|e| e.paths.iter()) {
+        if is_migration(&app.dir, path) {
+            if !migrations.contains(path) {
+                migrations.push(path.clone());
+            }
+            continue;
+        }
         let relevant = if is_env_file(&app.dir, path) {
             env_changed = true;
             true
@@ -69,6 +80,9 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
         if relevant && !changed.contains(path) {
             changed.push(path.clone());
         }
+    }
+    if !migrations.is_empty() {
+        on_migrations(app, &migrations);
     }
     if changed.is_empty() {
         return;
@@ -88,6 +102,45 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
     for err in &report.errors {
         tracing::error!("{}", crate::env::redact(&err.to_string()));
     }
+}
+
+/// A migration file added or changed while serving: `dev` applies the new ones at once (as
+/// a restart would); `start` only says that `rhapi migrate` (or a restart) applies them.
+fn on_migrations(app: &App, paths: &[PathBuf]) {
+    let names: Vec<String> = paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| crate::routes::display_path(&app.dir, p))
+        .collect();
+    if names.is_empty() {
+        return; // deleted: nothing to apply
+    }
+    if !app.settings.is_dev() {
+        tracing::warn!(
+            "{} changed: run `rhapi migrate` (or restart) to apply new migrations",
+            names.join(", ")
+        );
+        return;
+    }
+    match crate::batteries::db::migrate(&app.dir, &app.snapshot().env.0) {
+        Ok(applied) => {
+            let applied: Vec<String> = applied.iter().map(|n| format!("migrations/{n}")).collect();
+            let old: Vec<&String> = names.iter().filter(|n| !applied.contains(n)).collect();
+            if !old.is_empty() {
+                let old: Vec<&str> = old.iter().map(|n| n.as_str()).collect();
+                tracing::warn!(
+                    "{} changed but was applied before: a migration runs once; put the change in a new file",
+                    old.join(", ")
+                );
+            }
+        }
+        Err(err) => tracing::error!("{err}"),
+    }
+}
+
+fn is_migration(dir: &Path, path: &Path) -> bool {
+    path.parent() == Some(dir.join("migrations").as_path())
+        && path.extension().is_some_and(|e| e == "sql")
 }
 
 fn is_env_file(dir: &Path, path: &Path) -> bool {

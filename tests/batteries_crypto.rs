@@ -136,11 +136,14 @@ fn log_lines_are_tagged_with_file_and_line() {
     let app = TestApp::new();
     app.write(
         "pages/api/log.rhai",
-        "fn GET() {\n    log::info(\"hello info\");\n    log::warn(\"careful\");\n    log::error(#{ n: 1 });\n    \"ok\"\n}\n",
+        "fn GET() {\n    log::info(\"hello info\");\n    log::warn(\"careful\");\n    log::error(#{ n: 1 });\n    print(\"printed\");\n    print(#{ m: 2 });\n    debug(\"debugged\");\n    \"ok\"\n}\n",
     );
     let server = app.serve("dev", &[]);
     assert_eq!(server.get("/api/log").text(), "ok");
     server.wait_for_log("[pages/api/log.rhai] line 2: hello info");
     server.wait_for_log("line 3: careful");
     server.wait_for_log("line 4: #{\"n\": 1}");
+    server.wait_for_log("[pages/api/log.rhai] line 5: printed");
+    server.wait_for_log("[pages/api/log.rhai] line 6: #{\"m\": 2}");
+    server.wait_for_log("debug: line 7: \"debugged\"");
 }

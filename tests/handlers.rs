@@ -310,6 +310,26 @@ fn PUT() { }
     }
 }
 
+/// A template string with `${...}` before the end used to hide the trailing `;`: the
+/// function answered 200 with the value of its last statement.
+#[test]
+fn a_trailing_semicolon_after_a_template_string_still_returns_nothing() {
+    let (_app, server) = serve_route(
+        "dev",
+        r#"
+fn DELETE(req) { let s = `a ${1}`; parse_int("8"); }
+fn PUT(req) { let s = `a ${ `b ${ "}" }` }`; parse_int("8") }
+"#,
+    );
+    let response = call(&server, "DELETE");
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert!(response.body.is_empty(), "{:?}", response.text());
+    // Without the `;`, the last value is the answer.
+    let response = call(&server, "PUT");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), json!(8));
+}
+
 #[test]
 fn returning_a_map_or_an_array_answers_200_json() {
     let (_app, server) = serve_route(

@@ -12,6 +12,8 @@ pub mod response;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpServer};
 
 use crate::app::App;
@@ -25,27 +27,49 @@ pub struct Server {
     pub in_flight: in_flight::InFlight,
 }
 
+impl Server {
+    /// What the workers of one server (or one `rhapi test` file) share.
+    pub fn new(app: Arc<App>) -> Server {
+        Server {
+            app,
+            in_flight: in_flight::InFlight::default(),
+        }
+    }
+}
+
+/// The actix app each HTTP worker runs. `rhapi test` runs the same one in-process, so
+/// whatever answers a request here (services, and any wrapping added later) is what its
+/// `request()` goes through.
+pub fn app(
+    server: web::Data<Server>,
+) -> actix_web::App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(server)
+        .default_service(web::to(handler::handle))
+}
+
 /// How long running requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
-    let server = web::Data::new(Server {
-        app,
-        in_flight: in_flight::InFlight::default(),
-    });
+    let server = web::Data::new(Server::new(app));
     actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(server.clone())
-                .default_service(web::to(handler::handle))
-        })
-        .workers(settings.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        // actix stops at once on SIGINT; both signals must let running requests finish.
-        .disable_signals()
-        .bind((settings.hostname.as_str(), settings.port))?;
+        let http = HttpServer::new(move || self::app(server.clone()))
+            .workers(settings.workers)
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            // actix stops at once on SIGINT; both signals must let running requests finish.
+            .disable_signals()
+            .bind((settings.hostname.as_str(), settings.port))?;
         for addr in http.addrs() {
             tracing::info!(
                 "rhapi {} ready on http://{addr}",

@@ -155,7 +155,8 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
     let (mut tokens, control) = engine.lex(&inputs);
     let mut found = Vec::new();
     let mut depth = 0usize;
-    // Depths at which a `${` of an interpolated string opened: its `}` returns to text.
+    // Depths at which a `${` of an interpolated string opened: the `}` that brings the
+    // depth back there returns the lexer to the string's text.
     let mut interpolations: Vec<usize> = Vec::new();
     let mut after_fn = false;
     let mut route_fn: Option<bool> = None;
@@ -172,10 +173,9 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
                         || METHODS.contains(&name.as_str()),
                 );
             }
-            Token::InterpolatedString(_) => {
-                interpolations.push(depth);
-                depth += 1;
-            }
+            // `` `a ${`` lexes as `InterpolatedString("a ")` followed by a `{` token of its
+            // own (see rhai's `parse_string_literal`): the `{` counts the depth.
+            Token::InterpolatedString(_) => interpolations.push(depth),
             Token::LeftBrace | Token::MapStart => depth += 1,
             Token::RightBrace => {
                 depth = depth.saturating_sub(1);
@@ -228,5 +228,63 @@ mod tests {
         );
         let source = "fn POST(req) { \"};\" }";
         assert_eq!(rewrite(source), source);
+    }
+
+    /// A route function ending in `;` after a template string: the case that answered 200.
+    #[test]
+    fn a_template_string_before_the_end() {
+        assert_eq!(
+            rewrite("fn DELETE(req){ let s = `a ${1}`; parse_int(\"8\"); }"),
+            "fn DELETE(req){ let s = `a ${1}`; parse_int(\"8\"); ()}"
+        );
+        // Two interpolations in one string, and a value after it (no `;`): unchanged.
+        let source = "fn GET() { let a = 1; `x ${a} y ${a + 1} z` }";
+        assert_eq!(rewrite(source), source);
+        assert_eq!(
+            rewrite("fn GET() { `${1}${2}`; }\nfn POST() { 1 }"),
+            "fn GET() { `${1}${2}`; ()}\nfn POST() { 1 }"
+        );
+    }
+
+    #[test]
+    fn nested_interpolations() {
+        assert_eq!(
+            rewrite("fn GET() { let s = `a ${ `b ${ `c ${1}` }` } d`; s; }"),
+            "fn GET() { let s = `a ${ `b ${ `c ${1}` }` } d`; s; ()}"
+        );
+        assert_eq!(
+            rewrite("fn GET() { `a ${ if true { #{ x: 1 }.x } else { 2 } }`; }"),
+            "fn GET() { `a ${ if true { #{ x: 1 }.x } else { 2 } }`; ()}"
+        );
+    }
+
+    #[test]
+    fn braces_in_strings_inside_interpolations() {
+        assert_eq!(
+            rewrite("fn GET() { `a ${ \"}\" + \"{\" + '}' } b`; }"),
+            "fn GET() { `a ${ \"}\" + \"{\" + '}' } b`; ()}"
+        );
+        // A `}` in the text part, after the interpolation ended.
+        assert_eq!(
+            rewrite("fn GET() { `${1} } {`; }"),
+            "fn GET() { `${1} } {`; ()}"
+        );
+    }
+
+    #[test]
+    fn braces_in_comments() {
+        let source = "// fn GET() { x; }\nfn GET() {\n  x(); // }\n  /* } { */\n}\n";
+        assert_eq!(
+            rewrite(source),
+            "// fn GET() { x; }\nfn GET() {\n  x(); // }\n  /* } { */\n()}\n"
+        );
+        assert_eq!(
+            rewrite("fn GET() { `a ${ 1 /* } */ }`; }"),
+            "fn GET() { `a ${ 1 /* } */ }`; ()}"
+        );
+        assert_eq!(
+            rewrite("/// doc }\nfn GET() { x(); }"),
+            "/// doc }\nfn GET() { x(); ()}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::Engine;
+use rhai::{Dynamic, Engine, ImmutableString, NativeCallContext};
 
 use super::context::{self, LogLevel};
 use super::modules::PagesResolver;
@@ -23,7 +23,9 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(128, 64)
         .on_progress(context::progress)
-        .on_print(|text| context::log(LogLevel::Info, text.to_string()))
+        // `print` is answered by the functions of `register_print` (Rhai gives this callback
+        // no position); the callback only keeps Rhai from writing to stdout.
+        .on_print(|_| {})
         .on_debug(|text, _source, pos| {
             let line = match pos.line() {
                 Some(line) => format!("line {line}: {text}"),
@@ -35,9 +37,53 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     engine.disable_symbol("eval");
     engine.set_module_resolver(PagesResolver::new(app_dir));
     engine.register_static_module("env", env.module().into());
+    register_print(&mut engine);
     Res::register(&mut engine);
     super::stream::register(&mut engine);
     EnvMap::register(&mut engine);
     crate::batteries::register(&mut engine, app_dir, env);
     engine
+}
+
+/// `print(x)` and `print()`: a log line tagged with the line of the call, as `log::info`
+/// and `debug` are. They return `""`, which the (silent) print callback then receives.
+/// Rhai's own `print` has an overload per type and resolves the exact type first, so each
+/// of those is replaced.
+fn register_print(engine: &mut Engine) {
+    fn log_at(ctx: &NativeCallContext, text: String) -> ImmutableString {
+        let line = match ctx.call_position().line() {
+            Some(line) => format!("line {line}: {text}"),
+            None => text,
+        };
+        context::log(LogLevel::Info, line);
+        ImmutableString::new()
+    }
+    fn text_of(value: Dynamic) -> String {
+        match value.clone().into_immutable_string() {
+            Ok(text) => text.to_string(),
+            Err(_) => value.to_string(),
+        }
+    }
+    macro_rules! print_for {
+        ($($t:ty),*) => {$(
+            engine.register_fn("print", |ctx: NativeCallContext, value: $t| {
+                log_at(&ctx, text_of(Dynamic::from(value)))
+            });
+        )*};
+    }
+    print_for!(
+        Dynamic,
+        ImmutableString,
+        char,
+        bool,
+        (),
+        rhai::INT,
+        rhai::FLOAT,
+        rhai::Array,
+        rhai::Map,
+        rhai::Blob
+    );
+    engine.register_fn("print", |ctx: NativeCallContext| {
+        log_at(&ctx, String::new())
+    });
 }

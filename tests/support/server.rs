@@ -61,6 +61,16 @@ impl Server {
         Server::launch(cmd, port)
     }
 
+    /// Starts `cmd` (a serving command with `--port port`, run where the test chose) and
+    /// waits until it listens.
+    pub fn launch_in(cmd: Command, port: u16) -> Server {
+        let mut server = Server::launch(cmd, port);
+        if let Err(log) = server.wait_ready() {
+            panic!("rhapi exited before listening:\n{log}");
+        }
+        server
+    }
+
     /// Starts `cmd` with its output captured.
     pub(super) fn launch(mut cmd: Command, port: u16) -> Server {
         cmd.env("NO_COLOR", "1")

@@ -1,0 +1,87 @@
+//! The commands around serving: `new` (a starter app), `test` (an app's `*.test.rhai`),
+//! `openapi` (the API description) and the lint warnings of `check`; and the check that a
+//! folder is an app at all.
+
+use std::path::{Path, PathBuf};
+
+/// A folder given as an app that holds no `pages/api`.
+#[derive(Debug, thiserror::Error)]
+#[error("no pages/api folder in {dir}{hint}")]
+pub struct NotAnApp {
+    dir: String,
+    hint: String,
+}
+
+/// Checks that `dir` holds `pages/api`; the error says where the app probably is instead
+/// (`rhapi routes pages` means the parent) or how to start one.
+pub fn require_pages_api(dir: &Path) -> Result<(), NotAnApp> {
+    if dir.join("pages/api").is_dir() {
+        return Ok(());
+    }
+    let app_above = dir
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .find(|a| a.join("pages/api").is_dir())
+        .map(Path::to_path_buf);
+    let hint = match app_above {
+        Some(parent) => format!(
+            "; did you mean the app folder {} (the one holding pages/api)?",
+            shown(&parent)
+        ),
+        None => "; an app keeps its routes in DIR/pages/api/*.rhai (`rhapi new DIR` creates one)"
+            .to_string(),
+    };
+    Err(NotAnApp {
+        dir: shown(dir),
+        hint,
+    })
+}
+
+/// `dir` relative to the current directory when it is inside it, for shorter messages.
+fn shown(dir: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| dir.strip_prefix(&cwd).ok().map(PathBuf::from));
+    match relative {
+        Some(r) if r.as_os_str().is_empty() => ".".to_string(),
+        Some(r) => r.display().to_string(),
+        None => dir.display().to_string(),
+    }
+}
+
+pub mod lint;
+pub mod openapi;
+pub mod scaffold;
+pub mod testing;
+
+/// The tokens of a Rhai source with their positions, for tools that read scripts without
+/// running them. The text of template strings is lexed as the parser does: after the `}`
+/// closing a `${`, the lexer is told to go back to the string's text.
+pub(crate) fn tokens(source: &str) -> Vec<(rhai::Token, rhai::Position)> {
+    use rhai::Token;
+    let engine = rhai::Engine::new_raw();
+    let inputs = [source];
+    let (mut stream, control) = engine.lex(&inputs);
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut interpolations: Vec<usize> = Vec::new();
+    for (token, pos) in stream.by_ref() {
+        match &token {
+            Token::EOF | Token::LexError(_) => break,
+            // `` `a ${`` is `InterpolatedString("a ")`, then a `{` token of its own.
+            Token::InterpolatedString(_) => interpolations.push(depth),
+            Token::LeftBrace | Token::MapStart => depth += 1,
+            Token::RightBrace => {
+                depth = depth.saturating_sub(1);
+                if interpolations.last() == Some(&depth) {
+                    interpolations.pop();
+                    control.borrow_mut().is_within_text = true;
+                }
+            }
+            _ => {}
+        }
+        out.push((token, pos));
+    }
+    out
+}
