@@ -39,7 +39,7 @@ fn send(smtp_url: Option<&str>, mail: &Map) -> ScriptResult<()> {
     let timeout = budget.min(MAX_SMTP_TIME);
     let transport = transport(smtp_url)?.timeout(Some(timeout)).build();
     // The SMTP client is synchronous: it runs on a blocking thread while the run waits.
-    let sent = crate::executor::blocking(move || {
+    let sent = crate::executor::blocking_spawned(move || {
         transport
             .send(&message)
             .map(|_| ())

@@ -273,28 +273,59 @@ fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> S
     }
 }
 
-/// Runs `f` on the connection of this run's transaction, or on one from the pool, off the
-/// worker thread.
+/// How long a SQLite statement may run (or wait for a lock) on the worker itself before it
+/// is run again on the database threads: about one slice of a script.
+const SQLITE_INLINE: Duration = Duration::from_millis(1);
+
+/// Runs `f` on the connection of this run's transaction, or on one from the pool.
+///
+/// PostgreSQL calls run on the database threads (see [`off_thread`]). A SQLite statement is
+/// tried on the worker first, with a 1 ms bound on its lock wait and its run time: most take
+/// microseconds, of page-cache and CPU work like the script's own, and a hop to another
+/// thread and back costs more than that (about 14 µs of CPU per request on the SQLite row
+/// route). One that would wait or run longer is stopped (SQLite undoes a stopped statement)
+/// and run again off the worker with the whole budget.
 fn with_conn<T: Send + 'static>(
     handle: &Handle,
     call: &str,
-    f: impl FnOnce(&mut dyn Connection, Duration) -> Result<T, DbError> + Send + 'static,
+    f: impl Fn(&mut dyn Connection, Duration) -> Result<T, DbError> + Send + 'static,
 ) -> ScriptResult<T> {
     let budget = budget()?;
     let db = handle.database().map_err(|err| to_script(call, err))?;
-    let tx = TX.with(|tx| tx.borrow_mut().take());
+    let mut tx = TX.with(|tx| tx.borrow_mut().take());
+    let ours = tx.as_ref().is_none_or(|tx| Arc::ptr_eq(&tx.db, &db));
+    if !ours {
+        // Another database's transaction: leave it for its own calls.
+        TX.with(|slot| *slot.borrow_mut() = tx.take());
+    }
+    if matches!(*db, Database::Sqlite(_)) {
+        let quick = budget.min(SQLITE_INLINE);
+        let attempt = match tx.as_mut() {
+            Some(tx) => Some(f(tx.conn.as_dyn(), quick)),
+            None => db
+                .get(Duration::ZERO)
+                .ok()
+                .map(|mut conn| f(conn.as_dyn(), quick)),
+        };
+        match attempt {
+            Some(Err(DbError::Timeout(_))) | None => {}
+            Some(result) => {
+                if tx.is_some() {
+                    TX.with(|slot| *slot.borrow_mut() = tx);
+                }
+                return result.map_err(|err| to_script(call, err));
+            }
+        }
+    }
     let (tx, result) = match tx {
-        Some(mut tx) if Arc::ptr_eq(&tx.db, &db) => off_thread(move || {
+        Some(mut tx) => off_thread(move || {
             let result = f(tx.conn.as_dyn(), budget);
             (Some(tx), result)
         })?,
-        other => {
-            TX.with(|slot| *slot.borrow_mut() = other);
-            off_thread(move || {
-                let result = db.get(budget).and_then(|mut conn| f(conn.as_dyn(), budget));
-                (None, result)
-            })?
-        }
+        None => off_thread(move || {
+            let result = db.get(budget).and_then(|mut conn| f(conn.as_dyn(), budget));
+            (None, result)
+        })?,
     };
     if tx.is_some() {
         TX.with(|slot| *slot.borrow_mut() = tx);
