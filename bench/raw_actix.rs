@@ -1,7 +1,10 @@
 //! The ceiling for bench/run.sh: the bench app's routes as plain actix-web handlers doing the
 //! same work in Rust (serde_json, rusqlite), with no scripting. One worker; port from argv[1].
 //!
-//! Run: cargo run --release --example raw-actix -- 8081 [bench/app/data/app.db]
+//! Run: cargo run --release --example raw-actix -- 8081 [bench/app/data/app.db] [PUBLIC_DIR]
+//!
+//! With PUBLIC_DIR (bench/features.py), that folder is also served at `/` by plain
+//! `actix_files::Files`, after the routes: the ceiling for rhapi's `public/`.
 
 use std::collections::HashMap;
 
@@ -150,16 +153,21 @@ fn main() -> std::io::Result<()> {
     if let Some(path) = std::env::args().nth(2) {
         let _ = DB_PATH.set(path);
     }
+    let public = std::env::args().nth(3);
     actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(|| {
-            App::new()
+        HttpServer::new(move || {
+            let mut app = App::new()
                 .app_data(web::PayloadConfig::new(1 << 20))
                 .route("/api/hello", web::get().to(hello))
                 .route("/api/echo", web::post().to(echo))
                 .route("/api/users/{id}", web::get().to(user))
                 .route("/api/work", web::get().to(work))
                 .route("/api/items", web::get().to(items))
-                .route("/api/items/{id}", web::get().to(item))
+                .route("/api/items/{id}", web::get().to(item));
+            if let Some(dir) = &public {
+                app = app.service(actix_files::Files::new("/", dir));
+            }
+            app
         })
         .workers(1)
         .bind(("127.0.0.1", port))?

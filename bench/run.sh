@@ -12,6 +12,11 @@
 #   bench/run.sh --quick         # smoke run: 1 round x 3 s, short scenarios
 #   bench/run.sh reload [...]    # hot-reload latency of `rhapi dev` (bench/reload.py)
 #   bench/run.sh instructions    # user-space instructions per request (bench/instructions.py)
+#   bench/run.sh conduit [...]   # examples/conduit on SQLite and PostgreSQL (bench/conduit.py);
+#                                # uses target/release/rhapi as it is (builds only if missing)
+#   bench/run.sh features [--quick] [--groups files,mw,cors] [--no-instructions]
+#                                # public/ files vs actix-files and Bun.file, middleware levels,
+#                                # [cors] (bench/features.py)
 #
 # Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
 #   --routes hello,echo,params,work,db,items  --no-scenarios  --isolation-only  --out FILE
@@ -20,7 +25,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sub=bench
-if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ]]; then
+if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ||
+      "${1:-}" == "features" ]]; then
     sub=$1
     shift
 fi
@@ -52,6 +58,8 @@ if [[ $sub == concurrency ]]; then
     with_bun=1
     for arg in "$@"; do [[ $arg == --no-bun ]] && with_bun=0; done
 fi
+# The features' public/ files are compared with Bun.file.
+[[ $sub == features ]] && with_bun=1
 
 # Installs Debian package $1 (whose command has the same name) when it is missing.
 ensure_installed() {
@@ -63,6 +71,19 @@ ensure_installed() {
         sudo apt-get install -y "$1" >&2
     fi
 }
+
+if [[ $sub == conduit ]]; then
+    # The release binary as it is: build it only when it is missing.
+    if [[ ! -x target/release/rhapi ]]; then
+        echo "== cargo build --release --bin rhapi" >&2
+        cargo build --release --bin rhapi >&2
+    fi
+    ensure_installed wrk
+    command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
+    args=()
+    for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
+    exec python3 bench/conduit.py "${args[@]}"
+fi
 
 if [[ $build == 1 ]]; then
     echo "== cargo build --release --bin rhapi --examples" >&2
@@ -103,6 +124,13 @@ if [[ $with_fastify == 1 ]]; then
 fi
 if [[ $with_node == 1 || $with_fastify == 1 ]]; then
     command -v node >/dev/null 2>&1 || { echo "--with-node/--with-fastify need node" >&2; exit 1; }
+fi
+
+if [[ $sub == features ]]; then
+    no_instr=0
+    for arg in "$@"; do [[ $arg == --no-instructions ]] && no_instr=1; done
+    [[ $no_instr == 1 ]] || ensure_installed valgrind
+    exec python3 bench/features.py "$@"
 fi
 
 if [[ $sub == concurrency ]]; then
