@@ -26,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sub=bench
 if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ||
-      "${1:-}" == "features" ]]; then
+      "${1:-}" == "features" || "${1:-}" == "conduit" ]]; then
     sub=$1
     shift
 fi
