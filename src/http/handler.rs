@@ -32,14 +32,15 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Every request, whatever its path and method, comes here.
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
     let started = Instant::now();
-    let max_in_flight = server.app.snapshot().settings.max_in_flight;
-    let Some(slot) = server.in_flight.enter(max_in_flight) else {
+    // One snapshot for the whole request: its settings, routes and engine agree.
+    let snapshot = server.app.snapshot();
+    let Some(slot) = server.in_flight.enter(snapshot.settings.max_in_flight) else {
         let response = server_busy();
         log_request(&req, response.status(), started.elapsed());
         return response;
     };
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server, slot))
+    let response = AssertUnwindSafe(answer(&req, payload, &server, snapshot, slot))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -69,6 +70,7 @@ async fn answer(
     req: &HttpRequest,
     payload: Payload,
     server: &Server,
+    snapshot: Arc<Snapshot>,
     slot: InFlightSlot,
 ) -> HttpResponse {
     if header_bytes(req) > MAX_HEADER_BYTES {
@@ -77,7 +79,6 @@ async fn answer(
             "Request Header Fields Too Large",
         );
     }
-    let snapshot = server.app.snapshot();
     let settings = Arc::clone(&snapshot.settings);
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
