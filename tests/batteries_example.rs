@@ -8,27 +8,15 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use serde_json::json;
-use support::{Response, Server, TestApp};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use support::{copy_tree, Response, Server, TestApp};
 
 /// The example app, with `.env` lines of the test's choosing.
 fn example_app(env: &str) -> TestApp {
     let app = TestApp::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&root.join("pages"), &app.path().join("pages"));
-    copy_dir(&root.join("migrations"), &app.path().join("migrations"));
-    copy_dir(&root.join("public"), &app.path().join("public"));
+    copy_tree(&root.join("pages"), &app.path().join("pages"));
+    copy_tree(&root.join("migrations"), &app.path().join("migrations"));
+    copy_tree(&root.join("public"), &app.path().join("public"));
     app.write(
         ".env",
         &format!("JWT_SECRET=test-secret-0123456789abcdef\n{env}"),

@@ -13,7 +13,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::TestApp;
+use support::{copy_tree, TestApp};
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("RHAPI_CHROMIUM")
@@ -54,24 +54,12 @@ fn drive(chromium: &Path, args: &[&str]) {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The repo's example app: pages, migrations, public.
 fn example_app() -> TestApp {
     let app = TestApp::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for folder in ["pages", "migrations", "public"] {
-        copy_dir(&root.join(folder), &app.path().join(folder));
+        copy_tree(&root.join(folder), &app.path().join(folder));
     }
     app.write(".env", "JWT_SECRET=browser-test-secret-0123456789abcdef\n");
     app

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use support::{Response, Server, TestApp};
+use support::{copy_tree, Response, Server, TestApp};
 
 const SECRET: &str = "conduit-test-secret-0123456789abcdef";
 
@@ -15,22 +15,10 @@ const SECRET: &str = "conduit-test-secret-0123456789abcdef";
 fn conduit_app() -> TestApp {
     let app = TestApp::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/conduit");
-    copy_dir(&root.join("pages"), &app.path().join("pages"));
-    copy_dir(&root.join("migrations"), &app.path().join("migrations"));
+    copy_tree(&root.join("pages"), &app.path().join("pages"));
+    copy_tree(&root.join("migrations"), &app.path().join("migrations"));
     app.write(".env", &format!("JWT_SECRET={SECRET}\n"));
     app
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The app served by `rhapi start` on SQLite.

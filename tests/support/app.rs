@@ -129,6 +129,12 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// Copies the folder `from` into `to` (created), panicking when that fails: for tests that
+/// serve one of the repo's own apps.
+pub fn copy_tree(from: &Path, to: &Path) {
+    copy_dir(from, to).unwrap_or_else(|err| panic!("copy {}: {err}", from.display()));
+}
+
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
