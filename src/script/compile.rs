@@ -145,27 +145,19 @@ fn without_trailing_values(engine: &Engine, source: &str) -> String {
     out
 }
 
-/// (line, column) of the closing `}` of each top-level route function (method, `handler` or
-/// `middleware`)
-/// whose last token before that brace is `;`.
+/// (line, column) of the closing `}` of each top-level route function (method, `handler`
+/// or `middleware`) whose last token before that brace is `;`.
 fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, usize)> {
     use rhai::Token;
 
-    let inputs = [source];
-    let (mut tokens, control) = engine.lex(&inputs);
     let mut found = Vec::new();
-    let mut depth = 0usize;
-    // Depths at which a `${` of an interpolated string opened: the `}` that brings the
-    // depth back there returns the lexer to the string's text.
-    let mut interpolations: Vec<usize> = Vec::new();
     let mut after_fn = false;
     let mut route_fn: Option<bool> = None;
     let mut previous_semicolon = false;
-    for (token, pos) in tokens.by_ref() {
-        let is_semicolon = matches!(token, Token::SemiColon);
-        match token {
-            Token::EOF | Token::LexError(_) => break,
-            Token::Fn if depth == 0 => after_fn = true,
+    for lexed in lex(engine, source) {
+        let is_semicolon = matches!(lexed.token, Token::SemiColon);
+        match lexed.token {
+            Token::Fn if lexed.depth == 0 => after_fn = true,
             Token::Identifier(name) if after_fn => {
                 after_fn = false;
                 route_fn = Some(
@@ -173,6 +165,48 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
                         || METHODS.contains(&name.as_str()),
                 );
             }
+            Token::RightBrace if lexed.depth == 0 && !lexed.closes_interpolation => {
+                if route_fn == Some(true) && previous_semicolon {
+                    if let (Some(line), Some(column)) = (lexed.pos.line(), lexed.pos.position()) {
+                        found.push((line, column));
+                    }
+                }
+                route_fn = None;
+            }
+            _ => {}
+        }
+        previous_semicolon = is_semicolon;
+    }
+    found
+}
+
+/// A token of a Rhai source, where it is, and the brace depth after it.
+pub struct Lexed {
+    pub token: rhai::Token,
+    pub pos: rhai::Position,
+    /// Open `{` (blocks, maps, `${` of template strings) after this token.
+    pub depth: usize,
+    /// This `}` closes a `${` of a template string (not a block or a map).
+    pub closes_interpolation: bool,
+}
+
+/// The tokens of a Rhai source, lexed as the parser lexes them: after the `}` closing a
+/// `${`, the lexer is told to go back to the template string's text. For reading scripts
+/// without running them (the trailing-`;` rule here, `rhapi check` and `rhapi openapi`).
+pub fn lex(engine: &Engine, source: &str) -> Vec<Lexed> {
+    use rhai::Token;
+
+    let inputs = [source];
+    let (mut stream, control) = engine.lex(&inputs);
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    // Depths at which a `${` of a template string opened: the `}` that brings the depth
+    // back there returns the lexer to the string's text.
+    let mut interpolations: Vec<usize> = Vec::new();
+    for (token, pos) in stream.by_ref() {
+        let mut closes_interpolation = false;
+        match &token {
+            Token::EOF | Token::LexError(_) => break,
             // `` `a ${`` lexes as `InterpolatedString("a ")` followed by a `{` token of its
             // own (see rhai's `parse_string_literal`): the `{` counts the depth.
             Token::InterpolatedString(_) => interpolations.push(depth),
@@ -182,20 +216,19 @@ fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, 
                 if interpolations.last() == Some(&depth) {
                     interpolations.pop();
                     control.borrow_mut().is_within_text = true;
-                } else if depth == 0 {
-                    if route_fn == Some(true) && previous_semicolon {
-                        if let (Some(line), Some(column)) = (pos.line(), pos.position()) {
-                            found.push((line, column));
-                        }
-                    }
-                    route_fn = None;
+                    closes_interpolation = true;
                 }
             }
             _ => {}
         }
-        previous_semicolon = is_semicolon;
+        out.push(Lexed {
+            token,
+            pos,
+            depth,
+            closes_interpolation,
+        });
     }
-    found
+    out
 }
 
 #[cfg(test)]

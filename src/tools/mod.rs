@@ -56,32 +56,10 @@ pub mod scaffold;
 pub mod testing;
 
 /// The tokens of a Rhai source with their positions, for tools that read scripts without
-/// running them. The text of template strings is lexed as the parser does: after the `}`
-/// closing a `${`, the lexer is told to go back to the string's text.
+/// running them (see [`crate::script::compile::lex`]).
 pub(crate) fn tokens(source: &str) -> Vec<(rhai::Token, rhai::Position)> {
-    use rhai::Token;
-    let engine = rhai::Engine::new_raw();
-    let inputs = [source];
-    let (mut stream, control) = engine.lex(&inputs);
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut interpolations: Vec<usize> = Vec::new();
-    for (token, pos) in stream.by_ref() {
-        match &token {
-            Token::EOF | Token::LexError(_) => break,
-            // `` `a ${`` is `InterpolatedString("a ")`, then a `{` token of its own.
-            Token::InterpolatedString(_) => interpolations.push(depth),
-            Token::LeftBrace | Token::MapStart => depth += 1,
-            Token::RightBrace => {
-                depth = depth.saturating_sub(1);
-                if interpolations.last() == Some(&depth) {
-                    interpolations.pop();
-                    control.borrow_mut().is_within_text = true;
-                }
-            }
-            _ => {}
-        }
-        out.push((token, pos));
-    }
-    out
+    crate::script::compile::lex(&rhai::Engine::new_raw(), source)
+        .into_iter()
+        .map(|lexed| (lexed.token, lexed.pos))
+        .collect()
 }
