@@ -39,6 +39,8 @@ pub struct RouteScript {
     pub middleware: Option<usize>,
     /// The route's own limits, from its `const CONFIG`.
     pub config: super::route_config::RouteConfig,
+    /// Function lookups kept between runs.
+    pub caches: super::run::KeptCaches,
 }
 
 /// The result of compiling one route file, with the module files it read.
@@ -114,6 +116,7 @@ fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
         handler,
         middleware,
         config,
+        caches: Default::default(),
     })
 }
 

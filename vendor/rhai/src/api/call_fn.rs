@@ -134,6 +134,64 @@ impl Engine {
             })
         })
     }
+    /// _(internals)_ [`call_fn_with_options`][Engine::call_fn_with_options] with function
+    /// resolution caches that the caller keeps from one call to the next.
+    /// Exported under the `internals` feature only.
+    ///
+    /// A call normally starts with empty caches, so every function it calls is looked up again
+    /// in the [`AST`], the engine's global modules and its static modules. When the same
+    /// function of the same [`AST`] is called many times (a server answering requests), the
+    /// lookups of one call hold for the next one, and keeping the caches saves them.
+    ///
+    /// The caches must only be reused with the same [`Engine`] (unchanged since) and the same
+    /// [`AST`]; start with [`Caches::new`] otherwise. When a call makes functions from outside
+    /// the [`AST`] and the engine visible (an `import`, a function with an encapsulated
+    /// environment), what it cached may not hold for the next call, and `caches` is emptied
+    /// at its end. Results, errors and limits are those of
+    /// [`call_fn_with_options`][Engine::call_fn_with_options].
+    #[cfg(feature = "internals")]
+    #[inline]
+    pub fn call_fn_with_caches<T: Variant + Clone>(
+        &self,
+        options: CallFnOptions,
+        scope: &mut Scope,
+        ast: &AST,
+        fn_name: impl AsRef<str>,
+        args: impl FuncArgs,
+        caches: &mut Caches,
+    ) -> RhaiResultOf<T> {
+        let mut arg_values = FnArgsVec::new_const();
+        args.parse(&mut arg_values);
+
+        // The level that outlives the call: `call_script_fn` pops the levels pushed inside.
+        if caches.fn_resolution_caches_len() == 0 {
+            caches.push_fn_resolution_cache();
+        }
+        let global = &mut self.new_global_runtime_state();
+        let result = self._call_fn(
+            options,
+            scope,
+            ast,
+            fn_name.as_ref(),
+            arg_values.as_mut(),
+            global,
+            caches,
+        );
+        if global.namespace_extended {
+            *caches = Caches::new();
+        }
+        result.and_then(|result| {
+            result.try_cast_result().map_err(|r| {
+                let result_type = self.map_type_name(r.type_name());
+                let cast_type = match type_name::<T>() {
+                    typ if typ.contains("::") => self.map_type_name(typ),
+                    typ => typ,
+                };
+                ERR::ErrorMismatchOutputType(cast_type.into(), result_type.into(), Position::NONE)
+                    .into()
+            })
+        })
+    }
     /// Make a function call with multiple [`Dynamic`] arguments.
     ///
     /// # Arguments

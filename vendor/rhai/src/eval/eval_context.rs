@@ -714,6 +714,7 @@ impl<'t> EvalContextFrameGuard<'_, '_, '_, '_, '_, '_, 't> {
     pub fn with_namespace(mut self, module: impl Into<crate::SharedModule>) -> Self {
         self.lib_len = Some(self.context.global.lib.len());
         self.context.global.lib.push(module.into());
+        self.context.global.namespace_extended = true;
         self
     }
     /// _(internals)_ Increment the current nesting level of function calls.

@@ -76,6 +76,11 @@ pub struct GlobalRuntimeState {
     pub(crate) grain_faults: Option<crate::Shared<crate::Locked<Vec<crate::grain::Fault>>>>,
     /// Custom state that can be used by the external host.
     pub tag: Dynamic,
+    /// Whether functions outside the AST and the engine became visible to plain function calls
+    /// during this run (an `import`, a function with an encapsulated environment, a namespace
+    /// added from a native function). Function resolutions cached in such a run may not hold
+    /// for the next one, so [`Engine::call_fn_with_caches`] then drops them.
+    pub(crate) namespace_extended: bool,
     /// Debugging interface.
     #[cfg(feature = "debugging")]
     #[cfg(not(feature = "no_ast"))]
@@ -113,6 +118,8 @@ impl Engine {
             grain_faults: None,
 
             tag: self.default_tag().clone(),
+
+            namespace_extended: false,
 
             #[cfg(feature = "debugging")]
             #[cfg(not(feature = "no_ast"))]
@@ -153,6 +160,8 @@ impl Clone for GlobalRuntimeState {
             grain_faults: self.grain_faults.clone(),
 
             tag: self.tag.clone(),
+
+            namespace_extended: self.namespace_extended,
 
             #[cfg(feature = "debugging")]
             #[cfg(not(feature = "no_ast"))]
@@ -199,6 +208,7 @@ impl GlobalRuntimeState {
         name: impl Into<ImmutableString>,
         module: impl Into<crate::SharedModule>,
     ) {
+        self.namespace_extended = true;
         self.imports.push(name.into());
         self.modules.push(module.into());
     }

@@ -375,6 +375,7 @@ impl Engine {
                     .for_each(|(n, m)| global.push_import(n, m));
 
                 global.lib.extend(lib.clone());
+                global.namespace_extended = true;
 
                 std::mem::replace(&mut global.constants, constants.clone())
             },

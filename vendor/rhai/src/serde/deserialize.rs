@@ -240,7 +240,8 @@ impl<'de> Visitor<'de> for DynamicVisitor {
             arr.push(v);
         }
 
-        Ok(arr.into())
+        // Not `arr.into()`: that converts the array again, element by element.
+        Ok(Dynamic::from_array(arr))
     }
 
     #[cfg(not(feature = "no_object"))]
@@ -251,7 +252,8 @@ impl<'de> Visitor<'de> for DynamicVisitor {
             m.insert(k.into(), v);
         }
 
-        Ok(m.into())
+        // Not `m.into()`: that rebuilds the map, entry by entry.
+        Ok(Dynamic::from_map(m))
     }
 }
 
