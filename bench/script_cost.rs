@@ -1,6 +1,6 @@
 //! The bare cost of the work route's script, without the server: the server's allocator
 //! (mimalloc), one shared Engine with max_operations set (as the server has), the route file compiled once, its GET() called with
-//! `call_fn_with_options` (eval_ast = false). Best of 5 loops of 5,000 calls, one thread.
+//! `call_fn_with_caches` (eval_ast = false, caches kept between calls as the server keeps them). Best of 5 loops of 5,000 calls, one thread.
 //!
 //! Prints two lines that bench/run.sh reads:
 //!   script_call_us <µs per call>            the call alone
@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use rhai::{CallFnOptions, Dynamic, Engine, Scope};
+use rhai::{Caches, CallFnOptions, Dynamic, Engine, Scope};
 
 // The same allocator as the server (src/memory.rs wraps it in a byte counter), so that
 // "per request - bare call" is the server's own cost, not an allocator difference.
@@ -51,11 +51,20 @@ fn main() {
         }
     });
     let ast = engine.compile(&source).expect("compile");
+    // Function lookups kept from one call to the next, as the server keeps them per route.
+    let caches = std::cell::RefCell::new(Caches::new());
     let call = |engine: &Engine| -> Dynamic {
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let mut scope = Scope::new();
         engine
-            .call_fn_with_options::<Dynamic>(options, &mut scope, &ast, "GET", ())
+            .call_fn_with_caches::<Dynamic>(
+                options,
+                &mut scope,
+                &ast,
+                "GET",
+                (),
+                &mut caches.borrow_mut(),
+            )
             .expect("call")
     };
 
@@ -68,6 +77,12 @@ fn main() {
         json.len()
     );
 
+    if let Ok(n) = std::env::var("PROFILE_CALLS") {
+        for _ in 0..n.parse::<usize>().unwrap() {
+            let _ = std::hint::black_box(call(&engine));
+        }
+        return;
+    }
     // Warm-up, then measure.
     for _ in 0..500 {
         let _ = std::hint::black_box(call(&engine));

@@ -168,6 +168,7 @@ impl Engine {
             caches.push_fn_resolution_cache();
         }
         let global = &mut self.new_global_runtime_state();
+        global.native_calls_cache = Some(caches.native_calls.get_or_insert_with(Default::default).clone());
         let result = self._call_fn(
             options,
             scope,

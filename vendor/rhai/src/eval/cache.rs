@@ -49,6 +49,10 @@ impl FnResolutionCache {
 #[derive(Debug, Clone, Default)]
 pub struct Caches {
     fn_resolution: StaticVec<FnResolutionCache>,
+    /// Resolutions of the calls that native functions make through their
+    /// [`NativeCallContext`][crate::NativeCallContext] (`"x" + 1` calls `to_string`), kept
+    /// by [`Engine::call_fn_with_caches`][crate::Engine::call_fn_with_caches].
+    pub(crate) native_calls: Option<crate::Shared<crate::Locked<FnResolutionCache>>>,
 }
 
 impl Caches {
@@ -58,6 +62,7 @@ impl Caches {
     pub const fn new() -> Self {
         Self {
             fn_resolution: StaticVec::new_const(),
+            native_calls: None,
         }
     }
     /// Get the number of function resolution cache(s) in the stack.
@@ -87,5 +92,22 @@ impl Caches {
     #[inline(always)]
     pub fn rewind_fn_resolution_caches(&mut self, len: usize) {
         self.fn_resolution.truncate(len);
+    }
+    /// Caches whose only level is `cache`.
+    #[inline]
+    #[must_use]
+    pub(crate) fn with_level(cache: FnResolutionCache) -> Self {
+        let mut caches = Self::new();
+        caches.fn_resolution.push(cache);
+        caches
+    }
+    /// Takes the first level out (empty if there is none).
+    #[inline]
+    #[must_use]
+    pub(crate) fn take_first_level(&mut self) -> FnResolutionCache {
+        if self.fn_resolution.is_empty() {
+            return FnResolutionCache::default();
+        }
+        self.fn_resolution.swap_remove(0)
     }
 }

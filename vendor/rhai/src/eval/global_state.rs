@@ -81,6 +81,11 @@ pub struct GlobalRuntimeState {
     /// added from a native function). Function resolutions cached in such a run may not hold
     /// for the next one, so [`Engine::call_fn_with_caches`] then drops them.
     pub(crate) namespace_extended: bool,
+    /// Where native functions' own calls keep their function resolutions (see
+    /// [`Caches`][crate::eval::Caches]); only used while no import or extra namespace is in
+    /// effect, so that what is kept holds for any call of the same engine and AST.
+    pub(crate) native_calls_cache:
+        Option<crate::Shared<crate::Locked<crate::eval::FnResolutionCache>>>,
     /// Debugging interface.
     #[cfg(feature = "debugging")]
     #[cfg(not(feature = "no_ast"))]
@@ -120,6 +125,7 @@ impl Engine {
             tag: self.default_tag().clone(),
 
             namespace_extended: false,
+            native_calls_cache: None,
 
             #[cfg(feature = "debugging")]
             #[cfg(not(feature = "no_ast"))]
@@ -162,6 +168,7 @@ impl Clone for GlobalRuntimeState {
             tag: self.tag.clone(),
 
             namespace_extended: self.namespace_extended,
+            native_calls_cache: self.native_calls_cache.clone(),
 
             #[cfg(feature = "debugging")]
             #[cfg(not(feature = "no_ast"))]

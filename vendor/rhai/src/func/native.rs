@@ -519,8 +519,26 @@ impl<'a> NativeCallContext<'a> {
         let new_global = &mut self.global.clone();
         new_global.level += 1;
 
-        // Empty caches -- cost to pay for indirect script function call from native
-        let caches = &mut Caches::new();
+        // Empty caches -- cost to pay for indirect script function call from native --
+        // unless the caller keeps a cache for these calls (`Engine::call_fn_with_caches`) and
+        // no import or extra namespace is in effect: resolutions then depend only on the
+        // engine and the AST, and hold for every such call.
+        #[cfg(not(feature = "no_module"))]
+        let at_base = self.global.num_imports() == 0;
+        #[cfg(feature = "no_module")]
+        let at_base = true;
+        #[cfg(not(feature = "no_function"))]
+        let at_base = at_base && self.global.lib.len() <= 1;
+        let kept = self
+            .global
+            .native_calls_cache
+            .as_ref()
+            .filter(|_| at_base && !self.global.namespace_extended);
+        // Taken out while the call runs: a nested call finds it empty, never locked.
+        let caches = &mut match kept.and_then(|c| locked_write(c)) {
+            Some(mut cache) => Caches::with_level(std::mem::take(&mut *cache)),
+            None => Caches::new(),
+        };
 
         let fn_name = fn_name.as_ref();
         let op_token = Token::lookup_symbol_from_syntax(fn_name);
@@ -573,6 +591,10 @@ impl<'a> NativeCallContext<'a> {
                 )
                 .map(|(r, ..)| r)
         };
+
+        if let Some(mut cache) = kept.and_then(|k| locked_write(k)) {
+            *cache = caches.take_first_level();
+        }
 
         // Update number of operations
         #[cfg(atomic_ops_count)]
