@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Map};
+use rhai::{Dynamic, ImmutableString, Map};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, ErrorCode, OpenFlags};
 
@@ -74,22 +74,13 @@ impl Connection for SqliteConn {
         self.limit(budget)?;
         let values = bind_values(params)?;
         let mut stmt = self.0.prepare_cached(sql).map_err(sql_error)?;
-        let columns: Vec<(String, bool)> = stmt
-            .columns()
-            .map(|c| {
-                (
-                    c.name().to_string(),
-                    c.decl_type().is_some_and(is_bool_type),
-                )
-            })
-            .collect();
+        let shape = RowShape::of(&stmt);
         let mut rows = stmt.query(params_from_iter(values)).map_err(sql_error)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(sql_error)? {
-            let mut map = Map::new();
-            for (i, (name, is_bool)) in columns.iter().enumerate() {
-                let value = row.get_ref(i).map_err(sql_error)?;
-                map.insert(name.as_str().into(), to_dynamic(value, *is_bool));
+            let mut map = shape.template.clone();
+            for (slot, &(column, is_bool)) in map.values_mut().zip(&shape.columns) {
+                *slot = to_dynamic(row.get_ref(column).map_err(sql_error)?, is_bool);
             }
             out.push(map);
         }
@@ -125,6 +116,37 @@ impl Connection for SqliteConn {
     }
 }
 
+/// The map every row of a statement becomes: built once per query, cloned per row and
+/// filled in key order (no key lookups or key strings per row).
+struct RowShape {
+    /// Column name -> `()`.
+    template: Map,
+    /// For each key of `template` in order: the column it is read from (the last of that
+    /// name, as when a later column overwrote an earlier one) and whether it is boolean.
+    columns: Vec<(usize, bool)>,
+}
+
+impl RowShape {
+    fn of(stmt: &rusqlite::Statement<'_>) -> RowShape {
+        let mut template = Map::new();
+        for name in stmt.column_names() {
+            template.insert(name.into(), Dynamic::UNIT);
+        }
+        let decls: Vec<_> = stmt.columns().collect();
+        let columns = template
+            .keys()
+            .map(|key| {
+                let i = decls
+                    .iter()
+                    .rposition(|c| c.name() == key.as_str())
+                    .expect("every key is a column name");
+                (i, decls[i].decl_type().is_some_and(is_bool_type))
+            })
+            .collect();
+        RowShape { template, columns }
+    }
+}
+
 /// `BOOLEAN` and `BOOL` columns hold 0/1 in SQLite; scripts get `true`/`false`.
 fn is_bool_type(decl: &str) -> bool {
     decl.eq_ignore_ascii_case("boolean") || decl.eq_ignore_ascii_case("bool")
@@ -149,7 +171,10 @@ fn to_dynamic(value: ValueRef<'_>, is_bool: bool) -> Dynamic {
         ValueRef::Integer(n) if is_bool => Dynamic::from_bool(n != 0),
         ValueRef::Integer(n) => Dynamic::from_int(n),
         ValueRef::Real(x) => Dynamic::from_float(x),
-        ValueRef::Text(bytes) => String::from_utf8_lossy(bytes).into_owned().into(),
+        // Borrowed when valid UTF-8 (always, for text SQLite stored from a script).
+        ValueRef::Text(bytes) => Dynamic::from(ImmutableString::from(
+            String::from_utf8_lossy(bytes).as_ref(),
+        )),
         ValueRef::Blob(bytes) => Dynamic::from_blob(bytes.to_vec()),
     }
 }
