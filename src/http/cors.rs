@@ -58,11 +58,13 @@ pub fn apply(req: &HttpRequest, cors: &CorsSettings, response: &mut HttpResponse
 pub fn preflight(
     req: &HttpRequest,
     cors: &CorsSettings,
-    allow: Option<String>,
+    allow: impl FnOnce() -> Option<String>,
 ) -> Option<HttpResponse> {
     if !cors.enabled() || req.method() != Method::OPTIONS {
         return None;
     }
+    // Only now: the route's methods are worked out for preflights alone.
+    let allow = allow();
     let requested = req
         .headers()
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)?

@@ -112,14 +112,14 @@ async fn api(
     let script = match route {
         Route::Ready(script) => Arc::clone(script),
         Route::Broken(err) => {
-            if let Some(preflight) = cors::preflight(req, &settings.cors, None) {
+            if let Some(preflight) = cors::preflight(req, &settings.cors, || None) {
                 return preflight;
             }
             log_script_error(req, err);
             return script_error_response(err, dev);
         }
     };
-    if let Some(preflight) = cors::preflight(req, &settings.cors, methods::allow(&script)) {
+    if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
         return preflight;
     }
     let mut chain = Vec::new();
