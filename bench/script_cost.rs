@@ -7,6 +7,9 @@
 //!   script_call_json_us <µs per call>       the call plus serde_json::to_vec of the result
 //!
 //! Run: cargo run --release --example script-cost -- [bench/app/pages/api/work.rhai]
+//!
+//! Under a profiler: `PROFILE_CALLS=200 valgrind --tool=callgrind target/release/examples/script-cost`
+//! makes that many calls and nothing else (no timing loops).
 
 use std::time::Instant;
 
