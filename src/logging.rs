@@ -88,14 +88,17 @@ pub fn request(method: &str, path: &str, status: u16, took: Duration) {
     } else {
         b"  INFO "
     });
-    // Tenths of a millisecond, as `{:.1}ms` would print them.
+    // `{method} {path} {status} {ms:.1}ms`, without the formatting machinery (a tenth of the
+    // line's cost): tenths of a millisecond, rounded as `{:.1}` would.
     let tenths = (took.as_micros() + 50) / 100;
-    let _ = writeln!(
-        line,
-        "{method} {path} {status} {}.{}ms",
-        tenths / 10,
-        tenths % 10
-    );
+    let mut digits = itoa::Buffer::new();
+    for part in [method, " ", path, " ", digits.format(status), " "] {
+        line.extend_from_slice(part.as_bytes());
+    }
+    line.extend_from_slice(digits.format(tenths / 10).as_bytes());
+    line.push(b'.');
+    line.extend_from_slice(digits.format(tenths % 10).as_bytes());
+    line.extend_from_slice(b"ms\n");
     append(&line);
 }
 
