@@ -122,17 +122,7 @@ impl Engine {
             &mut self.new_global_runtime_state(),
             &mut Caches::new(),
         )
-        .and_then(|result| {
-            result.try_cast_result().map_err(|r| {
-                let result_type = self.map_type_name(r.type_name());
-                let cast_type = match type_name::<T>() {
-                    typ if typ.contains("::") => self.map_type_name(typ),
-                    typ => typ,
-                };
-                ERR::ErrorMismatchOutputType(cast_type.into(), result_type.into(), Position::NONE)
-                    .into()
-            })
-        })
+        .and_then(|result| self.cast_call_result(result))
     }
     /// _(internals)_ [`call_fn_with_options`][Engine::call_fn_with_options] with function
     /// resolution caches that the caller keeps from one call to the next.
@@ -168,7 +158,8 @@ impl Engine {
             caches.push_fn_resolution_cache();
         }
         let global = &mut self.new_global_runtime_state();
-        global.native_calls_cache = Some(caches.native_calls.get_or_insert_with(Default::default).clone());
+        let native_calls = caches.native_calls.get_or_insert_with(Default::default);
+        global.native_calls_cache = Some(native_calls.clone());
         let result = self._call_fn(
             options,
             scope,
@@ -181,16 +172,18 @@ impl Engine {
         if global.namespace_extended {
             *caches = Caches::new();
         }
-        result.and_then(|result| {
-            result.try_cast_result().map_err(|r| {
-                let result_type = self.map_type_name(r.type_name());
-                let cast_type = match type_name::<T>() {
-                    typ if typ.contains("::") => self.map_type_name(typ),
-                    typ => typ,
-                };
-                ERR::ErrorMismatchOutputType(cast_type.into(), result_type.into(), Position::NONE)
-                    .into()
-            })
+        result.and_then(|result| self.cast_call_result(result))
+    }
+    /// The result of a `call_fn*` as `T`, or the error that says which type it was instead.
+    fn cast_call_result<T: Variant + Clone>(&self, result: Dynamic) -> RhaiResultOf<T> {
+        result.try_cast_result().map_err(|r| {
+            let result_type = self.map_type_name(r.type_name());
+            let cast_type = match type_name::<T>() {
+                typ if typ.contains("::") => self.map_type_name(typ),
+                typ => typ,
+            };
+            ERR::ErrorMismatchOutputType(cast_type.into(), result_type.into(), Position::NONE)
+                .into()
         })
     }
     /// Make a function call with multiple [`Dynamic`] arguments.
