@@ -128,11 +128,11 @@ struct RowShape {
 
 impl RowShape {
     fn of(stmt: &rusqlite::Statement<'_>) -> RowShape {
-        let mut template = Map::new();
-        for name in stmt.column_names() {
-            template.insert(name.into(), Dynamic::UNIT);
-        }
         let decls: Vec<_> = stmt.columns().collect();
+        let template: Map = decls
+            .iter()
+            .map(|c| (c.name().into(), Dynamic::UNIT))
+            .collect();
         let columns = template
             .keys()
             .map(|key| {
