@@ -171,10 +171,12 @@ fn to_dynamic(value: ValueRef<'_>, is_bool: bool) -> Dynamic {
         ValueRef::Integer(n) if is_bool => Dynamic::from_bool(n != 0),
         ValueRef::Integer(n) => Dynamic::from_int(n),
         ValueRef::Real(x) => Dynamic::from_float(x),
-        // Borrowed when valid UTF-8 (always, for text SQLite stored from a script).
-        ValueRef::Text(bytes) => Dynamic::from(ImmutableString::from(
-            String::from_utf8_lossy(bytes).as_ref(),
-        )),
+        // Checked with `from_utf8` first: valid UTF-8 is the rule (always, for text SQLite
+        // stored from a script), and that check costs less than the lossy one.
+        ValueRef::Text(bytes) => Dynamic::from(match std::str::from_utf8(bytes) {
+            Ok(text) => ImmutableString::from(text),
+            Err(_) => ImmutableString::from(String::from_utf8_lossy(bytes).as_ref()),
+        }),
         ValueRef::Blob(bytes) => Dynamic::from_blob(bytes.to_vec()),
     }
 }

@@ -49,6 +49,10 @@ impl FnResolutionCache {
 #[derive(Debug, Clone, Default)]
 pub struct Caches {
     fn_resolution: StaticVec<FnResolutionCache>,
+    /// Hashes of typed script methods (`fn Type.method()`) already computed, by
+    /// (method hash, type name of the receiver): computing one maps the type name
+    /// through the engine's custom types on every method call.
+    typed_method_hashes: Vec<(u64, &'static str, u64)>,
     /// Resolutions of the calls that native functions make through their
     /// [`NativeCallContext`][crate::NativeCallContext] (`"x" + 1` calls `to_string`), kept
     /// by [`Engine::call_fn_with_caches`][crate::Engine::call_fn_with_caches].
@@ -62,8 +66,38 @@ impl Caches {
     pub const fn new() -> Self {
         Self {
             fn_resolution: StaticVec::new_const(),
+            typed_method_hashes: Vec::new(),
             native_calls: None,
         }
+    }
+    /// The hash of the typed script method `hash` on a receiver of type `type_name`,
+    /// computed by `make` once and then kept.
+    ///
+    /// The answer depends only on the engine's registered custom types, which cannot
+    /// change while the engine is borrowed for evaluation. Keys compare the type name
+    /// by address and length, so two names are only ever confused when they are the
+    /// same text.
+    #[inline]
+    #[must_use]
+    pub(crate) fn typed_method_hash(
+        &mut self,
+        hash: u64,
+        type_name: &'static str,
+        make: impl FnOnce(&'static str) -> u64,
+    ) -> u64 {
+        if let Some(&(.., typed)) = self
+            .typed_method_hashes
+            .iter()
+            .find(|(h, t, _)| *h == hash && std::ptr::eq(*t, type_name))
+        {
+            return typed;
+        }
+        let typed = make(type_name);
+        if self.typed_method_hashes.len() >= 32 {
+            self.typed_method_hashes.clear();
+        }
+        self.typed_method_hashes.push((hash, type_name, typed));
+        typed
     }
     /// Get the number of function resolution cache(s) in the stack.
     #[inline(always)]

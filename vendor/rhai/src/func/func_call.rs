@@ -824,8 +824,9 @@ impl Engine {
 
             #[cfg(not(feature = "no_object"))]
             if _is_method_call && !args.is_empty() {
-                let typed_hash =
-                    crate::calc_typed_method_hash(hash, self.map_type_name(args[0].type_name()));
+                let typed_hash = caches.typed_method_hash(hash, args[0].type_name(), |typ| {
+                    crate::calc_typed_method_hash(hash, self.map_type_name(typ))
+                });
                 resolved =
                     self.resolve_fn(global, caches, local_entry, None, typed_hash, None, false);
             }

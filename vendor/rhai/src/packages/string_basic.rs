@@ -118,6 +118,10 @@ mod print_debug_functions {
     pub fn to_string_generic(ctx: NativeCallContext, item: &mut Dynamic) -> ImmutableString {
         let mut buf = crate::new_smart_string();
         write!(&mut buf, "{item}").unwrap();
+        // An integer prints as its digits, which name no type: nothing to map.
+        if item.is_int() {
+            return buf.into();
+        }
         ctx.engine().map_type_name(&buf).into()
     }
     /// Convert the value of the `item` into a string in debug format.
