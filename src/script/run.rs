@@ -65,7 +65,10 @@ impl Call {
             args.push(Dynamic::from(self.env.clone()));
         }
         let mut scope = Scope::new();
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(false);
+        // Rewound: the scope is dropped right after anyway, and a rewinding call lets the
+        // function's last expression move its locals out instead of cloning them
+        // (vendor/rhai/PATCHES.md, patch 5).
+        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
         let mut caches = self.script.caches.take(&self.engine);
         let result = self.engine.call_fn_with_caches::<Dynamic>(
             options,
@@ -190,7 +193,7 @@ mod tests {
     use rhai::{Caches, CallFnOptions, Dynamic, Engine, Module, Scope};
 
     fn call(engine: &Engine, ast: &rhai::AST, name: &str, caches: &mut Caches) -> Option<i64> {
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(false);
+        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
         engine
             .call_fn_with_caches::<Dynamic>(options, &mut Scope::new(), ast, name, (), caches)
             .ok()
@@ -220,5 +223,86 @@ mod tests {
         assert_eq!(call(&engine, &ast, "b", &mut caches), None);
         assert_eq!(call(&engine, &ast, "b", &mut Caches::new()), None);
         assert_eq!(call(&engine, &ast, "c", &mut caches), Some(5));
+    }
+
+    /// The value a script function returns, as JSON, called the way the server calls it.
+    fn returns(source: &str) -> String {
+        let mut engine = Engine::new();
+        engine.set_max_operations(1_000);
+        let ast = engine.compile(source).unwrap();
+        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+        let value = engine
+            .call_fn_with_caches::<Dynamic>(
+                options,
+                &mut Scope::new(),
+                &ast,
+                "f",
+                (),
+                &mut Caches::new(),
+            )
+            .unwrap();
+        serde_json::to_string(&value).unwrap()
+    }
+
+    /// A function's last expression moves its locals out instead of cloning them (patch 5
+    /// in vendor/rhai/PATCHES.md) only where nothing after can read them: each answer here
+    /// is the one stock Rhai gives.
+    #[test]
+    fn last_use_moves_give_what_copies_give() {
+        // Read twice: the first item is a copy, the second may move.
+        assert_eq!(
+            returns("fn f() { let a = [1, 2]; #{ x: a, y: a } }"),
+            r#"{"x":[1,2],"y":[1,2]}"#
+        );
+        // Read after the move point, by a method call, a nested literal or a block.
+        assert_eq!(
+            returns("fn f() { let a = [1, 2]; #{ a: a, n: a.len() } }"),
+            r#"{"a":[1,2],"n":2}"#
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1, 2]; [a, [a]] }"),
+            "[[1,2],[[1,2]]]"
+        );
+        assert_eq!(
+            returns("fn f() { let a = 7; [a, { let b = a; b + 1 }] }"),
+            "[7,8]"
+        );
+        // Read by name at run time, or through a closure that captured it.
+        assert_eq!(
+            returns(r#"fn f() { let a = [1]; [a, eval("a")] }"#),
+            "[[1],[1]]"
+        );
+        assert_eq!(
+            returns(r#"fn f() { let a = [1]; [a, is_def_var("a")] }"#),
+            "[[1],true]"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1]; let g = || a.len(); [a, g.call()] }"),
+            "[[1],1]"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1]; let g = || a; [a, g.call()] }"),
+            "[[1],[1]]"
+        );
+        // A bare variable and `return`; a parameter; a constant; a shadowed name.
+        assert_eq!(returns("fn f() { let a = #{ k: [1] }; a }"), r#"{"k":[1]}"#);
+        assert_eq!(
+            returns("fn f() { let a = [3]; if a.len() > 0 { return [a, a]; } 0 }"),
+            "[[3],[3]]"
+        );
+        assert_eq!(
+            returns("fn g(p) { [p, p.len()] } fn f() { let a = [1, 2]; [g(a), a] }"),
+            "[[[1,2],2],[1,2]]"
+        );
+        assert_eq!(returns("fn f() { const C = [5]; [C, C] }"), "[[5],[5]]");
+        assert_eq!(
+            returns("fn f() { let a = 1; { let a = 2; } let a = [a, 3]; [a, a] }"),
+            "[[1,3],[1,3]]"
+        );
+        // A global constant the function reads is not its local.
+        assert_eq!(
+            returns("const G = [9]; fn f() { [global::G, global::G] }"),
+            "[[9],[9]]"
+        );
     }
 }

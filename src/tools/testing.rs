@@ -283,7 +283,7 @@ fn test_names(ast: &AST, filter: Option<&str>) -> Vec<String> {
 fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limits) -> Outcome {
     let started = Instant::now();
     DEADLINE.with(|d| d.set(Some(started + limits.timeout)));
-    let options = CallFnOptions::new().eval_ast(true).rewind_scope(false);
+    let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
     let result = engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, ());
     DEADLINE.with(|d| d.set(None));
     let failure = result.err().map(|err| {

@@ -278,65 +278,10 @@ impl Engine {
             }
 
             #[cfg(not(feature = "no_index"))]
-            Expr::Array(x, ..) => {
-                let mut array = crate::Array::with_capacity(x.len());
-
-                #[cfg(not(feature = "unchecked"))]
-                let mut total_data_sizes = (0, 0, 0);
-
-                for item_expr in &**x {
-                    let value = self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), item_expr)?
-                        .flatten();
-
-                    #[cfg(not(feature = "unchecked"))]
-                    if self.has_data_size_limit() {
-                        let val_sizes = crate::eval::calc_data_sizes(&value, true);
-
-                        total_data_sizes = (
-                            total_data_sizes.0 + val_sizes.0 + 1,
-                            total_data_sizes.1 + val_sizes.1,
-                            total_data_sizes.2 + val_sizes.2,
-                        );
-                        self.throw_on_size(total_data_sizes)
-                            .map_err(|err| err.fill_position(item_expr.position()))?;
-                    }
-
-                    array.push(value);
-                }
-
-                Ok(Dynamic::from_array(array))
-            }
+            Expr::Array(x, ..) => self.eval_array_literal(global, caches, scope, this_ptr, x, None),
 
             #[cfg(not(feature = "no_object"))]
-            Expr::Map(x, ..) => {
-                let mut map = x.1.clone();
-
-                #[cfg(not(feature = "unchecked"))]
-                let mut total_data_sizes = (0, 0, 0);
-
-                for (key, value_expr) in &x.0 {
-                    let value = self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), value_expr)?
-                        .flatten();
-
-                    #[cfg(not(feature = "unchecked"))]
-                    if self.has_data_size_limit() {
-                        let delta = crate::eval::calc_data_sizes(&value, true);
-                        total_data_sizes = (
-                            total_data_sizes.0 + delta.0,
-                            total_data_sizes.1 + delta.1 + 1,
-                            total_data_sizes.2 + delta.2,
-                        );
-                        self.throw_on_size(total_data_sizes)
-                            .map_err(|err| err.fill_position(value_expr.position()))?;
-                    }
-
-                    *map.get_mut(key.as_str()).unwrap() = value;
-                }
-
-                Ok(Dynamic::from_map(map))
-            }
+            Expr::Map(x, ..) => self.eval_map_literal(global, caches, scope, this_ptr, x, None),
 
             Expr::And(x, ..) => {
                 let mut value = Dynamic::TRUE;
@@ -420,5 +365,214 @@ impl Engine {
             #[allow(unreachable_patterns)]
             _ => unreachable!("expression cannot be evaluated: {:?}", expr),
         }
+    }
+
+    /// Evaluate an array literal. With `tail` (the scope floor of the running script function,
+    /// when this literal is the last expression of its body), an item that is a bare local
+    /// variable which nothing after it can read is moved out of the scope (patch 5).
+    #[cfg(not(feature = "no_index"))]
+    fn eval_array_literal(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        x: &[Expr],
+        tail: Option<usize>,
+    ) -> RhaiResult {
+        let mut array = crate::Array::with_capacity(x.len());
+
+        #[cfg(not(feature = "unchecked"))]
+        let mut total_data_sizes = (0, 0, 0);
+
+        for (i, item_expr) in x.iter().enumerate() {
+            let value = match tail.and_then(|floor| {
+                self.tail_local_index(global, scope, item_expr, floor, x[i + 1..].iter())
+            }) {
+                Some(index) => {
+                    self.track_operation(global, item_expr.position())?;
+                    std::mem::take(scope.get_mut_by_index(index))
+                }
+                None => self.eval_expr(global, caches, scope, this_ptr.as_deref_mut(), item_expr)?,
+            }
+            .flatten();
+
+            #[cfg(not(feature = "unchecked"))]
+            if self.has_data_size_limit() {
+                let val_sizes = crate::eval::calc_data_sizes(&value, true);
+
+                total_data_sizes = (
+                    total_data_sizes.0 + val_sizes.0 + 1,
+                    total_data_sizes.1 + val_sizes.1,
+                    total_data_sizes.2 + val_sizes.2,
+                );
+                self.throw_on_size(total_data_sizes)
+                    .map_err(|err| err.fill_position(item_expr.position()))?;
+            }
+
+            array.push(value);
+        }
+
+        Ok(Dynamic::from_array(array))
+    }
+
+    /// Evaluate an object map literal; `tail` as for
+    /// [`eval_array_literal`][Engine::eval_array_literal], for its values.
+    #[cfg(not(feature = "no_object"))]
+    fn eval_map_literal(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        x: &(crate::StaticVec<(crate::Ident, Expr)>, crate::Map),
+        tail: Option<usize>,
+    ) -> RhaiResult {
+        let mut map = x.1.clone();
+
+        #[cfg(not(feature = "unchecked"))]
+        let mut total_data_sizes = (0, 0, 0);
+
+        for (i, (key, value_expr)) in x.0.iter().enumerate() {
+            let value = match tail.and_then(|floor| {
+                let later = x.0[i + 1..].iter().map(|(_, e)| e);
+                self.tail_local_index(global, scope, value_expr, floor, later)
+            }) {
+                Some(index) => {
+                    self.track_operation(global, value_expr.position())?;
+                    std::mem::take(scope.get_mut_by_index(index))
+                }
+                None => {
+                    self.eval_expr(global, caches, scope, this_ptr.as_deref_mut(), value_expr)?
+                }
+            }
+            .flatten();
+
+            #[cfg(not(feature = "unchecked"))]
+            if self.has_data_size_limit() {
+                let delta = crate::eval::calc_data_sizes(&value, true);
+                total_data_sizes = (
+                    total_data_sizes.0 + delta.0,
+                    total_data_sizes.1 + delta.1 + 1,
+                    total_data_sizes.2 + delta.2,
+                );
+                self.throw_on_size(total_data_sizes)
+                    .map_err(|err| err.fill_position(value_expr.position()))?;
+            }
+
+            *map.get_mut(key.as_str()).unwrap() = value;
+        }
+
+        Ok(Dynamic::from_map(map))
+    }
+
+    /// Evaluate the last expression of a script function's body (patch 5 in `PATCHES.md`).
+    ///
+    /// The function's scope is discarded right after, so a local variable read here for the
+    /// last time can be moved out instead of cloned: a bare variable, or a bare variable
+    /// item of an array or object map literal. `floor` is the scope length below the
+    /// function's own variables. Everything else is evaluated as usual.
+    pub(crate) fn eval_tail_expr(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        expr: &Expr,
+        floor: usize,
+    ) -> RhaiResult {
+        match expr {
+            Expr::Variable(..) => {
+                match self.tail_local_index(global, scope, expr, floor, std::iter::empty()) {
+                    Some(index) => {
+                        self.track_operation(global, expr.position())?;
+                        Ok(std::mem::take(scope.get_mut_by_index(index)))
+                    }
+                    None => self.eval_expr(global, caches, scope, this_ptr, expr),
+                }
+            }
+            #[cfg(not(feature = "no_index"))]
+            Expr::Array(x, ..) => {
+                self.track_operation(global, expr.position())?;
+                self.eval_array_literal(global, caches, scope, this_ptr, x, Some(floor))
+            }
+            #[cfg(not(feature = "no_object"))]
+            Expr::Map(x, ..) => {
+                self.track_operation(global, expr.position())?;
+                self.eval_map_literal(global, caches, scope, this_ptr, x, Some(floor))
+            }
+            _ => self.eval_expr(global, caches, scope, this_ptr, expr),
+        }
+    }
+
+    /// The scope index of the variable `expr` when its value may be moved out: `expr` is a
+    /// plain (not namespace-qualified) variable found in the scope at or above `floor` (a
+    /// local of the running function), its value is not shared (a closure may hold it), no
+    /// variable resolver is installed, and nothing in `later` (what is evaluated after it)
+    /// can read it: no variable of that name, no custom syntax, no `eval` or `is_def_var`,
+    /// no sharing statement. The lookup is the one [`search_scope_only`][Engine::search_scope_only]
+    /// does, so the same variable is found.
+    fn tail_local_index<'e>(
+        &self,
+        global: &GlobalRuntimeState,
+        scope: &Scope,
+        expr: &Expr,
+        floor: usize,
+        later: impl Iterator<Item = &'e Expr>,
+    ) -> Option<usize> {
+        if self.resolve_var.is_some() {
+            return None;
+        }
+        let Expr::Variable(v, short, ..) = expr else {
+            return None;
+        };
+        #[cfg(not(feature = "no_module"))]
+        if !v.2.is_empty() {
+            return None;
+        }
+        let name = v.1.as_str();
+        let offset = match short {
+            _ if global.always_search_scope => 0,
+            Some(i) => i.get() as usize,
+            None => v.0.map_or(0, NonZeroUsize::get),
+        };
+        let index = (offset > 0)
+            .then(|| scope.len() - offset)
+            .or_else(|| scope.search(name))?;
+        if index < floor || scope.get_entry_by_index(index).1.is_shared() {
+            return None;
+        }
+        let mut path = Vec::new();
+        for later_expr in later {
+            path.clear();
+            if !later_expr.walk(&mut path, &mut |nodes| !may_read_variable(nodes, name)) {
+                return None;
+            }
+        }
+        Some(index)
+    }
+}
+
+/// Whether the last node of `nodes` may read the variable `name` (patch 5): a variable of
+/// that name (qualified or not), custom syntax (it sees the scope), a call of `eval` or
+/// `is_def_var`, or a statement that shares variables with a closure.
+fn may_read_variable(nodes: &[crate::ast::ASTNode], name: &str) -> bool {
+    use crate::ast::{ASTNode, Stmt};
+    use crate::engine::{KEYWORD_EVAL, KEYWORD_IS_DEF_VAR};
+
+    let is_scope_call = |f: &crate::ast::FnCallExpr| {
+        f.name.as_str() == KEYWORD_EVAL || f.name.as_str() == KEYWORD_IS_DEF_VAR
+    };
+    match nodes.last() {
+        Some(ASTNode::Expr(Expr::Variable(v, ..))) => v.1.as_str() == name,
+        #[cfg(not(feature = "no_custom_syntax"))]
+        Some(ASTNode::Expr(Expr::Custom(..))) => true,
+        Some(ASTNode::Expr(Expr::FnCall(f, ..))) => is_scope_call(f),
+        #[cfg(not(feature = "no_object"))]
+        Some(ASTNode::Expr(Expr::MethodCall(f, ..))) => is_scope_call(f),
+        Some(ASTNode::Stmt(Stmt::FnCall(f, ..))) => is_scope_call(f),
+        #[cfg(not(feature = "no_closure"))]
+        Some(ASTNode::Stmt(Stmt::Share(..))) => true,
+        _ => false,
     }
 }

@@ -61,6 +61,11 @@ pub struct GlobalRuntimeState {
     ///
     /// When that happens, this flag is turned on.
     pub always_search_scope: bool,
+    /// Set by a script function call, just before its body runs, to the length of the scope
+    /// below the function's own variables; taken by that body's block. Its last expression
+    /// may then move locals out instead of cloning them (patch 5 in `PATCHES.md`).
+    #[cfg(not(feature = "no_function"))]
+    pub(crate) tail_floor: Option<usize>,
     /// Embedded [module][crate::Module] resolver.
     #[cfg(not(feature = "no_module"))]
     pub embedded_module_resolver:
@@ -113,6 +118,8 @@ impl Engine {
             scope_level: 0,
             level: 0,
             always_search_scope: false,
+            #[cfg(not(feature = "no_function"))]
+            tail_floor: None,
             #[cfg(not(feature = "no_module"))]
             embedded_module_resolver: None,
             #[cfg(not(feature = "no_module"))]
@@ -156,6 +163,9 @@ impl Clone for GlobalRuntimeState {
             scope_level: self.scope_level,
             level: self.level,
             always_search_scope: self.always_search_scope,
+            // Never carried into a copy: it is meant for one body block only.
+            #[cfg(not(feature = "no_function"))]
+            tail_floor: None,
             #[cfg(not(feature = "no_module"))]
             embedded_module_resolver: self.embedded_module_resolver.clone(),
             #[cfg(not(feature = "no_module"))]

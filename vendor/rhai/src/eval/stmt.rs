@@ -30,9 +30,16 @@ impl Engine {
         statements: &[Stmt],
         restore_orig_state: bool,
     ) -> RhaiResult {
+        // Only the body block of a script function gets a floor (nested blocks do not).
+        #[cfg(not(feature = "no_function"))]
+        let tail_floor = global.tail_floor.take();
+        #[cfg(feature = "no_function")]
+        let tail_floor: Option<usize> = None;
+
         if statements.is_empty() {
             return Ok(Dynamic::UNIT);
         }
+        let last = statements.len() - 1;
 
         // Restore scope at end of block if necessary
         defer! { scope if restore_orig_state => rewind; let orig_scope_len = scope.len(); }
@@ -71,14 +78,18 @@ impl Engine {
         }
 
         // Run the statements
-        statements.iter().try_fold(Dynamic::UNIT, |_, stmt| {
+        statements.iter().enumerate().try_fold(Dynamic::UNIT, |_, (i, stmt)| {
             let this_ptr = this_ptr.as_deref_mut();
 
             #[cfg(not(feature = "no_module"))]
             let orig_imports_len = global.num_imports();
 
-            let result =
-                self.eval_stmt(global, caches, scope, this_ptr, stmt, restore_orig_state)?;
+            let result = match tail_floor {
+                Some(floor) if i == last => {
+                    self.eval_tail_stmt(global, caches, scope, this_ptr, stmt, floor)?
+                }
+                _ => self.eval_stmt(global, caches, scope, this_ptr, stmt, restore_orig_state)?,
+            };
 
             #[cfg(not(feature = "no_module"))]
             if matches!(stmt, Stmt::Import(..)) {
@@ -190,6 +201,34 @@ impl Engine {
     }
 
     /// Evaluate a statement.
+    /// Evaluate the last statement of a script function's body (patch 5 in `PATCHES.md`).
+    ///
+    /// A value expression or a `return` hands its expression to
+    /// [`eval_tail_expr`][Engine::eval_tail_expr]; anything else runs as usual.
+    fn eval_tail_stmt(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        stmt: &Stmt,
+        floor: usize,
+    ) -> RhaiResult {
+        match stmt {
+            Stmt::Expr(expr) => {
+                self.track_operation(global, stmt.position())?;
+                self.eval_tail_expr(global, caches, scope, this_ptr, expr, floor)
+                    .map(Dynamic::flatten)
+            }
+            Stmt::Return(Some(expr), options, pos) if !options.contains(ASTFlags::BREAK) => {
+                self.track_operation(global, stmt.position())?;
+                self.eval_tail_expr(global, caches, scope, this_ptr, expr, floor)
+                    .and_then(|v| Err(ERR::Return(v.flatten(), *pos).into()))
+            }
+            _ => self.eval_stmt(global, caches, scope, this_ptr, stmt, true),
+        }
+    }
+
     pub(crate) fn eval_stmt(
         &self,
         global: &mut GlobalRuntimeState,

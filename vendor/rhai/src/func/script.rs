@@ -398,14 +398,24 @@ impl Engine {
                     self.dbg(global, caches, scope, this_ptr.as_deref_mut(), &node)?;
                 }
 
-                self.eval_stmt_block(
+                // The body's last expression may move this call's locals out of the scope:
+                // they are all dropped when the scope is rewound right after it (patch 5).
+                #[cfg(not(feature = "debugging"))]
+                let may_move = rewind_scope;
+                #[cfg(feature = "debugging")]
+                let may_move = rewind_scope && !self.is_debugger_registered();
+                global.tail_floor = may_move.then_some(orig_scope_len);
+
+                let result = self.eval_stmt_block(
                     global,
                     caches,
                     scope,
                     this_ptr.as_deref_mut(),
                     body.statements(),
                     rewind_scope,
-                )
+                );
+                global.tail_floor = None;
+                result
                 .or_else(|err| match *err {
                     // Convert return statement to return value
                     ERR::Return(x, ..) => Ok(x),
