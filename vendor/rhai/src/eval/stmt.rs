@@ -200,7 +200,6 @@ impl Engine {
         target.propagate_changed_value(pos)
     }
 
-    /// Evaluate a statement.
     /// Evaluate the last statement of a script function's body (patch 5 in `PATCHES.md`).
     ///
     /// A value expression or a `return` hands its expression to
@@ -229,6 +228,7 @@ impl Engine {
         }
     }
 
+    /// Evaluate a statement.
     pub(crate) fn eval_stmt(
         &self,
         global: &mut GlobalRuntimeState,
