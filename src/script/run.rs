@@ -65,10 +65,7 @@ impl Call {
             args.push(Dynamic::from(self.env.clone()));
         }
         let mut scope = Scope::new();
-        // Rewound: the scope is dropped right after anyway, and a rewinding call lets the
-        // function's last expression move its locals out instead of cloning them
-        // (vendor/rhai/PATCHES.md, patch 5).
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+        let options = call_options();
         let mut caches = self.script.caches.take(&self.engine);
         let result = self.engine.call_fn_with_caches::<Dynamic>(
             options,
@@ -187,13 +184,21 @@ impl KeptCaches {
     }
 }
 
+/// How a script function is called, by the server and by `rhapi test`: the file's top
+/// level runs first (its `const`s and `import`s), and the scope is rewound after the call.
+/// The scope is dropped right after anyway; rewinding lets the function's last expression
+/// move its locals out instead of cloning them (vendor/rhai/PATCHES.md, patch 5).
+pub fn call_options() -> CallFnOptions<'static> {
+    CallFnOptions::new().eval_ast(true).rewind_scope(true)
+}
+
 #[cfg(test)]
 mod tests {
     use rhai::module_resolvers::StaticModuleResolver;
-    use rhai::{Caches, CallFnOptions, Dynamic, Engine, Module, Scope};
+    use rhai::{Caches, Dynamic, Engine, Module, Scope};
 
     fn call(engine: &Engine, ast: &rhai::AST, name: &str, caches: &mut Caches) -> Option<i64> {
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+        let options = super::call_options();
         engine
             .call_fn_with_caches::<Dynamic>(options, &mut Scope::new(), ast, name, (), caches)
             .ok()
@@ -230,7 +235,7 @@ mod tests {
         let mut engine = Engine::new();
         engine.set_max_operations(1_000);
         let ast = engine.compile(source).unwrap();
-        let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+        let options = super::call_options();
         let value = engine
             .call_fn_with_caches::<Dynamic>(
                 options,

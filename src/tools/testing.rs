@@ -19,7 +19,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 use actix_web::test::TestRequest;
-use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope, AST};
 
 use crate::app::App;
 use crate::env::EnvVars;
@@ -283,7 +283,7 @@ fn test_names(ast: &AST, filter: Option<&str>) -> Vec<String> {
 fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limits) -> Outcome {
     let started = Instant::now();
     DEADLINE.with(|d| d.set(Some(started + limits.timeout)));
-    let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+    let options = crate::script::run::call_options();
     let result = engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, ());
     DEADLINE.with(|d| d.set(None));
     let failure = result.err().map(|err| {

@@ -386,16 +386,18 @@ impl Engine {
         let mut total_data_sizes = (0, 0, 0);
 
         for (i, item_expr) in x.iter().enumerate() {
-            let value = match tail.and_then(|floor| {
-                self.tail_local_index(global, scope, item_expr, floor, x[i + 1..].iter())
-            }) {
-                Some(index) => {
-                    self.track_operation(global, item_expr.position())?;
-                    std::mem::take(scope.get_mut_by_index(index))
-                }
-                None => self.eval_expr(global, caches, scope, this_ptr.as_deref_mut(), item_expr)?,
-            }
-            .flatten();
+            let later = x[i + 1..].iter();
+            let value = self
+                .eval_or_move_local(
+                    global,
+                    caches,
+                    scope,
+                    this_ptr.as_deref_mut(),
+                    item_expr,
+                    tail,
+                    later,
+                )?
+                .flatten();
 
             #[cfg(not(feature = "unchecked"))]
             if self.has_data_size_limit() {
@@ -434,19 +436,18 @@ impl Engine {
         let mut total_data_sizes = (0, 0, 0);
 
         for (i, (key, value_expr)) in x.0.iter().enumerate() {
-            let value = match tail.and_then(|floor| {
-                let later = x.0[i + 1..].iter().map(|(_, e)| e);
-                self.tail_local_index(global, scope, value_expr, floor, later)
-            }) {
-                Some(index) => {
-                    self.track_operation(global, value_expr.position())?;
-                    std::mem::take(scope.get_mut_by_index(index))
-                }
-                None => {
-                    self.eval_expr(global, caches, scope, this_ptr.as_deref_mut(), value_expr)?
-                }
-            }
-            .flatten();
+            let later = x.0[i + 1..].iter().map(|(_, e)| e);
+            let value = self
+                .eval_or_move_local(
+                    global,
+                    caches,
+                    scope,
+                    this_ptr.as_deref_mut(),
+                    value_expr,
+                    tail,
+                    later,
+                )?
+                .flatten();
 
             #[cfg(not(feature = "unchecked"))]
             if self.has_data_size_limit() {
@@ -483,13 +484,8 @@ impl Engine {
     ) -> RhaiResult {
         match expr {
             Expr::Variable(..) => {
-                match self.tail_local_index(global, scope, expr, floor, std::iter::empty()) {
-                    Some(index) => {
-                        self.track_operation(global, expr.position())?;
-                        Ok(std::mem::take(scope.get_mut_by_index(index)))
-                    }
-                    None => self.eval_expr(global, caches, scope, this_ptr, expr),
-                }
+                let later = std::iter::empty();
+                self.eval_or_move_local(global, caches, scope, this_ptr, expr, Some(floor), later)
             }
             #[cfg(not(feature = "no_index"))]
             Expr::Array(x, ..) => {
@@ -502,6 +498,29 @@ impl Engine {
                 self.eval_map_literal(global, caches, scope, this_ptr, x, Some(floor))
             }
             _ => self.eval_expr(global, caches, scope, this_ptr, expr),
+        }
+    }
+
+    /// Evaluate `expr`; or, with `tail` (the running function's scope floor) and when `expr`
+    /// is a local variable that nothing in `later` can read, move its value out of the scope
+    /// (patch 5). Either way counts one operation, as a read does.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_or_move_local<'e>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        expr: &Expr,
+        tail: Option<usize>,
+        later: impl Iterator<Item = &'e Expr>,
+    ) -> RhaiResult {
+        match tail.and_then(|floor| self.tail_local_index(global, scope, expr, floor, later)) {
+            Some(index) => {
+                self.track_operation(global, expr.position())?;
+                Ok(std::mem::take(scope.get_mut_by_index(index)))
+            }
+            None => self.eval_expr(global, caches, scope, this_ptr, expr),
         }
     }
 
