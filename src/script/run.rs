@@ -310,4 +310,42 @@ mod tests {
             "[[9],[9]]"
         );
     }
+
+    /// The data-race check of a native call's arguments skips its walk while no shared value
+    /// is write-locked (patch 6 in vendor/rhai/PATCHES.md) and still finds a locked one:
+    /// pushing onto a captured array a closure that holds that same array fails as on stock
+    /// Rhai, before and after calls that do not race.
+    #[test]
+    fn a_locked_shared_value_is_still_a_data_race() {
+        let race = "fn f() { let a = []; let g = || a.len(); a.push(g); a.len() }";
+        let fine = "fn f() { let a = []; let b = []; let g = || a.len(); b.push(g); b.len() }";
+        for _ in 0..2 {
+            assert_eq!(returns(fine), "1");
+            let err = failure(race);
+            assert!(
+                matches!(*err, rhai::EvalAltResult::ErrorDataRace(ref what, ..) if what.contains("push")),
+                "expected a data race on push, got {err}"
+            );
+        }
+        assert_eq!(
+            returns("fn f() { let a = [1, #{ b: [2] }]; a.push(a); a.len() }"),
+            "3"
+        );
+    }
+
+    /// The error a script function ends with, called the way the server calls it.
+    fn failure(source: &str) -> Box<rhai::EvalAltResult> {
+        let engine = Engine::new();
+        let ast = engine.compile(source).unwrap();
+        engine
+            .call_fn_with_caches::<Dynamic>(
+                super::call_options(),
+                &mut Scope::new(),
+                &ast,
+                "f",
+                (),
+                &mut Caches::new(),
+            )
+            .unwrap_err()
+    }
 }

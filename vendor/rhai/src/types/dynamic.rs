@@ -157,6 +157,31 @@ enum DynamicWriteLockInner<'d, T: Clone> {
     Guard(crate::func::native::LockGuardMut<'d, Dynamic>),
 }
 
+/// Write locks on shared values taken and not yet released, process-wide (rhapi patch 6).
+///
+/// [`Dynamic::is_locked`] is `true` only for a value that holds a shared value some write lock
+/// holds (or waits for), and every such lock is taken by [`Dynamic::write_lock`]. So while
+/// this is zero no value can be locked, and the check, which walks every array and map it is
+/// given and runs on every argument of every native call, answers at once.
+#[cfg(not(feature = "no_closure"))]
+static WRITE_LOCKS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(not(feature = "no_closure"))]
+impl<T: Clone> Drop for DynamicWriteLock<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if matches!(self.0, DynamicWriteLockInner::Guard(..)) {
+            // A lock dropped by a panic may leave its value poisoned (locked for good): the
+            // count then stays up, and every later check walks as before.
+            #[cfg(not(feature = "no_std"))]
+            if std::thread::panicking() {
+                return;
+            }
+            WRITE_LOCKS.fetch_sub(1, core::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
 impl<T: Any + Clone> Deref for DynamicWriteLock<'_, T> {
     type Target = T;
 
@@ -1769,6 +1794,11 @@ impl Dynamic {
     #[must_use]
     pub fn is_locked(&self) -> bool {
         #[cfg(not(feature = "no_closure"))]
+        if WRITE_LOCKS.load(core::sync::atomic::Ordering::Acquire) == 0 {
+            return false;
+        }
+
+        #[cfg(not(feature = "no_closure"))]
         match self.0 {
             #[cfg(not(feature = "no_index"))]
             Union::Array(ref arr, ..) => return arr.iter().any(Self::is_locked),
@@ -1845,7 +1875,10 @@ impl Dynamic {
         match self.0 {
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(ref cell, ..) => {
-                return match crate::func::locked_write(cell) {
+                // Counted before the lock is taken, so that a writer waiting for it counts
+                // too; the lock's drop takes it off again (see `WRITE_LOCKS`).
+                WRITE_LOCKS.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+                let lock = match crate::func::locked_write(cell) {
                     Some(guard)
                         if TypeId::of::<Self>() == TypeId::of::<T>()
                             || (*guard).type_id() == TypeId::of::<T>() =>
@@ -1854,6 +1887,10 @@ impl Dynamic {
                     }
                     _ => None,
                 };
+                if lock.is_none() {
+                    WRITE_LOCKS.fetch_sub(1, core::sync::atomic::Ordering::Release);
+                }
+                return lock;
             }
             _ => (),
         }
