@@ -311,6 +311,65 @@ mod tests {
         );
     }
 
+    /// The lone argument of a method chain's last call, and a local's property, move only
+    /// where nothing after can read them (patch 7): the receiver is read after its argument.
+    #[test]
+    fn last_call_argument_moves_give_what_copies_give() {
+        // The receiver is the argument, or inside it.
+        assert_eq!(returns("fn f() { let a = [1, 2]; a.contains(a) }"), "false");
+        assert_eq!(
+            returns("fn f() { let q = #{ b: [1, 2] }; q.b.contains(q.b) }"),
+            "false"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1]; a.contains(#{ x: a }) }"),
+            "false"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1]; a.len().to_string().contains([a].len().to_string()) }"),
+            "true"
+        );
+        // Moved: the answers are the copies' answers.
+        assert_eq!(
+            returns("fn f() { let q = #{ b: [3] }; let r = [[3]]; r.contains(q.b) }"),
+            "true"
+        );
+        assert_eq!(returns("fn f() { let q = #{ b: [3] }; q.b }"), "[3]");
+        assert_eq!(
+            returns("fn f() { let q = #{ b: [3] }; return q.b; }"),
+            "[3]"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1]; let r = [#{ x: [1] }]; r.contains(#{ x: a }) }"),
+            "true"
+        );
+        // A parameter is the callee's own copy.
+        assert_eq!(
+            returns("fn g(p) { [1].contains(p.k) } fn f() { let m = #{ k: 1 }; [g(m), m.k] }"),
+            "[true,1]"
+        );
+        // Shared with a closure, or missing: read as usual.
+        assert_eq!(
+            returns("fn f() { let q = #{ b: 1 }; let g = || q.b; [1].contains(g.call()) }"),
+            "true"
+        );
+        assert_eq!(returns("fn f() { let q = #{ b: 1 }; q.c }"), "null");
+        // Before a closing `()` (what a route whose body ends in `;` gets, docs/reference.md):
+        // the last call still sees its receiver, and the body still returns `()`.
+        assert_eq!(
+            returns("fn f() { let a = [1, 2]; a.contains(a); () }"),
+            "null"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [[1]]; let b = [1]; a.contains(b); () }"),
+            "null"
+        );
+        assert_eq!(
+            returns("fn f() { let a = [1, 2]; a.contains(a); }"),
+            "false"
+        );
+    }
+
     /// The data-race check of a native call's arguments skips its walk while no shared value
     /// is write-locked (patch 6 in vendor/rhai/PATCHES.md) and still finds a locked one:
     /// pushing onto a captured array a closure that holds that same array fails as on stock

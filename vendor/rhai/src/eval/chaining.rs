@@ -34,6 +34,11 @@ impl From<&Expr> for ChainType {
 
 impl Engine {
     /// Evaluate a dot/index chain.
+    ///
+    /// `tail` is set only for a function's last expression (patch 7 in `PATCHES.md`): the
+    /// scope floor of the running function and the name of the chain's root variable. The
+    /// lone argument of the chain's last method call is then evaluated as a tail expression.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn eval_dot_index_chain(
         &self,
         global: &mut GlobalRuntimeState,
@@ -42,6 +47,7 @@ impl Engine {
         mut this_ptr: Option<&mut Dynamic>,
         expr: &Expr,
         new_val: Option<(Dynamic, &OpAssignment)>,
+        tail: Option<(usize, &str)>,
     ) -> RhaiResult {
         let BinaryExpr { lhs, rhs } = match expr {
             #[cfg(not(feature = "no_index"))]
@@ -74,7 +80,7 @@ impl Engine {
             _ => {
                 let this_ptr = this_ptr.as_deref_mut();
                 self.eval_dot_index_chain_arguments(
-                    global, caches, scope, this_ptr, expr, rhs, idx_values,
+                    global, caches, scope, this_ptr, expr, rhs, idx_values, tail,
                 )?
             }
         }
@@ -130,6 +136,7 @@ impl Engine {
     }
 
     /// Evaluate a chain of indexes and store the results in a [`FnArgsVec`].
+    #[allow(clippy::too_many_arguments)]
     fn eval_dot_index_chain_arguments(
         &self,
         global: &mut GlobalRuntimeState,
@@ -139,6 +146,7 @@ impl Engine {
         parent: &Expr,
         expr: &Expr,
         idx_values: &mut FnArgsVec<Dynamic>,
+        tail: Option<(usize, &str)>,
     ) -> RhaiResultOf<()> {
         self.track_operation(global, expr.position())?;
 
@@ -150,6 +158,15 @@ impl Engine {
                     !x.is_qualified(),
                     "method call in dot chain should not be namespace-qualified"
                 );
+
+                // The chain's last call: its lone argument is the last thing evaluated before
+                // the function returns, apart from the root variable (patch 7).
+                if let (Some((floor, root)), [arg]) = (tail, &*x.args) {
+                    let tp = this_ptr.as_deref_mut();
+                    let arg_value = self.eval_tail_arg(global, caches, scope, tp, arg, floor, root)?;
+                    idx_values.push(arg_value.flatten());
+                    return Ok(());
+                }
 
                 for expr in &*x.args {
                     let arg_value =
@@ -202,7 +219,7 @@ impl Engine {
 
                 // Push in reverse order
                 self.eval_dot_index_chain_arguments(
-                    global, caches, scope, this_ptr, expr, rhs, idx_values,
+                    global, caches, scope, this_ptr, expr, rhs, idx_values, tail,
                 )?;
 
                 idx_values.extend(_arg_values);

@@ -356,11 +356,13 @@ impl Engine {
 
             #[cfg(not(feature = "no_index"))]
             Expr::Index(..) => {
-                self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None)
+                self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None, None)
             }
 
             #[cfg(not(feature = "no_object"))]
-            Expr::Dot(..) => self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None),
+            Expr::Dot(..) => {
+                self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None, None)
+            }
 
             #[allow(unreachable_patterns)]
             _ => unreachable!("expression cannot be evaluated: {:?}", expr),
@@ -467,12 +469,15 @@ impl Engine {
         Ok(Dynamic::from_map(map))
     }
 
-    /// Evaluate the last expression of a script function's body (patch 5 in `PATCHES.md`).
+    /// Evaluate the last expression of a script function's body (patches 5 and 7 in
+    /// `PATCHES.md`).
     ///
     /// The function's scope is discarded right after, so a local variable read here for the
-    /// last time can be moved out instead of cloned: a bare variable, or a bare variable
-    /// item of an array or object map literal. `floor` is the scope length below the
-    /// function's own variables. Everything else is evaluated as usual.
+    /// last time can be moved out instead of cloned: a bare variable, a bare variable item of
+    /// an array or object map literal, a property of a local object map (`req.body`), and
+    /// the same as the lone argument of a method chain's last call (`res.json(rows)`).
+    /// `floor` is the scope length below the function's own variables. Everything else is
+    /// evaluated as usual.
     pub(crate) fn eval_tail_expr(
         &self,
         global: &mut GlobalRuntimeState,
@@ -497,8 +502,95 @@ impl Engine {
                 self.track_operation(global, expr.position())?;
                 self.eval_map_literal(global, caches, scope, this_ptr, x, Some(floor))
             }
+            #[cfg(not(feature = "no_object"))]
+            Expr::Dot(..) => {
+                if let Some(value) = self.move_local_property(global, scope, expr, floor)? {
+                    return Ok(value);
+                }
+                match tail_chain_root(expr) {
+                    Some(root) => {
+                        // As `eval_expr` does before it evaluates the chain.
+                        self.track_operation(global, expr.position())?;
+                        let tail = Some((floor, root));
+                        self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None, tail)
+                    }
+                    None => self.eval_expr(global, caches, scope, this_ptr, expr),
+                }
+            }
             _ => self.eval_expr(global, caches, scope, this_ptr, expr),
         }
+    }
+
+    /// Evaluate the lone argument of a function's last method call (patch 7): as a tail
+    /// expression when it is something that may move (a variable, a property, a literal
+    /// with variables in it) and cannot read `root`, the variable the call is made on, which
+    /// is read after its argument; as any argument otherwise.
+    #[cfg(not(feature = "no_object"))]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn eval_tail_arg(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        arg: &Expr,
+        floor: usize,
+        root: &str,
+    ) -> RhaiResult {
+        // What `eval_tail_expr` may move from; a constant literal is `get_arg_value`'s.
+        let movable = match arg {
+            Expr::Variable(..) | Expr::Dot(..) => true,
+            #[cfg(not(feature = "no_index"))]
+            Expr::Array(..) => !arg.is_constant(),
+            Expr::Map(..) => !arg.is_constant(),
+            _ => false,
+        };
+        if movable && arg.walk(&mut Vec::new(), &mut |nodes| !may_read_variable(nodes, root)) {
+            return self.eval_tail_expr(global, caches, scope, this_ptr, arg, floor);
+        }
+        self.get_arg_value(global, caches, scope, this_ptr, arg)
+            .map(|(value, ..)| value)
+    }
+
+    /// `local.prop` as a function's last read of `local` (patch 7): when `local` may be moved
+    /// (see [`tail_local_index`][Engine::tail_local_index]) and is an object map that has
+    /// the property, the property's value is moved out of it. The operations counted are the
+    /// three a read counts (the expression, the variable, the map lookup); `None` leaves the
+    /// expression to be evaluated as usual.
+    #[cfg(not(feature = "no_object"))]
+    fn move_local_property(
+        &self,
+        global: &mut GlobalRuntimeState,
+        scope: &mut Scope,
+        expr: &Expr,
+        floor: usize,
+    ) -> RhaiResultOf<Option<Dynamic>> {
+        let Expr::Dot(x, ..) = expr else {
+            return Ok(None);
+        };
+        let Expr::Property(prop, ..) = &x.rhs else {
+            return Ok(None);
+        };
+        let later = std::iter::empty();
+        let Some(index) = self.tail_local_index(global, scope, &x.lhs, floor, later) else {
+            return Ok(None);
+        };
+        let crate::types::dynamic::Union::Map(ref map, ..) = scope.get_entry_by_index(index).1 .0
+        else {
+            return Ok(None);
+        };
+        match map.get(prop.2.as_str()) {
+            Some(value) if !value.is_shared() => (),
+            _ => return Ok(None),
+        }
+        self.track_operation(global, expr.position())?;
+        self.track_operation(global, x.lhs.position())?;
+        self.track_operation(global, crate::Position::NONE)?;
+        let crate::types::dynamic::Union::Map(ref mut map, ..) = scope.get_mut_by_index(index).0
+        else {
+            unreachable!("checked above");
+        };
+        Ok(map.get_mut(prop.2.as_str()).map(std::mem::take))
     }
 
     /// Evaluate `expr`; or, with `tail` (the running function's scope floor) and when `expr`
@@ -569,6 +661,32 @@ impl Engine {
             }
         }
         Some(index)
+    }
+}
+
+/// The name of the root variable of a chain of property reads and method calls that ends in
+/// a method call (`res.status(200).json(x)`), the shape patch 7 moves the last argument of.
+#[cfg(not(feature = "no_object"))]
+fn tail_chain_root(expr: &Expr) -> Option<&str> {
+    let Expr::Dot(x, ..) = expr else {
+        return None;
+    };
+    let Expr::Variable(v, ..) = &x.lhs else {
+        return None;
+    };
+    #[cfg(not(feature = "no_module"))]
+    if !v.2.is_empty() {
+        return None;
+    }
+    let mut rhs = &x.rhs;
+    loop {
+        match rhs {
+            Expr::MethodCall(..) => return Some(v.1.as_str()),
+            Expr::Dot(y, ..) if matches!(y.lhs, Expr::MethodCall(..) | Expr::Property(..)) => {
+                rhs = &y.rhs;
+            }
+            _ => return None,
+        }
     }
 }
 

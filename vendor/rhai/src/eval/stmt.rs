@@ -39,7 +39,14 @@ impl Engine {
         if statements.is_empty() {
             return Ok(Dynamic::UNIT);
         }
-        let last = statements.len() - 1;
+        // The statement that reads the body's locals last: the last one, or the one before a
+        // closing `()`, which reads nothing (patch 7).
+        let last = match statements {
+            [.., Stmt::Expr(unit)] if statements.len() > 1 && matches!(**unit, Expr::Unit(..)) => {
+                statements.len() - 2
+            }
+            _ => statements.len() - 1,
+        };
 
         // Restore scope at end of block if necessary
         defer! { scope if restore_orig_state => rewind; let orig_scope_len = scope.len(); }
@@ -339,12 +346,12 @@ impl Engine {
                             // idx_lhs[idx_expr] op= rhs
                             #[cfg(not(feature = "no_index"))]
                             Expr::Index(..) => self.eval_dot_index_chain(
-                                global, caches, scope, this_ptr, lhs, _new_val,
+                                global, caches, scope, this_ptr, lhs, _new_val, None,
                             ),
                             // dot_lhs.dot_rhs op= rhs
                             #[cfg(not(feature = "no_object"))]
                             Expr::Dot(..) => self.eval_dot_index_chain(
-                                global, caches, scope, this_ptr, lhs, _new_val,
+                                global, caches, scope, this_ptr, lhs, _new_val, None,
                             ),
                             _ => unreachable!("cannot assign to expression: {:?}", lhs),
                         }?;
