@@ -1,5 +1,5 @@
 //! The bare cost of the work route's script, without the server: the server's allocator
-//! (mimalloc), one shared Engine with max_operations set (as the server has), the route file compiled once, its GET() called with
+//! (mimalloc), one shared Engine with max_operations and fast string concatenation set (as the server has), the route file compiled once, its GET() called with
 //! `call_fn_with_caches` (eval_ast = false, caches kept between calls as the server keeps them). Best of 5 loops of 5,000 calls, one thread.
 //!
 //! Prints two lines that bench/run.sh reads:
@@ -44,6 +44,8 @@ fn main() {
 
     let mut engine = Engine::new();
     engine.set_max_operations(10_000_000);
+    // As the server sets it (src/script/engine.rs).
+    engine.set_fast_string_concat(true);
     // The server checks its wall-clock deadline every 256 operations; do the same.
     let deadline = Instant::now() + std::time::Duration::from_secs(3600);
     engine.on_progress(move |ops| {

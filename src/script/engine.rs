@@ -22,6 +22,9 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
         .set_max_map_size(limits.max_map_size)
         .set_max_call_levels(limits.max_call_depth)
         .set_max_expr_depths(128, 64)
+        // `"item " + i` without a nested call of `to_string` (vendor/rhai/PATCHES.md, patch
+        // 8): rhapi registers no `+` and no `to_string` of its own for integers.
+        .set_fast_string_concat(true)
         .on_progress(context::progress)
         // `print` is answered by the functions of `register_print` (Rhai gives this callback
         // no position); the callback only keeps Rhai from writing to stdout.

@@ -370,6 +370,52 @@ mod tests {
         );
     }
 
+    /// `string + INT` computed in place (patch 8 in vendor/rhai/PATCHES.md, which the server
+    /// turns on) gives the call's answer, needs the same operation limit and fails the same
+    /// size check.
+    #[test]
+    fn string_and_int_concatenation_gives_what_the_call_gives() {
+        /// The answer (or error) with the patch on or off, and the smallest operation limit
+        /// the script runs under.
+        fn run(source: &str, fast: bool, max_string: usize) -> (String, u64) {
+            let eval = |max_operations: u64| {
+                let mut engine = Engine::new();
+                engine
+                    .set_fast_string_concat(fast)
+                    .set_max_string_size(max_string)
+                    .set_max_operations(max_operations);
+                match engine.eval::<Dynamic>(source) {
+                    Ok(value) => serde_json::to_string(&value).unwrap(),
+                    Err(err) => format!("error: {err}"),
+                }
+            };
+            let limit = (1..500)
+                .find(|&n| !eval(n).contains("Too many operations"))
+                .expect("runs under 500 operations");
+            (eval(0), limit)
+        }
+
+        let cases = [
+            (r#""item " + 42"#, 0),
+            (r#"42 + " items""#, 0),
+            (r#"let i = 7; "" + i"#, 0),
+            (r#""x" + -9223372036854775807 + "y""#, 0),
+            (r#"let s = ""; for i in 0..20 { s = s + i + ","; } s"#, 0),
+            (r#"let a = []; for i in 0..3 { a.push("n" + i); } a"#, 0),
+            (r#""abcde" + 12"#, 6),
+            (r#""abc" + 12"#, 6),
+            (r#""x" + 1.5"#, 0),
+            (r#""x" + true"#, 0),
+            (r#"1 + 2"#, 0),
+        ];
+        for (source, max_string) in cases {
+            let stock = run(source, false, max_string);
+            assert_eq!(run(source, true, max_string), stock, "{source}");
+        }
+        assert_eq!(run(r#""item " + 42"#, true, 0).0, r#""item 42""#);
+        assert!(run(r#""abcde" + 12"#, true, 6).0.starts_with("error: "));
+    }
+
     /// The data-race check of a native call's arguments skips its walk while no shared value
     /// is write-locked (patch 6 in vendor/rhai/PATCHES.md) and still finds a locked one:
     /// pushing onto a captured array a closure that holds that same array fails as on stock

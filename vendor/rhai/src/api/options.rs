@@ -32,6 +32,8 @@ bitflags! {
         const FAIL_ON_INVALID_MAP_PROPERTY = 0b_0001_0000_0000;
         /// Fast operators mode?
         const FAST_OPS = 0b_0010_0000_0000;
+        /// `string + INT` and `INT + string` computed in place (rhapi patch 8)?
+        const FAST_STRING_CONCAT = 0b_0100_0000_0000;
     }
 }
 
@@ -281,6 +283,24 @@ impl Engine {
     #[inline(always)]
     pub fn set_fast_operators(&mut self, enable: bool) -> &mut Self {
         self.options.set(LangOptions::FAST_OPS, enable);
+        self
+    }
+    /// Are `string + INT` and `INT + string` computed in place under fast operators?
+    /// Default is `false`.
+    #[inline(always)]
+    #[must_use]
+    pub const fn fast_string_concat(&self) -> bool {
+        self.options.contains(LangOptions::FAST_STRING_CONCAT)
+    }
+    /// Set whether, under fast operators, `string + INT` and `INT + string` are computed in
+    /// place instead of calling the `+` function (which calls `to_string` on the integer
+    /// through a nested native call). The result, the operation counted and the size check
+    /// are the call's. Enable it only on an engine that registers no `+` of its own for a
+    /// string and an `INT` and no `to_string` of its own for `INT`: those would no longer
+    /// be called for these operands.
+    #[inline(always)]
+    pub fn set_fast_string_concat(&mut self, enable: bool) -> &mut Self {
+        self.options.set(LangOptions::FAST_STRING_CONCAT, enable);
         self
     }
 }

@@ -1004,6 +1004,15 @@ impl Engine {
                     return func(context, &mut [&mut lhs, &mut rhs])
                         .map_err(|err| err.fill_position(pos));
                 }
+
+                // `string + INT` and `INT + string` (patch 8): what the `+` function does,
+                // with the operation it counts and the size check of its result.
+                if self.fast_string_concat() && op_token == Some(&Token::Plus) {
+                    if let Some(joined) = concat_string_and_int(&lhs, &rhs) {
+                        self.track_operation(global, pos)?;
+                        return self.check_data_size(joined.into(), pos);
+                    }
+                }
             }
 
             let operands = &mut [&mut lhs, &mut rhs];
@@ -1036,4 +1045,26 @@ impl Engine {
             *capture, pos,
         )
     }
+}
+
+/// `string + INT` or `INT + string` as the `+` functions of the string package compute it
+/// (the integer printed by its `to_string`: its decimal digits), or `None` for any other
+/// pair of operands (patch 8).
+fn concat_string_and_int(lhs: &Dynamic, rhs: &Dynamic) -> Option<crate::ImmutableString> {
+    use std::fmt::Write;
+
+    let (text, n, int_first) = match (&lhs.0, &rhs.0) {
+        (Union::Str(s, ..), Union::Int(n, ..)) => (s, *n, false),
+        (Union::Int(n, ..), Union::Str(s, ..)) => (s, *n, true),
+        _ => return None,
+    };
+    let mut joined = crate::new_smart_string();
+    if int_first {
+        write!(joined, "{n}").ok()?;
+        joined.push_str(text);
+    } else {
+        joined.push_str(text);
+        write!(joined, "{n}").ok()?;
+    }
+    Some(joined.into())
 }
