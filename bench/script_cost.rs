@@ -1,5 +1,6 @@
 //! The bare cost of the work route's script, without the server: the server's allocator
-//! (mimalloc), one shared Engine with max_operations and fast string concatenation set (as the server has), the route file compiled once, its GET() called with
+//! (mimalloc), one shared Engine with max_operations and fast string concatenation set (as
+//! the server has), the route file compiled once, its GET() called with
 //! `call_fn_with_caches` (eval_ast = false, caches kept between calls as the server keeps them). Best of 5 loops of 5,000 calls, one thread.
 //!
 //! Prints two lines that bench/run.sh reads:

@@ -29,7 +29,7 @@ fn count(delta: isize) {
 /// mimalloc asks the kernel for huge pages on its arena (`MADV_HUGEPAGE`), so each 2 MiB
 /// region the heap touches becomes resident whole: an idle server held 10 MiB of huge pages
 /// for about 2 MiB of live heap. On small pages idle RSS is 13 MiB instead of 22 MiB, with
-/// no change in throughput we could measure (bench/RESULTS.md, "Memory and start-up").
+/// no change in throughput we could measure (bench/RESULTS.md, part 3).
 /// `MIMALLOC_ALLOW_THP=0` makes mimalloc do the same, but it is read from the environment;
 /// this runs as an ELF constructor ordered before mimalloc's own (priority 101), since the
 /// first pages are touched before `main`.
