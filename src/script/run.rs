@@ -230,23 +230,19 @@ mod tests {
         assert_eq!(call(&engine, &ast, "c", &mut caches), Some(5));
     }
 
-    /// The value a script function returns, as JSON, called the way the server calls it.
-    fn returns(source: &str) -> String {
+    /// How script function `f` ends, called the way the server calls it.
+    fn outcome(source: &str) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
         let mut engine = Engine::new();
         engine.set_max_operations(1_000);
         let ast = engine.compile(source).unwrap();
         let options = super::call_options();
-        let value = engine
-            .call_fn_with_caches::<Dynamic>(
-                options,
-                &mut Scope::new(),
-                &ast,
-                "f",
-                (),
-                &mut Caches::new(),
-            )
-            .unwrap();
-        serde_json::to_string(&value).unwrap()
+        let caches = &mut Caches::new();
+        engine.call_fn_with_caches::<Dynamic>(options, &mut Scope::new(), &ast, "f", (), caches)
+    }
+
+    /// The value script function `f` returns, as JSON.
+    fn returns(source: &str) -> String {
+        serde_json::to_string(&outcome(source).unwrap()).unwrap()
     }
 
     /// A function's last expression moves its locals out instead of cloning them (patch 5
@@ -426,7 +422,7 @@ mod tests {
         let fine = "fn f() { let a = []; let b = []; let g = || a.len(); b.push(g); b.len() }";
         for _ in 0..2 {
             assert_eq!(returns(fine), "1");
-            let err = failure(race);
+            let err = outcome(race).unwrap_err();
             assert!(
                 matches!(*err, rhai::EvalAltResult::ErrorDataRace(ref what, ..) if what.contains("push")),
                 "expected a data race on push, got {err}"
@@ -436,21 +432,5 @@ mod tests {
             returns("fn f() { let a = [1, #{ b: [2] }]; a.push(a); a.len() }"),
             "3"
         );
-    }
-
-    /// The error a script function ends with, called the way the server calls it.
-    fn failure(source: &str) -> Box<rhai::EvalAltResult> {
-        let engine = Engine::new();
-        let ast = engine.compile(source).unwrap();
-        engine
-            .call_fn_with_caches::<Dynamic>(
-                super::call_options(),
-                &mut Scope::new(),
-                &ast,
-                "f",
-                (),
-                &mut Caches::new(),
-            )
-            .unwrap_err()
     }
 }

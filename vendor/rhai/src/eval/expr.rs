@@ -575,22 +575,17 @@ impl Engine {
         let Some(index) = self.tail_local_index(global, scope, &x.lhs, floor, later) else {
             return Ok(None);
         };
-        let crate::types::dynamic::Union::Map(ref map, ..) = scope.get_entry_by_index(index).1 .0
+        let crate::types::dynamic::Union::Map(ref mut map, ..) = scope.get_mut_by_index(index).0
         else {
             return Ok(None);
         };
-        match map.get(prop.2.as_str()) {
-            Some(value) if !value.is_shared() => (),
-            _ => return Ok(None),
-        }
+        let Some(value) = map.get_mut(prop.2.as_str()).filter(|v| !v.is_shared()) else {
+            return Ok(None);
+        };
         self.track_operation(global, expr.position())?;
         self.track_operation(global, x.lhs.position())?;
         self.track_operation(global, crate::Position::NONE)?;
-        let crate::types::dynamic::Union::Map(ref mut map, ..) = scope.get_mut_by_index(index).0
-        else {
-            unreachable!("checked above");
-        };
-        Ok(map.get_mut(prop.2.as_str()).map(std::mem::take))
+        Ok(Some(std::mem::take(value)))
     }
 
     /// Evaluate `expr`; or, with `tail` (the running function's scope floor) and when `expr`
