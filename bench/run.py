@@ -147,17 +147,28 @@ def descendants(pid):
     return out
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of pid and its descendants (all their threads), in seconds."""
-    total = 0
+def cpu_split(pid):
+    """(user, system) CPU time of pid and its descendants (all their threads), in seconds.
+
+    System time is the kernel's share: on a small route most of it is the socket work that
+    every server does the same way (one recv and one send per request), so the user share
+    is where servers differ."""
+    user = system = 0
     for p in descendants(pid):
         try:
             with open("/proc/%d/stat" % p) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            user += int(fields[11])
+            system += int(fields[12])
         except (OSError, ValueError, IndexError):
             pass
-    return total / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of pid and its descendants (all their threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def rss_kib(pid):
@@ -326,11 +337,15 @@ def one_run(args, variant, route, lua, checked):
             check_response(variant, route, *http_request(srv.port, method, path, body))
             checked.add((variant, route))
         run_wrk(args, srv.port, route, args.warmup, False, lua)
-        cpu_before = cpu_seconds(srv.proc.pid)
+        user_before, system_before = cpu_split(srv.proc.pid)
         res = run_wrk(args, srv.port, route, args.duration, True, lua)
-        # CPU per request: what the server spent, whether or not wrk kept it busy.
+        # CPU per request: what the server spent, whether or not wrk kept it busy, and the
+        # part of it spent in user space (the rest is the kernel's).
         if res.get("requests"):
-            res["cpu_us"] = (cpu_seconds(srv.proc.pid) - cpu_before) * 1e6 / res["requests"]
+            user, system = cpu_split(srv.proc.pid)
+            n = res["requests"]
+            res["user_us"] = (user - user_before) * 1e6 / n
+            res["cpu_us"] = res["user_us"] + (system - system_before) * 1e6 / n
         res["rss_kib"] = srv.rss()
     return res
 
@@ -564,6 +579,9 @@ def build_report(args, meta, results, variants, extra):
         L.append("- peers: %s" % meta["versions"])
     if meta.get("baseline"):
         L.append("- baseline binary (`base`): `%s`, built at %s" % meta["baseline"])
+    L.append("- CPU/req: the server's user + system CPU time over the measured run / requests; "
+             "user/req: its user-space part (the rest is the kernel's socket work, about the "
+             "same for every server on a small route).")
     L.append("- req/s and latencies are medians over rounds; ratios are medians of the "
              "per-round ratios (same round, same route). RSS: VmRSS right after the load.")
     L.append("")
@@ -571,7 +589,7 @@ def build_report(args, meta, results, variants, extra):
     # when they ran.
     refs = ["raw"] + [v for v in ("base", "bun", "next") if v in variants]
     head = "| route | server | req/s | " + "".join("vs %s | " % REF_LABEL[r] for r in refs) + \
-        "p50 | p99 | CPU/req | RSS | per-round req/s |"
+        "p50 | p99 | CPU/req | user/req | RSS | per-round req/s |"
     L.append(head)
     L.append("|" + "---|" * (head.count("|") - 1))
     for route in args.routes:
@@ -585,6 +603,7 @@ def build_report(args, meta, results, variants, extra):
             cells += [fmt_us(median([r.get("p50") for r in runs])),
                       fmt_us(median([r.get("p99") for r in runs])),
                       fmt_cpu(median([r.get("cpu_us") for r in runs])),
+                      fmt_cpu(median([r.get("user_us") for r in runs])),
                       fmt_mib(median([r["rss_kib"] for r in runs])),
                       " ".join("%.0f" % x for x in rps)]
             non2xx = sum(r["non2xx"] for r in runs)
