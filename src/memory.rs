@@ -52,6 +52,21 @@ pub fn thread_allocated() -> isize {
     ALLOCATED.try_with(Cell::get).unwrap_or(0)
 }
 
+/// `bytes` for a message: `512 bytes`, `3.2 MB`, `1.1 TB` (units of 1024, as `--max-memory`).
+pub fn human_size(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut size = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < UNITS.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
 // SAFETY: every call is forwarded to mimalloc unchanged; the counter only observes sizes.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

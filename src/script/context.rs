@@ -129,6 +129,28 @@ pub fn progress(ops: u64) -> Option<Dynamic> {
     None
 }
 
+/// The check made before a built-in allocates in proportion to its input (Rhai's packages
+/// through vendor/rhai patch 9, and rhapi's batteries): `Err` with the message of the
+/// script error when `bytes` more would take the run past its memory budget. The check is
+/// made before the memory is taken, so a refused call allocates nothing and the process
+/// never has to abort on an allocation. Outside a run every size is allowed.
+pub fn reserve(bytes: usize) -> Result<(), String> {
+    let ceiling = MEMORY_CEILING.with(Cell::get);
+    if ceiling == isize::MAX {
+        return Ok(());
+    }
+    let after = crate::memory::thread_allocated()
+        .saturating_add(isize::try_from(bytes).unwrap_or(isize::MAX));
+    if after <= ceiling {
+        return Ok(());
+    }
+    Err(format!(
+        "Out of memory: this call needs {}, more than is left of the run's memory budget \
+         (--max-memory)",
+        crate::memory::human_size(bytes)
+    ))
+}
+
 /// Time left in this run's budget (`None` outside a run).
 pub fn remaining() -> Option<std::time::Duration> {
     CONTEXT.with(|c| {

@@ -14,6 +14,8 @@ use crate::settings::Limits;
 /// Builds the engine for the app in `app_dir`. It is rebuilt when `.env` changes, since
 /// `env::NAME` values are part of it.
 pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
+    // Rhai's built-ins ask before they allocate in proportion to their arguments.
+    rhai::reserve::set_reserve_hook(context::reserve);
     let mut engine = Engine::new();
     engine
         .set_max_operations(limits.max_operations)

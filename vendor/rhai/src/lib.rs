@@ -128,6 +128,7 @@ mod module;
 #[cfg(not(feature = "no_ast"))]
 mod optimizer;
 pub mod packages;
+pub mod reserve;
 #[cfg(not(feature = "no_ast"))]
 mod parser;
 #[cfg(feature = "serde")]

@@ -161,16 +161,20 @@ pub mod array_functions {
     ///
     /// print(x);       // prints "[1, 2, 3, true, 'x']"
     /// ```
-    pub fn append(array: &mut Array, new_array: Array) {
+    #[rhai_fn(return_raw)]
+    pub fn append(array: &mut Array, new_array: Array) -> RhaiResultOf<()> {
         if new_array.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the array grows.
+        crate::reserve::reserve_n(new_array.len(), std::mem::size_of::<Dynamic>())?;
 
         if array.is_empty() {
             *array = new_array;
         } else {
             array.extend(new_array);
         }
+        Ok(())
     }
     /// Combine two arrays into a new array and return it.
     ///
@@ -184,19 +188,21 @@ pub mod array_functions {
     ///
     /// print(x);       // prints "[1, 2, 3"
     /// ```
-    #[rhai_fn(name = "+")]
-    pub fn concat(array1: Array, array2: Array) -> Array {
+    #[rhai_fn(name = "+", return_raw)]
+    pub fn concat(array1: Array, array2: Array) -> RhaiResultOf<Array> {
         if array2.is_empty() {
-            return array1;
+            return Ok(array1);
         }
 
         if array1.is_empty() {
-            return array2;
+            return Ok(array2);
         }
+        // rhapi patch 9: the host's memory check before the array grows.
+        crate::reserve::reserve_n(array2.len(), std::mem::size_of::<Dynamic>())?;
 
         let mut array = array1;
         array.extend(array2);
-        array
+        Ok(array)
     }
     /// Add a new element into the array at a particular `index` position.
     ///
@@ -263,6 +269,12 @@ pub mod array_functions {
         }
 
         let _ctx = ctx;
+
+        // rhapi patch 9: the host's memory check before the array grows.
+        crate::reserve::reserve_n(
+            len - array.len(),
+            std::mem::size_of::<Dynamic>().saturating_add(crate::reserve::clone_bytes(&item)),
+        )?;
 
         // Check if array will be over max size limit
         #[cfg(not(feature = "unchecked"))]

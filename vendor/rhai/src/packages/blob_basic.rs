@@ -84,6 +84,8 @@ pub mod blob_functions {
         // Check if blob will be over max size limit
         #[cfg(not(feature = "unchecked"))]
         _ctx.engine().throw_on_size((len, 0, 0))?;
+        // rhapi patch 9: the host's memory check before the blob is made.
+        crate::reserve::reserve(len)?;
 
         let byte = u8::try_from(value & 0x00ff).unwrap();
         Ok(vec![byte; len])
@@ -99,9 +101,11 @@ pub mod blob_functions {
     ///
     /// print(x);       // prints "[66, 66, 66, 66, 66]"
     /// ```
-    #[rhai_fn(pure)]
-    pub fn to_array(blob: &mut Blob) -> Array {
-        blob.iter().map(|&ch| (ch as INT).into()).collect()
+    #[rhai_fn(pure, return_raw)]
+    pub fn to_array(blob: &mut Blob) -> RhaiResultOf<Array> {
+        // rhapi patch 9: the host's memory check before the array is made.
+        crate::reserve::reserve_n(blob.len(), std::mem::size_of::<Dynamic>())?;
+        Ok(blob.iter().map(|&ch| (ch as INT).into()).collect())
     }
     /// Convert the BLOB into a string.
     ///
@@ -259,6 +263,7 @@ pub mod blob_functions {
     ///
     /// print(b1);      // prints "[4242424242111111]"
     /// ```
+    #[rhai_fn(skip)]
     pub fn append(blob1: &mut Blob, blob2: Blob) {
         if blob2.is_empty() {
             return;
@@ -269,6 +274,13 @@ pub mod blob_functions {
         } else {
             blob1.extend(blob2);
         }
+    }
+    /// `append` for a blob, after the host's memory check (rhapi patch 9).
+    #[rhai_fn(name = "append", return_raw)]
+    pub fn append_checked(blob1: &mut Blob, blob2: Blob) -> RhaiResultOf<()> {
+        crate::reserve::reserve(blob2.len())?;
+        append(blob1, blob2);
+        Ok(())
     }
     /// Add a string (as UTF-8 encoded byte-stream) to the end of the BLOB
     ///
@@ -281,13 +293,20 @@ pub mod blob_functions {
     ///
     /// print(b);       // prints "[424242424268656c 6c6f]"
     /// ```
-    #[rhai_fn(name = "append")]
+    #[rhai_fn(skip)]
     pub fn append_str(blob: &mut Blob, string: &str) {
         if string.is_empty() {
             return;
         }
 
         blob.extend(string.as_bytes());
+    }
+    /// `append` of a string, after the host's memory check (rhapi patch 9).
+    #[rhai_fn(name = "append", return_raw)]
+    pub fn append_str_checked(blob: &mut Blob, string: &str) -> RhaiResultOf<()> {
+        crate::reserve::reserve(string.len())?;
+        append_str(blob, string);
+        Ok(())
     }
     /// Add a character (as UTF-8 encoded byte-stream) to the end of the BLOB
     ///
@@ -381,6 +400,8 @@ pub mod blob_functions {
         let byte = u8::try_from(value & 0x00ff).unwrap();
 
         if len > blob.len() {
+            // rhapi patch 9: the host's memory check before the blob grows.
+            crate::reserve::reserve(len - blob.len())?;
             blob.resize(len, byte);
         }
 

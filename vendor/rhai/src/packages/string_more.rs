@@ -20,33 +20,42 @@ def_package! {
 
 #[export_module(manifest)]
 mod string_functions {
-    #[rhai_fn(name = "+", pure)]
+    #[rhai_fn(name = "+", pure, return_raw)]
     pub fn add_append(
         ctx: NativeCallContext,
         string: &mut ImmutableString,
         mut item: Dynamic,
-    ) -> ImmutableString {
+    ) -> RhaiResultOf<ImmutableString> {
         let s = print_with_func(FUNC_TO_STRING, &ctx, &mut item);
 
         if s.is_empty() {
-            return string.clone();
+            return Ok(string.clone());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        crate::reserve::reserve(string.len() + s.len())?;
 
         let mut buf = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
         buf.push_str(&s);
-        buf.into()
+        Ok(buf.into())
     }
-    #[rhai_fn(name = "+=", name = "append")]
-    pub fn add(ctx: NativeCallContext, string: &mut ImmutableString, mut item: Dynamic) {
+    #[rhai_fn(name = "+=", name = "append", return_raw)]
+    pub fn add(
+        ctx: NativeCallContext,
+        string: &mut ImmutableString,
+        mut item: Dynamic,
+    ) -> RhaiResultOf<()> {
         let s = print_with_func(FUNC_TO_STRING, &ctx, &mut item);
 
         if s.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        crate::reserve::reserve(string.len() + s.len())?;
 
         let mut buf = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
         buf.push_str(&s);
         *string = buf.into();
+        Ok(())
     }
     #[rhai_fn(name = "+", pure)]
     pub fn add_prepend(
@@ -65,12 +74,14 @@ mod string_functions {
 
     // The following are needed in order to override the generic versions with `Dynamic` parameters.
 
-    #[rhai_fn(name = "+")]
-    pub fn add_append_str(string1: &str, string2: &str) -> ImmutableString {
+    #[rhai_fn(name = "+", return_raw)]
+    pub fn add_append_str(string1: &str, string2: &str) -> RhaiResultOf<ImmutableString> {
+        // rhapi patch 9: the host's memory check before the new string.
+        crate::reserve::reserve(string1.len() + string2.len())?;
         let mut buf = crate::new_smart_string();
         buf.push_str(string1);
         buf.push_str(string2);
-        buf.into()
+        Ok(buf.into())
     }
     #[rhai_fn(name = "+")]
     pub fn add_append_char(string: &str, character: char) -> ImmutableString {
@@ -98,9 +109,15 @@ mod string_functions {
         string
     }
 
-    #[rhai_fn(name = "+=")]
-    pub fn add_assign_append_str(string1: &mut ImmutableString, string2: ImmutableString) {
+    #[rhai_fn(name = "+=", return_raw)]
+    pub fn add_assign_append_str(
+        string1: &mut ImmutableString,
+        string2: ImmutableString,
+    ) -> RhaiResultOf<()> {
+        // rhapi patch 9: the host's memory check (a shared string is copied before it grows).
+        crate::reserve::reserve(string1.len() + string2.len())?;
         *string1 += string2;
+        Ok(())
     }
     #[rhai_fn(name = "+=", pure)]
     pub fn add_assign_append_char(string: &mut ImmutableString, character: char) {
@@ -114,15 +131,17 @@ mod string_functions {
     pub mod blob_functions {
         use crate::Blob;
 
-        #[rhai_fn(name = "+")]
-        pub fn add_append(string: ImmutableString, utf8: Blob) -> ImmutableString {
+        #[rhai_fn(name = "+", return_raw)]
+        pub fn add_append(string: ImmutableString, utf8: Blob) -> RhaiResultOf<ImmutableString> {
             if utf8.is_empty() {
-                return string;
+                return Ok(string);
             }
+            // rhapi patch 9: the host's memory check before the new string.
+            crate::reserve::reserve(string.len() + utf8.len())?;
 
             let s = String::from_utf8_lossy(&utf8);
 
-            if string.is_empty() {
+            Ok(if string.is_empty() {
                 match s {
                     std::borrow::Cow::Borrowed(_) => String::from_utf8(utf8).unwrap().into(),
                     std::borrow::Cow::Owned(_) => s.into_owned().into(),
@@ -131,17 +150,20 @@ mod string_functions {
                 let mut x = string.into_owned();
                 x += s.as_ref();
                 x.into()
-            }
+            })
         }
-        #[rhai_fn(name = "+=", name = "append")]
-        pub fn add(string: &mut ImmutableString, utf8: Blob) {
+        #[rhai_fn(name = "+=", name = "append", return_raw)]
+        pub fn add(string: &mut ImmutableString, utf8: Blob) -> RhaiResultOf<()> {
             if utf8.is_empty() {
-                return;
+                return Ok(());
             }
+            // rhapi patch 9: the host's memory check before the new string.
+            crate::reserve::reserve(string.len() + utf8.len())?;
 
             let mut s = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
             s.push_str(&String::from_utf8_lossy(&utf8));
             *string = s.into();
+            Ok(())
         }
         #[rhai_fn(name = "+")]
         pub fn add_prepend(utf8: Blob, string: &str) -> ImmutableString {
@@ -1168,13 +1190,20 @@ mod string_functions {
     ///
     /// print(text);        // prints "hey, world! hey, foobar!"
     /// ```
-    #[rhai_fn(name = "replace")]
-    pub fn replace(string: &mut ImmutableString, find_string: &str, substitute_string: &str) {
+    #[rhai_fn(name = "replace", return_raw)]
+    pub fn replace(
+        string: &mut ImmutableString,
+        find_string: &str,
+        substitute_string: &str,
+    ) -> RhaiResultOf<()> {
         if string.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        crate::reserve::reserve_replace(string, find_string, substitute_string.len())?;
 
         *string = string.replace(find_string, substitute_string).into();
+        Ok(())
     }
     /// Replace all occurrences of the specified sub-string in the string with the specified character.
     ///
@@ -1187,19 +1216,22 @@ mod string_functions {
     ///
     /// print(text);        // prints "*, world! *, foobar!"
     /// ```
-    #[rhai_fn(name = "replace")]
+    #[rhai_fn(name = "replace", return_raw)]
     pub fn replace_string_with_char(
         string: &mut ImmutableString,
         find_string: &str,
         substitute_character: char,
-    ) {
+    ) -> RhaiResultOf<()> {
         if string.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        crate::reserve::reserve_replace(string, find_string, substitute_character.len_utf8())?;
 
         *string = string
             .replace(find_string, &substitute_character.to_string())
             .into();
+        Ok(())
     }
     /// Replace all occurrences of the specified character in the string with another string.
     ///
@@ -1212,19 +1244,24 @@ mod string_functions {
     ///
     /// print(text);        // prints "he(^)(^)o, wor(^)d! he(^)(^)o, foobar!"
     /// ```
-    #[rhai_fn(name = "replace")]
+    #[rhai_fn(name = "replace", return_raw)]
     pub fn replace_char_with_string(
         string: &mut ImmutableString,
         find_character: char,
         substitute_string: &str,
-    ) {
+    ) -> RhaiResultOf<()> {
         if string.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        let mut buf = [0_u8; 4];
+        let find = find_character.encode_utf8(&mut buf);
+        crate::reserve::reserve_replace(string, find, substitute_string.len())?;
 
         *string = string
             .replace(&find_character.to_string(), substitute_string)
             .into();
+        Ok(())
     }
     /// Replace all occurrences of the specified character in the string with another character.
     ///
@@ -1237,15 +1274,19 @@ mod string_functions {
     ///
     /// print(text);        // prints "he**o, wor*d! he**o, foobar!"
     /// ```
-    #[rhai_fn(name = "replace")]
+    #[rhai_fn(name = "replace", return_raw)]
     pub fn replace_char(
         string: &mut ImmutableString,
         find_character: char,
         substitute_character: char,
-    ) {
+    ) -> RhaiResultOf<()> {
         if string.is_empty() {
-            return;
+            return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the new string.
+        let mut buf = [0_u8; 4];
+        let find = find_character.encode_utf8(&mut buf);
+        crate::reserve::reserve_replace(string, find, substitute_character.len_utf8())?;
 
         *string = string
             .replace(
@@ -1253,6 +1294,7 @@ mod string_functions {
                 &substitute_character.to_string(),
             )
             .into();
+        Ok(())
     }
 
     /// Pad the string to at least the specified number of characters with the specified `character`.
@@ -1308,6 +1350,10 @@ mod string_functions {
         if len <= orig_len {
             return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the string grows (a shared string
+        // is copied first).
+        crate::reserve::reserve_n(len - orig_len, character.len_utf8())?;
+        crate::reserve::reserve(string.len() + (len - orig_len) * character.len_utf8())?;
 
         let p = string.make_mut();
 
@@ -1376,9 +1422,15 @@ mod string_functions {
         let mut str_len = string.chars().count();
         let padding_len = padding.chars().count();
 
-        if len <= str_len {
+        // rhapi patch 9: an empty padding never reaches `len` (stock Rhai loops forever).
+        if len <= str_len || padding_len == 0 {
             return Ok(());
         }
+        // rhapi patch 9: the host's memory check before the string grows: each character
+        // of the padding is at most as long as its longest.
+        let widest = padding.chars().map(char::len_utf8).max().unwrap_or(1);
+        crate::reserve::reserve_n(len - str_len, widest)?;
+        crate::reserve::reserve(string.len().saturating_add((len - str_len) * widest))?;
 
         let p = string.make_mut();
 
@@ -1532,13 +1584,15 @@ mod string_functions {
         ///
         /// print(text.to_chars());     // prints "['h', 'e', 'l', 'l', 'o']"
         /// ```
-        #[rhai_fn(name = "to_chars")]
-        pub fn to_chars(string: &str) -> Array {
-            if string.is_empty() {
+        #[rhai_fn(name = "to_chars", return_raw)]
+        pub fn to_chars(string: &str) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_n(string.len(), std::mem::size_of::<Dynamic>())?;
+            Ok(if string.is_empty() {
                 Array::new()
             } else {
                 string.chars().map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into segments based on whitespaces, returning an array of the segments.
         ///
@@ -1549,13 +1603,15 @@ mod string_functions {
         ///
         /// print(text.split());        // prints ["hello,", "world!", "hello,", "foo!"]
         /// ```
-        #[rhai_fn(name = "split", pure)]
-        pub fn split_whitespace(string: &mut ImmutableString) -> Array {
-            if string.is_empty() {
+        #[rhai_fn(name = "split", pure, return_raw)]
+        pub fn split_whitespace(string: &mut ImmutableString) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, string.split_whitespace().count())?;
+            Ok(if string.is_empty() {
                 vec![string.clone().into()]
             } else {
                 string.split_whitespace().map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into segments based on a `delimiter` string, returning an array of the segments.
         ///
@@ -1566,13 +1622,15 @@ mod string_functions {
         ///
         /// print(text.split("ll"));    // prints ["he", "o, world! he", "o, foo!"]
         /// ```
-        #[rhai_fn(pure)]
-        pub fn split(string: &mut ImmutableString, delimiter: &str) -> Array {
-            if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
+        #[rhai_fn(pure, return_raw)]
+        pub fn split(string: &mut ImmutableString, delimiter: &str) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::MAX))?;
+            Ok(if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
                 vec![string.clone().into()]
             } else {
                 string.split(delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into at most the specified number of `segments` based on a `delimiter` string,
         /// returning an array of the segments.
@@ -1586,9 +1644,11 @@ mod string_functions {
         ///
         /// print(text.split("ll", 2));     // prints ["he", "o, world! hello, foo!"]
         /// ```
-        #[rhai_fn(name = "split", pure)]
-        pub fn splitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> Array {
-            if segments <= 1
+        #[rhai_fn(name = "split", pure, return_raw)]
+        pub fn splitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::try_from(segments).unwrap_or(0)))?;
+            Ok(if segments <= 1
                 || string.is_empty()
                 || (!delimiter.is_empty() && !string.contains(delimiter))
             {
@@ -1596,7 +1656,7 @@ mod string_functions {
             } else {
                 let segments = usize::try_from(segments).unwrap_or(usize::MAX);
                 string.splitn(segments, delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into segments based on a `delimiter` character, returning an array of the segments.
         ///
@@ -1607,13 +1667,15 @@ mod string_functions {
         ///
         /// print(text.split('l'));     // prints ["he", "", "o, wor", "d! he", "", "o, foo!"]
         /// ```
-        #[rhai_fn(name = "split", pure)]
-        pub fn split_char(string: &mut ImmutableString, delimiter: char) -> Array {
-            if string.is_empty() || !string.contains(delimiter) {
+        #[rhai_fn(name = "split", pure, return_raw)]
+        pub fn split_char(string: &mut ImmutableString, delimiter: char) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, string.matches(delimiter).count() + 1)?;
+            Ok(if string.is_empty() || !string.contains(delimiter) {
                 vec![string.clone().into()]
             } else {
                 string.split(delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into at most the specified number of `segments` based on a `delimiter` character,
         /// returning an array of the segments.
@@ -1627,14 +1689,16 @@ mod string_functions {
         ///
         /// print(text.split('l', 3));      // prints ["he", "", "o, world! hello, foo!"]
         /// ```
-        #[rhai_fn(name = "split", pure)]
-        pub fn splitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> Array {
-            if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
+        #[rhai_fn(name = "split", pure, return_raw)]
+        pub fn splitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, (string.matches(delimiter).count() + 1).min(usize::try_from(segments).unwrap_or(0)))?;
+            Ok(if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
                 [string.clone().into()].into()
             } else {
                 let segments = usize::try_from(segments).unwrap_or(usize::MAX);
                 string.splitn(segments, delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into segments based on a `delimiter` string, returning an array of the
         /// segments in _reverse_ order.
@@ -1646,13 +1710,15 @@ mod string_functions {
         ///
         /// print(text.split_rev("ll"));    // prints ["o, foo!", "o, world! he", "he"]
         /// ```
-        #[rhai_fn(name = "split_rev", pure)]
-        pub fn rsplit(string: &mut ImmutableString, delimiter: &str) -> Array {
-            if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
+        #[rhai_fn(name = "split_rev", pure, return_raw)]
+        pub fn rsplit(string: &mut ImmutableString, delimiter: &str) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::MAX))?;
+            Ok(if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
                 vec![string.clone().into()]
             } else {
                 string.rsplit(delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into at most a specified number of `segments` based on a `delimiter` string,
         /// returning an array of the segments in _reverse_ order.
@@ -1666,9 +1732,11 @@ mod string_functions {
         ///
         /// print(text.split_rev("ll", 2));     // prints ["o, foo!", "hello, world! he"]
         /// ```
-        #[rhai_fn(name = "split_rev", pure)]
-        pub fn rsplitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> Array {
-            if segments <= 1
+        #[rhai_fn(name = "split_rev", pure, return_raw)]
+        pub fn rsplitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::try_from(segments).unwrap_or(0)))?;
+            Ok(if segments <= 1
                 || string.is_empty()
                 || (!delimiter.is_empty() && !string.contains(delimiter))
             {
@@ -1679,7 +1747,7 @@ mod string_functions {
                     .rsplitn(segments, delimiter)
                     .map(Into::into)
                     .collect()
-            }
+            })
         }
         /// Split the string into segments based on a `delimiter` character, returning an array of
         /// the segments in _reverse_ order.
@@ -1691,13 +1759,15 @@ mod string_functions {
         ///
         /// print(text.split_rev('l'));     // prints ["o, foo!", "", "d! he", "o, wor", "", "he"]
         /// ```
-        #[rhai_fn(name = "split_rev", pure)]
-        pub fn rsplit_char(string: &mut ImmutableString, delimiter: char) -> Array {
-            if string.is_empty() || !string.contains(delimiter) {
+        #[rhai_fn(name = "split_rev", pure, return_raw)]
+        pub fn rsplit_char(string: &mut ImmutableString, delimiter: char) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, string.matches(delimiter).count() + 1)?;
+            Ok(if string.is_empty() || !string.contains(delimiter) {
                 vec![string.clone().into()]
             } else {
                 string.rsplit(delimiter).map(Into::into).collect()
-            }
+            })
         }
         /// Split the string into at most the specified number of `segments` based on a `delimiter` character,
         /// returning an array of the segments.
@@ -1711,9 +1781,11 @@ mod string_functions {
         ///
         /// print(text.split('l', 3));      // prints ["o, foo!", "", "hello, world! he"
         /// ```
-        #[rhai_fn(name = "split_rev", pure)]
-        pub fn rsplitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> Array {
-            if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
+        #[rhai_fn(name = "split_rev", pure, return_raw)]
+        pub fn rsplitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> RhaiResultOf<Array> {
+            // rhapi patch 9: the host's memory check before the array of pieces.
+            crate::reserve::reserve_split(string, (string.matches(delimiter).count() + 1).min(usize::try_from(segments).unwrap_or(0)))?;
+            Ok(if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
                 [string.clone().into()].into()
             } else {
                 let segments = usize::try_from(segments).unwrap_or(usize::MAX);
@@ -1721,7 +1793,7 @@ mod string_functions {
                     .rsplitn(segments, delimiter)
                     .map(Into::into)
                     .collect()
-            }
+            })
         }
     }
 }

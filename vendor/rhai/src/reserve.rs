@@ -1,0 +1,104 @@
+//! rhapi patch 9: the host is asked before a built-in function allocates in proportion to
+//! its arguments (`a.pad(n, x)`, `s.pad(n, c)`, `blob(n)`, `+` on strings, arrays and blobs,
+//! `split`, `replace`, `to_json`, ...), so that a budget the host keeps can refuse the call
+//! before the memory is taken. A refused call fails with a catchable runtime error whose
+//! message is the host's; nothing is allocated. Without a hook every call is allowed, as in
+//! stock Rhai.
+
+use crate::types::dynamic::Union;
+use crate::{Dynamic, Position, RhaiResultOf, ERR};
+use std::sync::OnceLock;
+
+/// The host's check: `Ok(())` when `bytes` more may be allocated now, else the message of
+/// the error the call fails with.
+pub type ReserveHook = fn(usize) -> Result<(), String>;
+
+static HOOK: OnceLock<ReserveHook> = OnceLock::new();
+
+/// Sets the process's check (the first call wins; later calls are ignored).
+pub fn set_reserve_hook(hook: ReserveHook) {
+    let _ = HOOK.set(hook);
+}
+
+/// Asks the host whether `bytes` more may be allocated now.
+#[inline]
+pub fn reserve(bytes: usize) -> RhaiResultOf<()> {
+    match HOOK.get() {
+        Some(hook) => {
+            hook(bytes).map_err(|message| ERR::ErrorRuntime(message.into(), Position::NONE).into())
+        }
+        None => Ok(()),
+    }
+}
+
+/// [`reserve`] for `count` items of `each` bytes (saturating: a huge count is refused, not
+/// wrapped).
+#[inline]
+pub fn reserve_n(count: usize, each: usize) -> RhaiResultOf<()> {
+    reserve(count.saturating_mul(each))
+}
+
+/// Heap bytes taken by one string piece of `len` bytes in an array: its `Dynamic` slot, the
+/// shared string's allocation, and the text when it does not fit inline.
+#[inline]
+#[must_use]
+pub fn string_item_bytes(len: usize) -> usize {
+    const SLOT: usize = std::mem::size_of::<Dynamic>();
+    const SHARED_STRING: usize = 48;
+    SLOT + SHARED_STRING + if len > 23 { len } else { 0 }
+}
+
+/// Bytes that a clone of `value` allocates: arrays, blobs and maps are copied deeply;
+/// strings are shared (a clone costs nothing); other values live inside the `Dynamic`.
+#[must_use]
+pub fn clone_bytes(value: &Dynamic) -> usize {
+    const SLOT: usize = std::mem::size_of::<Dynamic>();
+    match value.0 {
+        #[cfg(not(feature = "no_index"))]
+        Union::Array(ref array, ..) => array
+            .iter()
+            .fold(array.len().saturating_mul(SLOT), |sum, item| {
+                sum.saturating_add(clone_bytes(item))
+            }),
+        #[cfg(not(feature = "no_index"))]
+        Union::Blob(ref blob, ..) => blob.len(),
+        #[cfg(not(feature = "no_object"))]
+        Union::Map(ref map, ..) => map.iter().fold(0usize, |sum, (key, item)| {
+            // A map entry: its key (inline when short), its value slot and the node's share.
+            sum.saturating_add(64 + if key.len() > 23 { key.len() } else { 0 })
+                .saturating_add(clone_bytes(item))
+        }),
+        #[cfg(not(feature = "no_closure"))]
+        Union::Shared(..) => 0,
+        _ => 0,
+    }
+}
+
+/// [`reserve`] for `s.replace(find, sub)` where `sub` is `sub_len` bytes: the new string.
+pub fn reserve_replace(s: &str, find: &str, sub_len: usize) -> RhaiResultOf<()> {
+    let grows = sub_len.saturating_sub(find.len());
+    let count = if grows == 0 {
+        0
+    } else if find.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(find).count()
+    };
+    reserve(s.len().saturating_add(count.saturating_mul(grows)))
+}
+
+/// [`reserve`] for splitting `s` into `pieces` strings (an array of them).
+pub fn reserve_split(s: &str, pieces: usize) -> RhaiResultOf<()> {
+    reserve(pieces.saturating_mul(string_item_bytes(0)).saturating_add(s.len()))
+}
+
+/// How many pieces `s.split(delimiter)` makes, at most `max`.
+#[must_use]
+pub fn split_pieces(s: &str, delimiter: &str, max: usize) -> usize {
+    let pieces = if delimiter.is_empty() {
+        s.chars().count() + 2
+    } else {
+        s.matches(delimiter).count() + 1
+    };
+    pieces.min(max)
+}
