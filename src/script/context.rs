@@ -151,6 +151,16 @@ pub fn reserve(bytes: usize) -> Result<(), String> {
     ))
 }
 
+/// Bytes this run may still allocate (`usize::MAX` outside a run), for work done on other
+/// threads, whose allocations the run's counter does not see.
+pub fn memory_left() -> usize {
+    let ceiling = MEMORY_CEILING.with(Cell::get);
+    if ceiling == isize::MAX {
+        return usize::MAX;
+    }
+    usize::try_from(ceiling.saturating_sub(crate::memory::thread_allocated())).unwrap_or(0)
+}
+
 /// Time left in this run's budget (`None` outside a run).
 pub fn remaining() -> Option<std::time::Duration> {
     CONTEXT.with(|c| {

@@ -287,6 +287,8 @@ impl Res {
 
 /// Serialises a script value to JSON (`()` is `null`).
 pub fn to_json(value: &Dynamic) -> ScriptResult<Vec<u8>> {
+    // Within the run's memory budget (checked before the text is written).
+    rhai::reserve::reserve(rhai::reserve::json_bytes(value))?;
     serde_json::to_vec(value)
         .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()).into())
 }

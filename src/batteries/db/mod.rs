@@ -53,6 +53,13 @@ pub enum DbError {
     Param { index: usize, message: String },
     #[error("column '{column}' {message}")]
     Column { column: String, message: String },
+    /// The rows would take more than is left of the run's memory budget.
+    #[error(
+        "the result is over {} rows, more than is left of the run's memory budget (--max-memory); \
+         select fewer rows or columns (LIMIT)",
+        .0
+    )]
+    TooLarge(usize),
 }
 
 /// The result of `db::execute`.
@@ -69,6 +76,17 @@ pub trait Connection {
         sql: &str,
         params: &[Dynamic],
         budget: Duration,
+    ) -> Result<Vec<Map>, DbError> {
+        self.query_bounded(sql, params, budget, usize::MAX)
+    }
+    /// [`Connection::query`], failing with [`DbError::TooLarge`] once the rows would take
+    /// more than `max_bytes` (as [`RowBytes`] counts them).
+    fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: &[Dynamic],
+        budget: Duration,
+        max_bytes: usize,
     ) -> Result<Vec<Map>, DbError>;
     /// Runs a statement for its effect.
     fn execute(
@@ -492,6 +510,47 @@ fn rollback(tx: &mut Tx, depth: usize) -> Result<(), DbError> {
     result
 }
 
+/// What rows read so far take in memory, about: each column's map entry and its text or
+/// bytes. The rows of a query are read on a database thread, whose allocations the run's
+/// memory budget does not see, so they are counted here instead.
+pub struct RowBytes {
+    total: usize,
+    max: usize,
+    rows: usize,
+}
+
+impl RowBytes {
+    /// A count that fails past `max` bytes.
+    pub fn new(max: usize) -> RowBytes {
+        RowBytes {
+            total: 0,
+            max,
+            rows: 0,
+        }
+    }
+
+    /// Counts one more row; [`DbError::TooLarge`] once over the allowance.
+    pub fn add(&mut self, row: &Map) -> Result<(), DbError> {
+        const ENTRY: usize = 80;
+        let bytes = row.iter().fold(0usize, |sum, (_, value)| {
+            let heap = if let Ok(text) = value.as_immutable_string_ref() {
+                text.len() + 48
+            } else if value.is_blob() {
+                value.read_lock::<rhai::Blob>().map_or(0, |b| b.len())
+            } else {
+                0
+            };
+            sum.saturating_add(ENTRY + heap)
+        });
+        self.total = self.total.saturating_add(bytes);
+        if self.total > self.max {
+            return Err(DbError::TooLarge(self.rows));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+}
+
 fn rows_to_array(rows: Vec<Map>) -> Array {
     rows.into_iter().map(Dynamic::from_map).collect()
 }
@@ -507,11 +566,17 @@ pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
     });
     let mut module = Module::new();
     sql_fn(&mut module, &handle, "query", |h, sql, params| {
-        with_conn(h, "db::query", move |c, b| c.query(&sql, &params, b))
+        let max = crate::script::context::memory_left();
+        with_conn(h, "db::query", move |c, b| {
+            c.query_bounded(&sql, &params, b, max)
+        })
             .map(|rows| Dynamic::from_array(rows_to_array(rows)))
     });
     sql_fn(&mut module, &handle, "query_one", |h, sql, params| {
-        let rows = with_conn(h, "db::query_one", move |c, b| c.query(&sql, &params, b))?;
+        let max = crate::script::context::memory_left();
+        let rows = with_conn(h, "db::query_one", move |c, b| {
+            c.query_bounded(&sql, &params, b, max)
+        })?;
         Ok(rows
             .into_iter()
             .next()

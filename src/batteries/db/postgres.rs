@@ -26,7 +26,7 @@ use tokio_postgres_rustls_improved::MakeRustlsConnect;
 use super::iso;
 use super::pool::Manager;
 use super::tls;
-use super::{Connection, DbError, Executed};
+use super::{Connection, DbError, Executed, RowBytes};
 use crate::env::scrub;
 
 /// Prepared statements kept per connection before the cache starts over.
@@ -288,11 +288,12 @@ impl PgConn {
 }
 
 impl Connection for PgConn {
-    fn query(
+    fn query_bounded(
         &mut self,
         sql: &str,
         params: &[Dynamic],
         budget: Duration,
+        max_bytes: usize,
     ) -> Result<Vec<Map>, DbError> {
         self.limit(budget)?;
         let sql = &numbered_placeholders(sql, params.len());
@@ -302,6 +303,7 @@ impl Connection for PgConn {
         let rows = self.run(budget, self.client.query(&statement, &refs))?;
         let columns = statement.columns();
         let mut out = Vec::with_capacity(rows.len());
+        let mut counted = RowBytes::new(max_bytes);
         for row in &rows {
             let mut map = Map::new();
             for (i, column) in columns.iter().enumerate() {
@@ -311,6 +313,7 @@ impl Connection for PgConn {
                 })?;
                 map.insert(column.name().into(), value);
             }
+            counted.add(&map)?;
             out.push(map);
         }
         Ok(out)

@@ -10,7 +10,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, ErrorCode, OpenFlags};
 
 use super::pool::Manager;
-use super::{Connection, DbError, Executed};
+use super::{Connection, DbError, Executed, RowBytes};
 
 /// SQLite virtual machine steps between two looks at the clock.
 const PROGRESS_STEPS: i32 = 10_000;
@@ -65,11 +65,12 @@ impl SqliteConn {
 }
 
 impl Connection for SqliteConn {
-    fn query(
+    fn query_bounded(
         &mut self,
         sql: &str,
         params: &[Dynamic],
         budget: Duration,
+        max_bytes: usize,
     ) -> Result<Vec<Map>, DbError> {
         self.limit(budget)?;
         let values = bind_values(params)?;
@@ -77,11 +78,13 @@ impl Connection for SqliteConn {
         let shape = RowShape::of(&stmt);
         let mut rows = stmt.query(params_from_iter(values)).map_err(sql_error)?;
         let mut out = Vec::new();
+        let mut counted = RowBytes::new(max_bytes);
         while let Some(row) = rows.next().map_err(sql_error)? {
             let mut map = shape.template.clone();
             for (slot, &(column, is_bool)) in map.values_mut().zip(&shape.columns) {
                 *slot = to_dynamic(row.get_ref(column).map_err(sql_error)?, is_bool);
             }
+            counted.add(&map)?;
             out.push(map);
         }
         Ok(out)

@@ -31,6 +31,12 @@ pub fn reserve(bytes: usize) -> RhaiResultOf<()> {
     }
 }
 
+/// [`reserve`] with the host's message as it is (for errors of other types, as serde's).
+#[inline]
+pub fn allowed(bytes: usize) -> Result<(), String> {
+    HOOK.get().map_or(Ok(()), |hook| hook(bytes))
+}
+
 /// [`reserve`] for `count` items of `each` bytes (saturating: a huge count is refused, not
 /// wrapped).
 #[inline]
@@ -101,4 +107,34 @@ pub fn split_pieces(s: &str, delimiter: &str, max: usize) -> usize {
         s.matches(delimiter).count() + 1
     };
     pieces.min(max)
+}
+
+/// About how many bytes the JSON text of `value` takes (strings unescaped, numbers at most
+/// 24 characters): what [`reserve`] is asked before a value is written as JSON.
+#[must_use]
+pub fn json_bytes(value: &Dynamic) -> usize {
+    match value.0 {
+        Union::Str(ref s, ..) => s.len() + 2,
+        #[cfg(not(feature = "no_index"))]
+        Union::Array(ref array, ..) => array
+            .iter()
+            .fold(2, |sum, item| sum.saturating_add(json_bytes(item) + 1)),
+        #[cfg(not(feature = "no_index"))]
+        Union::Blob(ref blob, ..) => blob.len().saturating_mul(4).saturating_add(2),
+        #[cfg(not(feature = "no_object"))]
+        Union::Map(ref map, ..) => map_json_bytes(map),
+        #[cfg(not(feature = "no_closure"))]
+        Union::Shared(..) => value.read_lock::<Dynamic>().map_or(24, |v| json_bytes(&v)),
+        _ => 24,
+    }
+}
+
+/// [`json_bytes`] of a map.
+#[cfg(not(feature = "no_object"))]
+#[must_use]
+pub fn map_json_bytes(map: &crate::Map) -> usize {
+    map.iter().fold(2, |sum, (key, item)| {
+        sum.saturating_add(key.len() + 4)
+            .saturating_add(json_bytes(item))
+    })
 }

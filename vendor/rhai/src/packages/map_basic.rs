@@ -288,13 +288,19 @@ mod map_functions {
     /// print(m.values());      // prints "[1, 2, 3]""
     /// ```
     #[cfg(not(feature = "no_index"))]
-    #[rhai_fn(pure)]
-    pub fn values(map: &mut Map) -> Array {
+    #[rhai_fn(pure, return_raw)]
+    pub fn values(map: &mut Map) -> RhaiResultOf<Array> {
         if map.is_empty() {
-            return Array::new();
+            return Ok(Array::new());
         }
+        // rhapi patch 9: the host's memory check before the values are copied.
+        let copies = map.values().fold(0usize, |sum, value| {
+            sum.saturating_add(crate::reserve::clone_bytes(value))
+        });
+        crate::reserve::reserve_n(map.len(), std::mem::size_of::<Dynamic>())?;
+        crate::reserve::reserve(copies)?;
 
-        map.values().cloned().collect()
+        Ok(map.values().cloned().collect())
     }
     /// Iterate through all the elements in the object map, applying a `mapper` function to each
     /// element in turn, and return the results as a new object map.
@@ -530,20 +536,27 @@ mod map_functions {
     ///
     /// print(m.to_json());     // prints {"a":1, "b":2, "c":3}
     /// ```
-    #[rhai_fn(pure)]
-    pub fn to_json(map: &mut Map) -> String {
-        #[cfg(feature = "metadata")]
-        #[cfg(feature = "compact_str")]
-        return serde_json::to_string(map).unwrap_or_else(|_| "ERROR".into());
-        #[cfg(feature = "metadata")]
-        #[cfg(not(feature = "compact_str"))]
-        return serde_json::to_string(
-            &map.iter()
-                .map(|(k, v)| (k.as_str(), v))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        )
-        .unwrap_or_else(|_| "ERROR".into());
-        #[cfg(not(feature = "metadata"))]
-        return crate::format_map_as_json(map);
+    #[rhai_fn(pure, return_raw)]
+    pub fn to_json(map: &mut Map) -> RhaiResultOf<String> {
+        // rhapi patch 9: the host's memory check before the text is written.
+        crate::reserve::reserve(crate::reserve::map_json_bytes(map))?;
+        Ok(super::to_json_text(map))
     }
+}
+
+/// The JSON text of `map` (rhapi patch 9 moved it out of `to_json`).
+fn to_json_text(map: &Map) -> String {
+    #[cfg(feature = "metadata")]
+    #[cfg(feature = "compact_str")]
+    return serde_json::to_string(map).unwrap_or_else(|_| "ERROR".into());
+    #[cfg(feature = "metadata")]
+    #[cfg(not(feature = "compact_str"))]
+    return serde_json::to_string(
+        &map.iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .unwrap_or_else(|_| "ERROR".into());
+    #[cfg(not(feature = "metadata"))]
+    return crate::format_map_as_json(map);
 }
