@@ -94,6 +94,9 @@ struct ServeArgs {
     /// Time budget of one request's script: seconds, or e.g. 500ms, 2s [10s].
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Longest pause while a request body arrives, then 408: e.g. 5s [5s].
+    #[arg(long, value_parser = parse_duration)]
+    body_timeout: Option<Duration>,
     /// Operations budget of one request's script [10000000].
     #[arg(long)]
     max_operations: Option<u64>,
@@ -135,6 +138,7 @@ impl ServeArgs {
         set(&mut limits.max_call_depth, self.max_call_depth);
         let cli = Overrides {
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             timeout: self.timeout,
             max_operations: self.max_operations,
             max_in_flight: self.max_in_flight,

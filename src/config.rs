@@ -69,6 +69,8 @@ struct Server {
     body_limit: Option<usize>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    body_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "positive")]
     max_operations: Option<u64>,
     #[serde(default, deserialize_with = "positive")]
@@ -107,6 +109,7 @@ pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
     let mut overrides = Overrides {
         body_limit: server.body_limit,
         timeout: server.timeout,
+        body_timeout: server.body_timeout,
         max_operations: server.max_operations,
         max_in_flight: server
             .max_in_flight

@@ -1,6 +1,6 @@
 //! Error types, and how each becomes an HTTP response.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -79,6 +79,9 @@ pub enum RequestError {
     InvalidJson,
     #[error("Payload Too Large")]
     PayloadTooLarge,
+    /// The body paused too long, or did not arrive within the route's time budget.
+    #[error("Request Timeout: the request body did not arrive in time")]
+    BodyTimeout,
 }
 
 impl RequestError {
@@ -87,6 +90,12 @@ impl RequestError {
         let status = match self {
             RequestError::BadRequest | RequestError::InvalidJson => StatusCode::BAD_REQUEST,
             RequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyTimeout => {
+                // The rest of the body may still come: the connection cannot be reused.
+                let mut response = error_response(StatusCode::REQUEST_TIMEOUT, &self.to_string());
+                response.head_mut().set_connection_type(ConnectionType::Close);
+                return response;
+            }
         };
         error_response(status, &self.to_string())
     }

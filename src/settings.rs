@@ -106,6 +106,8 @@ pub struct AppSettings {
     pub limits: Limits,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Longest pause while a request body arrives; past it, 408 and the connection closed.
+    pub body_timeout: Duration,
     /// Requests held at once; above it new ones get 503 (`--max-in-flight`).
     pub max_in_flight: usize,
     pub public: PublicSettings,
@@ -113,13 +115,14 @@ pub struct AppSettings {
 }
 
 impl AppSettings {
-    /// The defaults of `mode`: [`Limits::default`], a 1 MB body limit, 10,000 requests in
-    /// flight, `public/` without SPA fallback, no CORS.
+    /// The defaults of `mode`: [`Limits::default`], a 1 MB body limit that must not pause
+    /// for 5 s, 10,000 requests in flight, `public/` without SPA fallback, no CORS.
     pub fn defaults(mode: Mode) -> AppSettings {
         AppSettings {
             mode,
             limits: Limits::default(),
             body_limit: 1024 * 1024,
+            body_timeout: Duration::from_secs(5),
             max_in_flight: 10_000,
             public: PublicSettings::default(),
             cors: CorsSettings::default(),
@@ -133,6 +136,9 @@ impl AppSettings {
         }
         if let Some(t) = layer.timeout {
             self.limits.timeout = t;
+        }
+        if let Some(t) = layer.body_timeout {
+            self.body_timeout = t;
         }
         if let Some(n) = layer.max_operations {
             self.limits.max_operations = n;
@@ -155,6 +161,7 @@ impl AppSettings {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
     pub body_limit: Option<usize>,
+    pub body_timeout: Option<Duration>,
     pub timeout: Option<Duration>,
     pub max_operations: Option<u64>,
     pub max_in_flight: Option<usize>,

@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
@@ -13,17 +13,19 @@ use futures_util::FutureExt;
 use rhai::{Dynamic, Map};
 
 use super::in_flight::InFlightSlot;
-use super::request::{build_req, content_type, parse_body, read_body};
+use super::request::{build_req, content_type, parse_body, read_body, BodyDeadline};
 use super::response::{
     log_script_error, respond, script_error_response, server_busy, stream_response,
 };
 use super::{cors, public, Server};
 use crate::app::{Route, Snapshot};
+use crate::env::EnvMap;
 use crate::error::{error_response, RequestError};
 use crate::executor::Outcome;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
-use crate::script::middleware::keep_headers;
+use crate::script::middleware::{keep_headers, Middleware};
+use crate::script::methods::Target;
 use crate::script::{methods, plan, Call, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
@@ -104,40 +106,25 @@ async fn api(
     segments: &[String],
     slot: InFlightSlot,
 ) -> HttpResponse {
-    let Some((route, params)) = snapshot.routes.lookup(segments) else {
-        return not_found();
+    let (script, params, chain) = match resolve(req, &snapshot, segments) {
+        Ok(resolved) => resolved,
+        Err(response) => return response,
     };
     let settings = &snapshot.settings;
     let dev = settings.is_dev();
-    let script = match route {
-        Route::Ready(script) => Arc::clone(script),
-        Route::Broken(err) => {
-            if let Some(preflight) = cors::preflight(req, &settings.cors, || None) {
-                return preflight;
-            }
-            log_script_error(req, err);
-            return script_error_response(err, dev);
-        }
-    };
-    if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
-        return preflight;
-    }
-    let mut chain = Vec::new();
-    for slot in snapshot.middleware_of(&script.file) {
-        match slot {
-            Ok(middleware) => chain.push(Arc::clone(middleware)),
-            Err(err) => {
-                log_script_error(req, err);
-                return script_error_response(err, dev);
-            }
-        }
-    }
     let plan = plan(&script, req.method());
     if chain.is_empty() && !matches!(plan, Plan::Call(_)) {
         return plan.automatic_response().unwrap_or_else(not_found);
     }
+    let limits = &settings.limits;
+    let timeout = script.config.timeout.unwrap_or(limits.timeout);
+    let body_time = BodyDeadline {
+        idle: settings.body_timeout,
+        // The whole body within the route's time budget too.
+        deadline: Instant::now() + timeout,
+    };
     let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
-    let body = match read_body(req, payload, body_limit).await {
+    let body = match read_body(req, payload, body_limit, body_time).await {
         Ok(body) => body,
         Err(err) => return err.response(),
     };
@@ -152,43 +139,23 @@ async fn api(
         Ok(value) => value,
         Err(err) => return err.response(),
     };
-    let limits = &settings.limits;
-    // One budget for the whole request: its middleware and its route.
-    let deadline = Instant::now() + script.config.timeout.unwrap_or(limits.timeout);
-    let engine = Arc::clone(snapshot.engine_for(&script));
-    let env = snapshot.env.clone();
-    let max_memory = limits.max_memory;
-    drop(snapshot);
-    let call = |script: Arc<RouteScript>, target| Call {
-        engine: Arc::clone(&engine),
-        script,
-        target,
-        env: env.clone(),
-        deadline,
-        max_memory,
+    let runs = Runs {
+        engine: Arc::clone(snapshot.engine_for(&script)),
+        env: snapshot.env.clone(),
+        // One budget for the whole request: its middleware and its route.
+        deadline: Instant::now() + timeout,
+        max_memory: limits.max_memory,
     };
-    let mut kept = Vec::new();
-    for middleware in &chain {
-        let req_value = with_locals(&req_value, &input.locals);
-        // Every run (a middleware's or a route's) is a coroutine of this worker.
-        let reply = crate::executor::run(
-            call(Arc::clone(&middleware.script), middleware.target()),
-            req_value,
-        )
-        .await;
-        match reply {
-            Outcome::Reply(Reply::Passed(passed)) => {
-                if let Some(locals) = passed.locals {
-                    input.locals.extend(locals);
-                }
-                kept.extend(passed.headers);
-            }
-            Outcome::Reply(answered) => return keep_headers(respond(answered, req, dev), kept),
-            Outcome::Stream(stream) => {
-                return keep_headers(stream_response(stream, req, slot), kept)
-            }
+    drop(snapshot);
+    let kept = match runs.middleware(&chain, &req_value, &mut input.locals).await {
+        Ok(kept) => kept,
+        Err((Outcome::Reply(answered), kept)) => {
+            return keep_headers(respond(answered, req, dev), kept)
         }
-    }
+        Err((Outcome::Stream(stream), kept)) => {
+            return keep_headers(stream_response(stream, req, slot), kept)
+        }
+    };
     let response = match plan {
         Plan::Call(target) => {
             let req_value = if chain.is_empty() {
@@ -196,7 +163,7 @@ async fn api(
             } else {
                 with_locals(&req_value, &input.locals)
             };
-            match crate::executor::run(call(script, target), req_value).await {
+            match crate::executor::run(runs.call(script, target), req_value).await {
                 Outcome::Reply(reply) => respond(reply, req, dev),
                 Outcome::Stream(stream) => stream_response(stream, req, slot),
             }
@@ -204,6 +171,90 @@ async fn api(
         automatic => automatic.automatic_response().unwrap_or_else(not_found),
     };
     keep_headers(response, kept)
+}
+
+/// What every run of one request shares: the engine, `env`, the deadline, the memory budget.
+struct Runs {
+    engine: Arc<rhai::Engine>,
+    env: EnvMap,
+    deadline: Instant,
+    max_memory: usize,
+}
+
+impl Runs {
+    fn call(&self, script: Arc<RouteScript>, target: Target) -> Call {
+        Call {
+            engine: Arc::clone(&self.engine),
+            script,
+            target,
+            env: self.env.clone(),
+            deadline: self.deadline,
+            max_memory: self.max_memory,
+        }
+    }
+
+    /// Runs the middleware chain, outermost first, each a coroutine of this worker. `Ok`:
+    /// all of them passed, with the headers they keep (`locals` holds what they handed
+    /// on); `Err`: the one that answered, with the headers kept before it.
+    async fn middleware(
+        &self,
+        chain: &[Arc<Middleware>],
+        req_value: &Dynamic,
+        locals: &mut Map,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, (Outcome, Vec<(HeaderName, HeaderValue)>)> {
+        let mut kept = Vec::new();
+        for middleware in chain {
+            let req_value = with_locals(req_value, locals);
+            let call = self.call(Arc::clone(&middleware.script), middleware.target());
+            match crate::executor::run(call, req_value).await {
+                Outcome::Reply(Reply::Passed(passed)) => {
+                    if let Some(more) = passed.locals {
+                        locals.extend(more);
+                    }
+                    kept.extend(passed.headers);
+                }
+                answered => return Err((answered, kept)),
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// The route of an `/api` request, its parameters and its middleware chain; or the answer
+/// when there is none to run (404, a preflight, a route or middleware that fails to load).
+fn resolve(
+    req: &HttpRequest,
+    snapshot: &Snapshot,
+    segments: &[String],
+) -> Result<(Arc<RouteScript>, Params, Vec<Arc<Middleware>>), HttpResponse> {
+    let Some((route, params)) = snapshot.routes.lookup(segments) else {
+        return Err(not_found());
+    };
+    let settings = &snapshot.settings;
+    let script = match route {
+        Route::Ready(script) => Arc::clone(script),
+        Route::Broken(err) => {
+            if let Some(preflight) = cors::preflight(req, &settings.cors, || None) {
+                return Err(preflight);
+            }
+            log_script_error(req, err);
+            return Err(script_error_response(err, settings.is_dev()));
+        }
+    };
+    if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
+        return Err(preflight);
+    }
+    let mut chain = Vec::new();
+    for slot in snapshot.middleware_of(&script.file) {
+        match slot {
+            Ok(middleware) => chain.push(Arc::clone(middleware)),
+            Err(err) => {
+                log_script_error(req, err);
+                return Err(script_error_response(err, settings.is_dev()));
+            }
+        }
+    }
+    Ok((script, params, chain))
 }
 
 /// `req` with `req.locals` replaced (each middleware and the route get their own copy).

@@ -2,6 +2,7 @@
 //! read within its limit and parsed by its content type.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::HttpRequest;
@@ -12,12 +13,24 @@ use crate::encoding::decode_percent;
 use crate::error::RequestError;
 use crate::routes::{ParamValue, Params};
 
+/// Most of an announced body's size taken before any of it arrived (a client that announces
+/// 1 MB and sends nothing must not hold 1 MB).
+const PREALLOCATED: usize = 64 * 1024;
+
+/// How long a body may take: no pause over `idle`, all of it by `deadline`.
+pub struct BodyDeadline {
+    pub idle: Duration,
+    pub deadline: Instant,
+}
+
 /// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes (whether
-/// announced by `Content-Length` or sent chunked).
+/// announced by `Content-Length` or sent chunked), and with 408 when it pauses past
+/// `time.idle` or is not all in by `time.deadline`.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: Payload,
     limit: usize,
+    time: BodyDeadline,
 ) -> Result<Bytes, RequestError> {
     let announced = req
         .headers()
@@ -27,8 +40,15 @@ pub async fn read_body(
     if announced.is_some_and(|n| n > limit) {
         return Err(RequestError::PayloadTooLarge);
     }
-    let mut body = BytesMut::with_capacity(announced.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
+    let mut body = BytesMut::with_capacity(announced.unwrap_or(0).min(PREALLOCATED));
+    loop {
+        let wait = time
+            .idle
+            .min(time.deadline.saturating_duration_since(Instant::now()));
+        let next = tokio::time::timeout(wait, payload.next()).await;
+        let Some(chunk) = next.map_err(|_| RequestError::BodyTimeout)? else {
+            break;
+        };
         let chunk = chunk.map_err(|_| RequestError::BadRequest)?;
         if body.len() + chunk.len() > limit {
             return Err(RequestError::PayloadTooLarge);
