@@ -16,6 +16,8 @@ use rhai::Dynamic;
 pub const TIMEOUT_TOKEN: &str = "rhapi:timeout";
 /// Thrown by the progress callback when the run holds more memory than its budget.
 pub const MEMORY_TOKEN: &str = "rhapi:memory";
+/// Thrown by the progress callback when the run nested a value too deep (Rhai cut it).
+pub const DEPTH_TOKEN: &str = "rhapi:depth";
 
 #[derive(Default)]
 struct RunContext {
@@ -108,6 +110,9 @@ impl Saved {
 pub fn progress(ops: u64) -> Option<Dynamic> {
     if crate::memory::thread_allocated() > MEMORY_CEILING.with(Cell::get) {
         return Some(Dynamic::from(MEMORY_TOKEN));
+    }
+    if rhai::reserve::take_too_deep() {
+        return Some(Dynamic::from(DEPTH_TOKEN));
     }
     if ops & 0xFF != 0 {
         return None;

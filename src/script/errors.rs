@@ -2,7 +2,7 @@
 
 use rhai::EvalAltResult;
 
-use super::context::{MEMORY_TOKEN, TIMEOUT_TOKEN};
+use super::context::{DEPTH_TOKEN, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use crate::error::{Location, ScriptError};
 
 /// How a script run failed.
@@ -24,6 +24,14 @@ pub fn classify(err: &EvalAltResult, file: &str) -> Failure {
                 let mut located = locate(err, file);
                 located.message =
                     "Script used too much memory: over its memory budget (--max-memory)".into();
+                return Failure::Error(located);
+            }
+            if token == DEPTH_TOKEN {
+                let mut located = locate(err, file);
+                located.message = format!(
+                    "Script nested arrays or maps deeper than {} levels",
+                    rhai::reserve::MAX_DEPTH
+                );
                 return Failure::Error(located);
             }
             let mut located = locate(err, file);

@@ -1,5 +1,7 @@
 //! Rhai: the engine, compiling route files, the method rules, and running a call.
 
+#[cfg(test)]
+mod catalogue;
 pub mod compile;
 pub mod context;
 pub mod engine;

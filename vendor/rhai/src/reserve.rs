@@ -138,3 +138,82 @@ pub fn map_json_bytes(map: &crate::Map) -> usize {
             .saturating_add(json_bytes(item))
     })
 }
+
+/// One native function scripts can call: its name (with `module::` for a static module)
+/// and the types of its parameters.
+#[derive(Debug, Clone)]
+pub struct NativeFn {
+    /// `name`, or `module::name`.
+    pub name: String,
+    /// The parameters' types, in order.
+    pub params: Vec<std::any::TypeId>,
+}
+
+impl crate::Engine {
+    /// Every native function registered in this engine's global namespace and static
+    /// modules (not script functions), so that a host can check what it exposes (rhapi
+    /// drives each one with hostile arguments under its memory budget).
+    #[must_use]
+    pub fn native_functions(&self) -> Vec<NativeFn> {
+        let mut out = Vec::new();
+        let mut add = |prefix: &str, module: &crate::Module| {
+            for (func, meta) in module.materialized().iter_fn() {
+                if func.is_script() {
+                    continue;
+                }
+                out.push(NativeFn {
+                    name: format!("{prefix}{}", meta.name),
+                    params: meta.param_types.iter().copied().collect(),
+                });
+            }
+        };
+        for module in &self.global_modules {
+            add("", module);
+        }
+        #[cfg(not(feature = "no_module"))]
+        for (name, module) in &self.global_sub_modules {
+            add(&format!("{name}::"), module);
+        }
+        out
+    }
+}
+
+/// Deepest nesting of arrays and maps a clone makes. Dropping, printing or comparing a value
+/// recurses once per level, on the stack of the run; a script could otherwise nest a value
+/// a hundred thousand levels deep in a loop (`a = [a]`) and overflow that stack.
+pub const MAX_DEPTH: u32 = 256;
+
+std::thread_local! {
+    static CLONE_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static TOO_DEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Restores the clone depth when a nested clone ends (or unwinds).
+struct DepthGuard(u32);
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        CLONE_DEPTH.with(|d| d.set(self.0));
+    }
+}
+
+/// Clones the contents of an array or map one level deeper; `None` past [`MAX_DEPTH`]
+/// (the value is cut there, and [`take_too_deep`] says so).
+#[inline]
+pub(crate) fn clone_nested<T: Clone>(inner: &T) -> Option<T> {
+    let depth = CLONE_DEPTH.with(std::cell::Cell::get);
+    if depth >= MAX_DEPTH {
+        TOO_DEEP.with(|t| t.set(true));
+        return None;
+    }
+    CLONE_DEPTH.with(|d| d.set(depth + 1));
+    let _restore = DepthGuard(depth);
+    Some(inner.clone())
+}
+
+/// Whether a clone on this thread was cut at [`MAX_DEPTH`] since the last call; clears it.
+/// A host checks it between operations and ends the run.
+#[inline]
+pub fn take_too_deep() -> bool {
+    TOO_DEEP.with(|t| t.replace(false))
+}

@@ -559,4 +559,4 @@ fn to_json_text(map: &Map) -> String {
     .unwrap_or_else(|_| "ERROR".into());
     #[cfg(not(feature = "metadata"))]
     return crate::format_map_as_json(map);
-}
+}

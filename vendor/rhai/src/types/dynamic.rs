@@ -858,12 +858,19 @@ impl Clone for Dynamic {
             Union::Float(v, tag, ..) => Self(Union::Float(v, tag, ReadWrite)),
             #[cfg(feature = "decimal")]
             Union::Decimal(ref v, tag, ..) => Self(Union::Decimal(v.clone(), tag, ReadWrite)),
+            // rhapi patch 9: nested arrays and maps are cloned at most `MAX_DEPTH` deep.
             #[cfg(not(feature = "no_index"))]
-            Union::Array(ref v, tag, ..) => Self(Union::Array(v.clone(), tag, ReadWrite)),
+            Union::Array(ref v, tag, ..) => match crate::reserve::clone_nested(v) {
+                Some(v) => Self(Union::Array(v, tag, ReadWrite)),
+                None => Self::UNIT,
+            },
             #[cfg(not(feature = "no_index"))]
             Union::Blob(ref v, tag, ..) => Self(Union::Blob(v.clone(), tag, ReadWrite)),
             #[cfg(not(feature = "no_object"))]
-            Union::Map(ref v, tag, ..) => Self(Union::Map(v.clone(), tag, ReadWrite)),
+            Union::Map(ref v, tag, ..) => match crate::reserve::clone_nested(v) {
+                Some(v) => Self(Union::Map(v, tag, ReadWrite)),
+                None => Self::UNIT,
+            },
             Union::FnPtr(ref v, tag, ..) => Self(Union::FnPtr(v.clone(), tag, ReadWrite)),
             #[cfg(not(feature = "no_time"))]
             Union::TimeStamp(ref v, tag, ..) => Self(Union::TimeStamp(v.clone(), tag, ReadWrite)),
