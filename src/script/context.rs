@@ -32,7 +32,13 @@ thread_local! {
     /// The allocation count (see [`crate::memory`]) above which the run is stopped; kept
     /// apart from the context because it is read on every operation.
     static MEMORY_CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
+    /// The allocation count when the progress callback last read the clock.
+    static CLOCK_CHECKED_AT: Cell<isize> = const { Cell::new(0) };
 }
+
+/// Bytes allocated (or freed) since the last clock read after which the progress callback
+/// reads it again, whatever the operation count.
+const CLOCK_EVERY_BYTES: usize = 1024 * 1024;
 
 /// Severity of a script's log line.
 #[derive(Clone, Copy, Debug)]
@@ -108,15 +114,20 @@ impl Saved {
 /// doubles each time must be stopped within one step); the clock only every 256 operations,
 /// since a clock read per operation costs about a third of a heavy script's time.
 pub fn progress(ops: u64) -> Option<Dynamic> {
-    if crate::memory::thread_allocated() > MEMORY_CEILING.with(Cell::get) {
+    let allocated = crate::memory::thread_allocated();
+    if allocated > MEMORY_CEILING.with(Cell::get) {
         return Some(Dynamic::from(MEMORY_TOKEN));
     }
     if rhai::reserve::take_too_deep() {
         return Some(Dynamic::from(DEPTH_TOKEN));
     }
-    if ops & 0xFF != 0 {
+    // The clock every 256 operations, and after any operation that allocated a megabyte
+    // (such operations can each take milliseconds).
+    let moved = allocated.abs_diff(CLOCK_CHECKED_AT.with(Cell::get)) > CLOCK_EVERY_BYTES;
+    if ops & 0xFF != 0 && !moved {
         return None;
     }
+    CLOCK_CHECKED_AT.with(|c| c.set(allocated));
     let now = Instant::now();
     let (timed_out, slice_over) = CONTEXT.with(|c| {
         let c = c.borrow();
@@ -135,7 +146,7 @@ pub fn progress(ops: u64) -> Option<Dynamic> {
 }
 
 /// The check made before a built-in allocates in proportion to its input (Rhai's packages
-/// through vendor/rhai patch 9, and rhapi's batteries): `Err` with the message of the
+/// through vendor/rhai patch 10, and rhapi's batteries): `Err` with the message of the
 /// script error when `bytes` more would take the run past its memory budget. The check is
 /// made before the memory is taken, so a refused call allocates nothing and the process
 /// never has to abort on an allocation. Outside a run every size is allowed.

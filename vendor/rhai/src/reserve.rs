@@ -1,4 +1,4 @@
-//! rhapi patch 9: the host is asked before a built-in function allocates in proportion to
+//! rhapi patch 10: the host is asked before a built-in function allocates in proportion to
 //! its arguments (`a.pad(n, x)`, `s.pad(n, c)`, `blob(n)`, `+` on strings, arrays and blobs,
 //! `split`, `replace`, `to_json`, ...), so that a budget the host keeps can refuse the call
 //! before the memory is taken. A refused call fails with a catchable runtime error whose

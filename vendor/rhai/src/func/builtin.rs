@@ -374,7 +374,7 @@ pub fn get_builtin_binary_op_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Option<
                         _ctx.unwrap()
                             .engine()
                             .throw_on_size((0, 0, s1.len() + s2.len()))?;
-                        // rhapi patch 9: the host's memory check before the new string.
+                        // rhapi patch 10: the host's memory check before the new string.
                         crate::reserve::reserve(s1.len() + s2.len())?;
 
                         Ok((s1 + s2).into())
@@ -440,7 +440,7 @@ pub fn get_builtin_binary_op_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Option<
                         _ctx.unwrap()
                             .engine()
                             .throw_on_size((b1.len() + b2.len(), 0, 0))?;
-                        // rhapi patch 9: the host's memory check before the new blob.
+                        // rhapi patch 10: the host's memory check before the new blob.
                         crate::reserve::reserve(b1.len() + b2.len())?;
 
                         let mut blob = b1.clone();
@@ -907,7 +907,7 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
                     if !x.is_empty() && !y.is_empty() {
                         let total_len = x.len() + y.len();
                         _ctx.unwrap().engine().throw_on_size((0, 0, total_len))?;
-                        // rhapi patch 9: the host's memory check (a shared string is
+                        // rhapi patch 10: the host's memory check (a shared string is
                         // copied whole before it grows).
                         crate::reserve::reserve(total_len)?;
                     }
@@ -978,7 +978,7 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
                     _ctx.unwrap()
                         .engine()
                         .throw_on_size((blob1.len() + blob2.len(), 0, 0))?;
-                    // rhapi patch 9: the host's memory check before the blob grows.
+                    // rhapi patch 10: the host's memory check before the blob grows.
                     crate::reserve::reserve(blob2.len())?;
 
                     append(blob1, blob2);
@@ -1152,7 +1152,7 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
                     _ctx.unwrap()
                         .engine()
                         .throw_on_size((blob.len() + s.len(), 0, 0))?;
-                    // rhapi patch 9: the host's memory check before the blob grows.
+                    // rhapi patch 10: the host's memory check before the blob grows.
                     crate::reserve::reserve(s.len())?;
 
                     append_str(blob, s);

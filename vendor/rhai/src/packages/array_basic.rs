@@ -166,7 +166,7 @@ pub mod array_functions {
         if new_array.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the array grows.
+        // rhapi patch 10: the host's memory check before the array grows.
         crate::reserve::reserve_n(new_array.len(), std::mem::size_of::<Dynamic>())?;
 
         if array.is_empty() {
@@ -197,7 +197,7 @@ pub mod array_functions {
         if array1.is_empty() {
             return Ok(array2);
         }
-        // rhapi patch 9: the host's memory check before the array grows.
+        // rhapi patch 10: the host's memory check before the array grows.
         crate::reserve::reserve_n(array2.len(), std::mem::size_of::<Dynamic>())?;
 
         let mut array = array1;
@@ -270,7 +270,7 @@ pub mod array_functions {
 
         let _ctx = ctx;
 
-        // rhapi patch 9: the host's memory check before the array grows.
+        // rhapi patch 10: the host's memory check before the array grows.
         crate::reserve::reserve_n(
             len - array.len(),
             std::mem::size_of::<Dynamic>().saturating_add(crate::reserve::clone_bytes(&item)),

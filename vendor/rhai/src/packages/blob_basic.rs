@@ -84,7 +84,7 @@ pub mod blob_functions {
         // Check if blob will be over max size limit
         #[cfg(not(feature = "unchecked"))]
         _ctx.engine().throw_on_size((len, 0, 0))?;
-        // rhapi patch 9: the host's memory check before the blob is made.
+        // rhapi patch 10: the host's memory check before the blob is made.
         crate::reserve::reserve(len)?;
 
         let byte = u8::try_from(value & 0x00ff).unwrap();
@@ -103,7 +103,7 @@ pub mod blob_functions {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn to_array(blob: &mut Blob) -> RhaiResultOf<Array> {
-        // rhapi patch 9: the host's memory check before the array is made.
+        // rhapi patch 10: the host's memory check before the array is made.
         crate::reserve::reserve_n(blob.len(), std::mem::size_of::<Dynamic>())?;
         Ok(blob.iter().map(|&ch| (ch as INT).into()).collect())
     }
@@ -275,7 +275,7 @@ pub mod blob_functions {
             blob1.extend(blob2);
         }
     }
-    /// `append` for a blob, after the host's memory check (rhapi patch 9).
+    /// `append` for a blob, after the host's memory check (rhapi patch 10).
     #[rhai_fn(name = "append", return_raw)]
     pub fn append_checked(blob1: &mut Blob, blob2: Blob) -> RhaiResultOf<()> {
         crate::reserve::reserve(blob2.len())?;
@@ -301,7 +301,7 @@ pub mod blob_functions {
 
         blob.extend(string.as_bytes());
     }
-    /// `append` of a string, after the host's memory check (rhapi patch 9).
+    /// `append` of a string, after the host's memory check (rhapi patch 10).
     #[rhai_fn(name = "append", return_raw)]
     pub fn append_str_checked(blob: &mut Blob, string: &str) -> RhaiResultOf<()> {
         crate::reserve::reserve(string.len())?;
@@ -400,7 +400,7 @@ pub mod blob_functions {
         let byte = u8::try_from(value & 0x00ff).unwrap();
 
         if len > blob.len() {
-            // rhapi patch 9: the host's memory check before the blob grows.
+            // rhapi patch 10: the host's memory check before the blob grows.
             crate::reserve::reserve(len - blob.len())?;
             blob.resize(len, byte);
         }

@@ -178,7 +178,7 @@ mod core_functions {
     #[cfg(any(feature = "metadata", not(feature = "no_ast")))]
     #[rhai_fn(return_raw)]
     pub fn parse_json(_ctx: crate::NativeCallContext, json: &str) -> RhaiResultOf<Dynamic> {
-        // rhapi patch 9: the host's memory check: parsing builds a syntax tree, then the
+        // rhapi patch 10: the host's memory check: parsing builds a syntax tree, then the
         // value, about 16 bytes for each byte of text.
         crate::reserve::reserve(json.len().saturating_mul(16))?;
         #[cfg(feature = "metadata")]

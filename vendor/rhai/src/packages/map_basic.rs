@@ -293,7 +293,7 @@ mod map_functions {
         if map.is_empty() {
             return Ok(Array::new());
         }
-        // rhapi patch 9: the host's memory check before the values are copied.
+        // rhapi patch 10: the host's memory check before the values are copied.
         let copies = map.values().fold(0usize, |sum, value| {
             sum.saturating_add(crate::reserve::clone_bytes(value))
         });
@@ -538,13 +538,13 @@ mod map_functions {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn to_json(map: &mut Map) -> RhaiResultOf<String> {
-        // rhapi patch 9: the host's memory check before the text is written.
+        // rhapi patch 10: the host's memory check before the text is written.
         crate::reserve::reserve(crate::reserve::map_json_bytes(map))?;
         Ok(super::to_json_text(map))
     }
 }
 
-/// The JSON text of `map` (rhapi patch 9 moved it out of `to_json`).
+/// The JSON text of `map` (rhapi patch 10 moved it out of `to_json`).
 fn to_json_text(map: &Map) -> String {
     #[cfg(feature = "metadata")]
     #[cfg(feature = "compact_str")]

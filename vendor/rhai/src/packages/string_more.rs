@@ -31,7 +31,7 @@ mod string_functions {
         if s.is_empty() {
             return Ok(string.clone());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         crate::reserve::reserve(string.len() + s.len())?;
 
         let mut buf = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
@@ -49,7 +49,7 @@ mod string_functions {
         if s.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         crate::reserve::reserve(string.len() + s.len())?;
 
         let mut buf = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
@@ -76,7 +76,7 @@ mod string_functions {
 
     #[rhai_fn(name = "+", return_raw)]
     pub fn add_append_str(string1: &str, string2: &str) -> RhaiResultOf<ImmutableString> {
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         crate::reserve::reserve(string1.len() + string2.len())?;
         let mut buf = crate::new_smart_string();
         buf.push_str(string1);
@@ -114,7 +114,7 @@ mod string_functions {
         string1: &mut ImmutableString,
         string2: ImmutableString,
     ) -> RhaiResultOf<()> {
-        // rhapi patch 9: the host's memory check (a shared string is copied before it grows).
+        // rhapi patch 10: the host's memory check (a shared string is copied before it grows).
         crate::reserve::reserve(string1.len() + string2.len())?;
         *string1 += string2;
         Ok(())
@@ -136,7 +136,7 @@ mod string_functions {
             if utf8.is_empty() {
                 return Ok(string);
             }
-            // rhapi patch 9: the host's memory check before the new string.
+            // rhapi patch 10: the host's memory check before the new string.
             crate::reserve::reserve(string.len() + utf8.len())?;
 
             let s = String::from_utf8_lossy(&utf8);
@@ -157,7 +157,7 @@ mod string_functions {
             if utf8.is_empty() {
                 return Ok(());
             }
-            // rhapi patch 9: the host's memory check before the new string.
+            // rhapi patch 10: the host's memory check before the new string.
             crate::reserve::reserve(string.len() + utf8.len())?;
 
             let mut s = <ImmutableString as AsRef<SmartString>>::as_ref(string).clone();
@@ -1199,7 +1199,7 @@ mod string_functions {
         if string.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         crate::reserve::reserve_replace(string, find_string, substitute_string.len())?;
 
         *string = string.replace(find_string, substitute_string).into();
@@ -1225,7 +1225,7 @@ mod string_functions {
         if string.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         crate::reserve::reserve_replace(string, find_string, substitute_character.len_utf8())?;
 
         *string = string
@@ -1253,7 +1253,7 @@ mod string_functions {
         if string.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         let mut buf = [0_u8; 4];
         let find = find_character.encode_utf8(&mut buf);
         crate::reserve::reserve_replace(string, find, substitute_string.len())?;
@@ -1283,7 +1283,7 @@ mod string_functions {
         if string.is_empty() {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the new string.
+        // rhapi patch 10: the host's memory check before the new string.
         let mut buf = [0_u8; 4];
         let find = find_character.encode_utf8(&mut buf);
         crate::reserve::reserve_replace(string, find, substitute_character.len_utf8())?;
@@ -1350,16 +1350,16 @@ mod string_functions {
         if len <= orig_len {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the string grows (a shared string
+        // rhapi patch 10: the host's memory check before the string grows (a shared string
         // is copied first).
         crate::reserve::reserve_n(len - orig_len, character.len_utf8())?;
         crate::reserve::reserve(string.len() + (len - orig_len) * character.len_utf8())?;
 
         let p = string.make_mut();
 
-        for _ in 0..(len - orig_len) {
-            p.push(character);
-        }
+        // rhapi patch 10: one copy of the padding, not a push per character.
+        let mut buf = [0_u8; 4];
+        p.push_str(&character.encode_utf8(&mut buf).repeat(len - orig_len));
 
         #[cfg(not(feature = "unchecked"))]
         if _ctx.engine().max_string_size() > 0 && string.len() > _ctx.engine().max_string_size() {
@@ -1422,11 +1422,11 @@ mod string_functions {
         let mut str_len = string.chars().count();
         let padding_len = padding.chars().count();
 
-        // rhapi patch 9: an empty padding never reaches `len` (stock Rhai loops forever).
+        // rhapi patch 10: an empty padding never reaches `len` (stock Rhai loops forever).
         if len <= str_len || padding_len == 0 {
             return Ok(());
         }
-        // rhapi patch 9: the host's memory check before the string grows: each character
+        // rhapi patch 10: the host's memory check before the string grows: each character
         // of the padding is at most as long as its longest.
         let widest = padding.chars().map(char::len_utf8).max().unwrap_or(1);
         crate::reserve::reserve_n(len - str_len, widest)?;
@@ -1586,7 +1586,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "to_chars", return_raw)]
         pub fn to_chars(string: &str) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_n(string.len(), std::mem::size_of::<Dynamic>())?;
             Ok(if string.is_empty() {
                 Array::new()
@@ -1605,7 +1605,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split", pure, return_raw)]
         pub fn split_whitespace(string: &mut ImmutableString) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, string.split_whitespace().count())?;
             Ok(if string.is_empty() {
                 vec![string.clone().into()]
@@ -1624,7 +1624,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(pure, return_raw)]
         pub fn split(string: &mut ImmutableString, delimiter: &str) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::MAX))?;
             Ok(if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
                 vec![string.clone().into()]
@@ -1646,7 +1646,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split", pure, return_raw)]
         pub fn splitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::try_from(segments).unwrap_or(0)))?;
             Ok(if segments <= 1
                 || string.is_empty()
@@ -1669,7 +1669,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split", pure, return_raw)]
         pub fn split_char(string: &mut ImmutableString, delimiter: char) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, string.matches(delimiter).count() + 1)?;
             Ok(if string.is_empty() || !string.contains(delimiter) {
                 vec![string.clone().into()]
@@ -1691,7 +1691,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split", pure, return_raw)]
         pub fn splitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, (string.matches(delimiter).count() + 1).min(usize::try_from(segments).unwrap_or(0)))?;
             Ok(if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
                 [string.clone().into()].into()
@@ -1712,7 +1712,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split_rev", pure, return_raw)]
         pub fn rsplit(string: &mut ImmutableString, delimiter: &str) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::MAX))?;
             Ok(if string.is_empty() || (!delimiter.is_empty() && !string.contains(delimiter)) {
                 vec![string.clone().into()]
@@ -1734,7 +1734,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split_rev", pure, return_raw)]
         pub fn rsplitn(string: &mut ImmutableString, delimiter: &str, segments: INT) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, crate::reserve::split_pieces(string, delimiter, usize::try_from(segments).unwrap_or(0)))?;
             Ok(if segments <= 1
                 || string.is_empty()
@@ -1761,7 +1761,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split_rev", pure, return_raw)]
         pub fn rsplit_char(string: &mut ImmutableString, delimiter: char) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, string.matches(delimiter).count() + 1)?;
             Ok(if string.is_empty() || !string.contains(delimiter) {
                 vec![string.clone().into()]
@@ -1783,7 +1783,7 @@ mod string_functions {
         /// ```
         #[rhai_fn(name = "split_rev", pure, return_raw)]
         pub fn rsplitn_char(string: &mut ImmutableString, delimiter: char, segments: INT) -> RhaiResultOf<Array> {
-            // rhapi patch 9: the host's memory check before the array of pieces.
+            // rhapi patch 10: the host's memory check before the array of pieces.
             crate::reserve::reserve_split(string, (string.matches(delimiter).count() + 1).min(usize::try_from(segments).unwrap_or(0)))?;
             Ok(if segments <= 1 || string.is_empty() || !string.contains(delimiter) {
                 [string.clone().into()].into()

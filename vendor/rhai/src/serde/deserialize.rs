@@ -236,7 +236,7 @@ impl<'de> Visitor<'de> for DynamicVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut arr = crate::Array::new();
 
-        // rhapi patch 9: the host's memory check, at the start and every 64 items, so that
+        // rhapi patch 10: the host's memory check, at the start and every 64 items, so that
         // a small input cannot build a value past the host's budget.
         crate::reserve::allowed(0).map_err(A::Error::custom)?;
         while let Some(v) = seq.next_element()? {
@@ -254,7 +254,7 @@ impl<'de> Visitor<'de> for DynamicVisitor {
     fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut m = crate::Map::new();
 
-        // rhapi patch 9: the host's memory check, as in `visit_seq`.
+        // rhapi patch 10: the host's memory check, as in `visit_seq`.
         crate::reserve::allowed(0).map_err(M::Error::custom)?;
         while let Some((k, v)) = map.next_entry::<SerdeString, Dynamic>()? {
             m.insert(k.into(), v);

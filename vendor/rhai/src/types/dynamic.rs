@@ -858,7 +858,7 @@ impl Clone for Dynamic {
             Union::Float(v, tag, ..) => Self(Union::Float(v, tag, ReadWrite)),
             #[cfg(feature = "decimal")]
             Union::Decimal(ref v, tag, ..) => Self(Union::Decimal(v.clone(), tag, ReadWrite)),
-            // rhapi patch 9: nested arrays and maps are cloned at most `MAX_DEPTH` deep.
+            // rhapi patch 10: nested arrays and maps are cloned at most `MAX_DEPTH` deep.
             #[cfg(not(feature = "no_index"))]
             Union::Array(ref v, tag, ..) => match crate::reserve::clone_nested(v) {
                 Some(v) => Self(Union::Array(v, tag, ReadWrite)),
