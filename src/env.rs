@@ -21,10 +21,29 @@ pub fn set_current(env: &Arc<EnvVars>) {
 
 /// Replaces the current environment's secret values in `text` with `[redacted]`.
 pub fn redact(text: &str) -> String {
-    match CURRENT.read().ok().and_then(|c| c.clone()) {
+    match current() {
         Some(env) => env.redact(text),
         None => text.to_string(),
     }
+}
+
+/// Whether `text` holds a secret value of the current environment (in any of its forms).
+pub fn holds_secret(text: &str) -> bool {
+    current().is_some_and(|env| env.holds_secret(text))
+}
+
+/// `value` with the current environment's secrets redacted from its strings, and from the
+/// strings inside its maps and arrays: what a script's `catch` block binds, so that an
+/// error message never hands a secret to a script (docs/reference.md, "env").
+pub fn redact_value(value: Dynamic) -> Dynamic {
+    match current() {
+        Some(env) if !env.secrets.forms.is_empty() => env.secrets.redact_value(value, 0),
+        _ => value,
+    }
+}
+
+fn current() -> Option<Arc<EnvVars>> {
+    CURRENT.read().ok().and_then(|c| c.clone())
 }
 
 /// Replaces one known secret (a URL's password, which may appear in a message apart from
@@ -36,53 +55,57 @@ pub fn scrub(text: &str, secret: Option<&str>) -> String {
     }
 }
 
-/// Values shorter than this are too common to redact without mangling messages.
-const MIN_REDACTED_LEN: usize = 4;
+/// Values shorter than this, in characters, are too common to redact without mangling
+/// messages (docs/reference.md, "env").
+const MIN_REDACTED_CHARS: usize = 8;
+
+/// Keys whose values are meant to be seen (sent to browsers, printed): never redacted.
+const PUBLIC_PREFIX: &str = "PUBLIC_";
 
 /// The environment scripts see: the process environment, then `.env.local`, then `.env`.
 #[derive(Debug, Default)]
 pub struct EnvVars {
     values: BTreeMap<String, String>,
-    /// Values loaded from files, longest first, to be replaced by `[redacted]` in output.
-    secrets: Vec<String>,
+    secrets: Secrets,
 }
 
 impl EnvVars {
     /// Loads the environment of the app in `app_dir`. Warnings (fallbacks, unset keys, bad
     /// lines) are logged with file names and keys, never values.
     pub fn load(app_dir: &Path, mode: Mode) -> EnvVars {
-        let mut values: BTreeMap<String, String> = std::env::vars().collect();
-        let mut secrets = BTreeSet::new();
+        let process: BTreeMap<String, String> = std::env::vars().collect();
+        let mut values = process.clone();
+        let mut secrets = Vec::new();
 
-        let mut files = vec![".env.local"];
-        let has_env = app_dir.join(".env").is_file();
-        if has_env {
-            files.push(".env");
-        } else if mode == Mode::Dev && app_dir.join(".env.example").is_file() {
-            files.push(".env.example");
-        }
-        for name in files {
-            let loaded = read_dotenv(&app_dir.join(name), name);
+        // `.env.example` is read for its keys even when it is not the fallback; its bad
+        // lines are then `warn_unset_example_keys`'s to report.
+        let use_example = mode == Mode::Dev && !app_dir.join(".env").is_file();
+        let listed = read_listing(app_dir, &[".env.local", ".env", ".env.example"], |name| {
+            name != ".env.example" || use_example
+        });
+        for (name, loaded) in &listed {
+            let fallback = *name == ".env.example";
+            if fallback && !use_example {
+                continue;
+            }
             let mut taken = Vec::new();
             for (key, value) in loaded {
-                if values.contains_key(&key) {
+                if values.contains_key(key) {
                     continue; // an earlier source wins
                 }
-                if value.len() >= MIN_REDACTED_LEN {
-                    secrets.insert(value.clone());
-                }
-                taken.push(key.clone());
-                values.insert(key, value);
+                secrets.push((key.as_str(), value.as_str()));
+                taken.push(key.as_str());
+                values.insert(key.clone(), value.clone());
             }
-            if name == ".env.example" && !taken.is_empty() {
+            if fallback && !taken.is_empty() {
                 tracing::warn!(
                     "no .env file: took {} from .env.example (copy it to .env and set real values)",
                     taken.join(", ")
                 );
             }
         }
-        let mut secrets: Vec<String> = secrets.into_iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.extend(listed_from_process(&listed, &process));
+        let secrets = Secrets::new(secrets);
         EnvVars { values, secrets }
     }
 
@@ -91,31 +114,31 @@ impl EnvVars {
     /// ever taken from `.env.test`; otherwise it is `database_url`, a database of the test
     /// file's own (a `DATABASE_URL` left in the shell must not point tests at real data).
     pub fn for_tests(app_dir: &Path, database_url: &str) -> EnvVars {
-        let mut values: BTreeMap<String, String> = std::env::vars().collect();
-        values.remove("DATABASE_URL");
-        let mut secrets = BTreeSet::new();
-        for name in [".env.test", ".env.example"] {
-            for (key, value) in read_dotenv(&app_dir.join(name), name) {
-                if values.contains_key(&key) || (key == "DATABASE_URL" && name != ".env.test") {
+        let mut process: BTreeMap<String, String> = std::env::vars().collect();
+        process.remove("DATABASE_URL");
+        let mut values = process.clone();
+        let mut secrets = Vec::new();
+        let listed = read_listing(app_dir, &[".env.test", ".env.example"], |_| true);
+        for (name, loaded) in &listed {
+            for (key, value) in loaded {
+                if values.contains_key(key) || (key == "DATABASE_URL" && *name != ".env.test") {
                     continue;
                 }
-                if value.len() >= MIN_REDACTED_LEN {
-                    secrets.insert(value.clone());
-                }
-                values.insert(key, value);
+                secrets.push((key.as_str(), value.as_str()));
+                values.insert(key.clone(), value.clone());
             }
         }
+        secrets.extend(listed_from_process(&listed, &process));
+        let secrets = Secrets::new(secrets);
         values
             .entry("DATABASE_URL".to_string())
             .or_insert_with(|| database_url.to_string());
-        let mut secrets: Vec<String> = secrets.into_iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         EnvVars { values, secrets }
     }
 
     /// Whether `.env.test` sets `DATABASE_URL` (then every test file shares that database).
     pub fn test_database_is_shared(app_dir: &Path) -> bool {
-        read_dotenv(&app_dir.join(".env.test"), ".env.test")
+        read_dotenv(&app_dir.join(".env.test"), ".env.test", false)
             .iter()
             .any(|(key, value)| key == "DATABASE_URL" && !value.trim().is_empty())
     }
@@ -126,7 +149,7 @@ impl EnvVars {
         if !app_dir.join(".env.example").is_file() {
             return;
         }
-        let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example")
+        let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example", true)
             .into_iter()
             .map(|(key, _)| key)
             .filter(|key| !self.values.contains_key(key))
@@ -144,15 +167,15 @@ impl EnvVars {
         self.values.get(key).map(String::as_str)
     }
 
-    /// Replaces every secret value in `text` with `[redacted]`.
+    /// Replaces every secret value in `text`, in each of its escaped forms, with
+    /// `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "[redacted]");
-            }
-        }
-        out
+        self.secrets.redact(text)
+    }
+
+    /// Whether `text` holds a secret value (in any of its forms).
+    pub fn holds_secret(&self, text: &str) -> bool {
+        self.secrets.found_in(text)
     }
 
     /// The `env` module: `env::NAME` for each variable and `env::get("NAME")`.
@@ -171,9 +194,115 @@ impl EnvVars {
     }
 }
 
-/// Reads a dotenv file into key/value pairs; a missing file is empty, a bad line is logged
-/// with its file and skipped.
-fn read_dotenv(path: &Path, name: &str) -> Vec<(String, String)> {
+/// Each dotenv file of `names` that exists, with its pairs, in the order given; bad lines
+/// are logged for the files `warn` accepts.
+fn read_listing<'n>(
+    app_dir: &Path,
+    names: &[&'n str],
+    warn: impl Fn(&str) -> bool,
+) -> Vec<(&'n str, Vec<(String, String)>)> {
+    names
+        .iter()
+        .filter(|name| app_dir.join(name).is_file())
+        .map(|name| {
+            let pairs = read_dotenv(&app_dir.join(name), name, warn(name));
+            (*name, pairs)
+        })
+        .collect()
+}
+
+/// The keys the dotenv files list whose values come from the process environment: how
+/// Docker, systemd and Kubernetes pass secrets, so they are secrets too.
+fn listed_from_process<'a>(
+    listed: &'a [(&str, Vec<(String, String)>)],
+    process: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    listed
+        .iter()
+        .flat_map(|(_, pairs)| pairs)
+        .filter_map(|(key, _)| process.get_key_value(key))
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+}
+
+/// The secret values of an environment, in every form they take in output: as they are,
+/// escaped as `debug` and Rhai's printing of maps and arrays escape strings (Rust's `{:?}`),
+/// and escaped as in JSON. Computed once when the environment loads; longest first, so that
+/// a secret holding another is replaced whole.
+#[derive(Debug, Default)]
+struct Secrets {
+    forms: Vec<String>,
+}
+
+impl Secrets {
+    /// The forms of the values of `pairs` that are secrets: not under a `PUBLIC_` key, and
+    /// at least [`MIN_REDACTED_CHARS`] long.
+    fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Secrets {
+        let mut forms = BTreeSet::new();
+        for (key, value) in pairs {
+            if key.starts_with(PUBLIC_PREFIX) || value.chars().count() < MIN_REDACTED_CHARS {
+                continue;
+            }
+            let debug = format!("{value:?}");
+            let json = serde_json::Value::from(value).to_string();
+            for quoted in [debug, json] {
+                forms.insert(quoted[1..quoted.len() - 1].to_string());
+            }
+            forms.insert(value.to_string());
+        }
+        let mut forms: Vec<String> = forms.into_iter().collect();
+        forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Secrets { forms }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.forms {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+
+    /// [`redact_value`] below `depth` levels of maps and arrays.
+    fn redact_value(&self, mut value: Dynamic, depth: usize) -> Dynamic {
+        // Deeper values are data the script built itself, not an error message.
+        const MAX_DEPTH: usize = 16;
+        if value.is_string() {
+            let text = value.into_immutable_string().unwrap_or_default();
+            return if self.found_in(&text) {
+                self.redact(&text).into()
+            } else {
+                text.into()
+            };
+        }
+        if depth >= MAX_DEPTH {
+            return value;
+        }
+        if value.is_map() {
+            if let Some(mut map) = value.write_lock::<rhai::Map>() {
+                for item in map.values_mut() {
+                    *item = self.redact_value(std::mem::take(item), depth + 1);
+                }
+            }
+        } else if let Some(mut array) = value.write_lock::<rhai::Array>() {
+            for item in array.iter_mut() {
+                *item = self.redact_value(std::mem::take(item), depth + 1);
+            }
+        }
+        value
+    }
+
+    fn found_in(&self, text: &str) -> bool {
+        self.forms
+            .iter()
+            .any(|secret| text.contains(secret.as_str()))
+    }
+}
+
+/// Reads a dotenv file into key/value pairs; a missing file is empty, a bad line is skipped
+/// (and logged with its file when `warn`).
+fn read_dotenv(path: &Path, name: &str, warn: bool) -> Vec<(String, String)> {
     let Ok(iter) = dotenvy::from_path_iter(path) else {
         return Vec::new();
     };
@@ -181,6 +310,7 @@ fn read_dotenv(path: &Path, name: &str) -> Vec<(String, String)> {
     for item in iter {
         match item {
             Ok(pair) => pairs.push(pair),
+            Err(_) if !warn => {}
             Err(dotenvy::Error::LineParse(_, index)) => {
                 tracing::warn!("{name}: cannot parse the line at byte {index}; it is skipped");
             }
@@ -225,15 +355,55 @@ impl EnvMap {
 mod tests {
     use super::*;
 
+    fn env_with(pairs: &[(&str, &str)]) -> EnvVars {
+        EnvVars {
+            values: BTreeMap::new(),
+            secrets: Secrets::new(pairs.iter().copied()),
+        }
+    }
+
     #[test]
     fn redacts_longest_first() {
-        let env = EnvVars {
-            values: BTreeMap::new(),
-            secrets: vec!["secret-value".into(), "secret".into()],
-        };
+        let env = env_with(&[("A", "secret-value"), ("B", "secret-v")]);
         assert_eq!(
-            env.redact("got secret-value and secret"),
+            env.redact("got secret-value and secret-v"),
             "got [redacted] and [redacted]"
         );
+    }
+
+    #[test]
+    fn redacts_the_debug_and_json_forms() {
+        let pem = "-----BEGIN KEY-----\nab\"c\\d\n-----END KEY-----";
+        let env = env_with(&[("PEM", pem)]);
+        let debug = format!("#{{\"k\": {pem:?}}}");
+        let json = serde_json::json!({ "k": pem }).to_string();
+        assert_eq!(env.redact(&debug), "#{\"k\": \"[redacted]\"}");
+        assert_eq!(env.redact(&json), "{\"k\":\"[redacted]\"}");
+        assert!(env.holds_secret(&json) && !env.holds_secret("nothing"));
+    }
+
+    #[test]
+    fn what_a_catch_binds_is_redacted() {
+        let env = Arc::new(env_with(&[("KEY", "s3cr3t-value")]));
+        let mut engine = Engine::new();
+        let hook = Arc::clone(&env);
+        engine.on_catch(move |value| hook.secrets.redact_value(value, 0));
+        let caught = |script: &str| engine.eval::<Dynamic>(script).unwrap().to_string();
+        // The map Rhai makes from an error, and a thrown value.
+        let message = r#"let m = (); try { parse_int("s3cr3t-value"); } catch (e) { m = e; } m"#;
+        let thrown = r#"let m = (); try { throw ["s3cr3t-value"]; } catch (e) { m = e; } m"#;
+        let message = caught(message);
+        assert!(message.contains("[redacted]") && !message.contains("s3cr3t"));
+        assert_eq!(caught(thrown), r#"["[redacted]"]"#);
+    }
+
+    #[test]
+    fn short_values_and_public_keys_are_not_secrets() {
+        let env = env_with(&[
+            ("SHORT", "1234567"),
+            ("PUBLIC_SITE", "https://site.example"),
+        ]);
+        let text = "1234567 https://site.example";
+        assert_eq!(env.redact(text), text);
     }
 }

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use support::TestApp;
 
 /// A local HTTP server: `/echo` answers with what it received as JSON, `/missing` is a 404
-/// with a JSON problem body, `/text` is plain text, `/silent` never answers.
+/// with a JSON problem body, `/text` is plain text, `/silent` never answers,
+/// `/redirect/<status>?to=<url>` redirects there with that status, and `/hops/<n>` is `n`
+/// redirects (each a relative `Location`) before an echo.
 struct Upstream {
     port: u16,
 }
@@ -57,6 +59,14 @@ fn serve(stream: TcpStream) {
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
+    if let Some((status, location)) = redirect_of(&path) {
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let mut stream = stream;
+        let _ = stream.write_all(response.as_bytes());
+        return;
+    }
     let (status, content_type, extra, payload) = match path.as_str() {
         "/silent" => {
             // Hold the connection open without a word until the client gives up.
@@ -95,6 +105,17 @@ fn serve(stream: TcpStream) {
     );
     let mut stream = stream;
     let _ = stream.write_all(response.as_bytes());
+}
+
+/// The status and `Location` the upstream answers `path` with, if it is a redirect.
+fn redirect_of(path: &str) -> Option<(u16, String)> {
+    if let Some(rest) = path.strip_prefix("/redirect/") {
+        let (status, to) = rest.split_once("?to=")?;
+        return Some((status.parse().ok()?, to.to_string()));
+    }
+    let left: u32 = path.strip_prefix("/hops/")?.parse().ok()?;
+    // Relative to /hops/<n>: /hops/<n - 1>, then the echo.
+    (left > 0).then(|| (302, (left - 1).to_string()))
 }
 
 #[test]
@@ -237,4 +258,127 @@ fn an_upstream_slower_than_the_budget_is_a_504() {
     let response = server.get("/api/slow");
     assert_eq!(response.status, 504, "{}", response.text());
     assert_eq!(response.json(), json!({ "error": "Script timed out" }));
+}
+
+#[test]
+fn a_redirect_to_another_origin_drops_credentials_and_secret_headers() {
+    let first = Upstream::start();
+    let second = Upstream::start();
+    let app = TestApp::new();
+    app.write(".env", "RHAPI_T_API_KEY=sk-live-0123456789\n");
+    app.write(
+        "pages/api/go.rhai",
+        &format!(
+            r#"fn GET() {{
+                let headers = #{{ authorization: "Bearer t0ken-abc", cookie: "sid=s1",
+                                 "x-api-key": env::RHAPI_T_API_KEY, "x-trace": "kept-along" }};
+                let other = http::request(#{{ method: "POST", url: "{other}", headers: headers, body: #{{ n: 1 }} }});
+                let same = http::request(#{{ method: "POST", url: "{same}", headers: headers, body: #{{ n: 1 }} }});
+                #{{ other: other.json, same: same.json }}
+            }}"#,
+            other = first.url(&format!("/redirect/307?to={}", second.url("/echo"))),
+            same = first.url(&format!("/redirect/307?to={}", first.url("/echo"))),
+        ),
+    );
+    let server = app.serve("dev", &[]);
+    let response = server.get("/api/go");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let body = response.json();
+
+    // What the second origin received: the method and body (307), no credentials.
+    let other = &body["other"];
+    assert_eq!(
+        other["headers"]["host"],
+        format!("127.0.0.1:{}", second.port)
+    );
+    assert_eq!(other["method"], "POST");
+    assert_eq!(other["body"], r#"{"n":1}"#);
+    assert_eq!(other["headers"]["x-trace"], "kept-along");
+    assert_eq!(other["headers"]["content-type"], "application/json");
+    for dropped in ["authorization", "cookie", "x-api-key"] {
+        assert!(
+            other["headers"].get(dropped).is_none(),
+            "{dropped}: {other}"
+        );
+    }
+
+    // The same origin gets them all.
+    let same = &body["same"];
+    assert_eq!(same["headers"]["host"], format!("127.0.0.1:{}", first.port));
+    assert_eq!(same["headers"]["authorization"], "Bearer t0ken-abc");
+    assert_eq!(same["headers"]["cookie"], "sid=s1");
+    assert_eq!(same["headers"]["x-api-key"], "sk-live-0123456789");
+}
+
+#[test]
+fn redirects_change_the_method_as_fetch_does() {
+    let upstream = Upstream::start();
+    let app = TestApp::new();
+    let to = |status: u16| upstream.url(&format!("/redirect/{status}?to=/echo"));
+    app.write(
+        "pages/api/methods.rhai",
+        &format!(
+            r#"fn GET() {{
+                let seen = [];
+                for pair in [["POST", "{s303}"], ["POST", "{s302}"], ["POST", "{s301}"],
+                             ["PUT", "{s302}"], ["PUT", "{s308}"], ["DELETE", "{s307}"]] {{
+                    let r = http::request(#{{ method: pair[0], url: pair[1], body: "data" }});
+                    seen.push(`${{pair[0]}} -> ${{r.json.method}} '${{r.json.body}}' ${{r.json.headers["content-type"]}}`);
+                }}
+                seen
+            }}"#,
+            s303 = to(303),
+            s302 = to(302),
+            s301 = to(301),
+            s308 = to(308),
+            s307 = to(307),
+        ),
+    );
+    let server = app.serve("dev", &[]);
+    let response = server.get("/api/methods");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let text = "text/plain; charset=utf-8";
+    assert_eq!(
+        response.json(),
+        json!([
+            "POST -> GET '' ",
+            "POST -> GET '' ",
+            "POST -> GET '' ",
+            format!("PUT -> PUT 'data' {text}"),
+            format!("PUT -> PUT 'data' {text}"),
+            format!("DELETE -> DELETE 'data' {text}"),
+        ])
+    );
+}
+
+#[test]
+fn at_most_five_redirects_are_followed() {
+    let upstream = Upstream::start();
+    let app = TestApp::new();
+    app.write(
+        "pages/api/hops.rhai",
+        &format!(
+            r#"fn GET() {{
+                let five = http::get("{five}");
+                let error = "no error";
+                try {{ http::get("{six}"); }} catch (err) {{ error = err; }}
+                #{{ status: five.status, path: five.json.path, error: error }}
+            }}"#,
+            five = upstream.url("/hops/5"),
+            six = upstream.url("/hops/6"),
+        ),
+    );
+    let server = app.serve("dev", &[]);
+    let response = server.get("/api/hops");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["status"], 200);
+    assert_eq!(body["path"], "/hops/0");
+    assert_eq!(
+        body["error"],
+        format!(
+            "http::get: http://127.0.0.1:{}: more than 5 redirects (the most http:: follows)",
+            upstream.port
+        )
+    );
 }

@@ -1,13 +1,15 @@
 //! `http::`: outgoing HTTP requests with actix's asynchronous client (`awc`): the run
 //! suspends while the request is out, so a slow upstream holds no thread. Any status is a
 //! result; timeouts, refused connections and bad URLs are errors. Every request is cut at
-//! its timeout (default 10 s) and at the request's budget.
+//! its timeout (default 10 s) and at the request's budget. Redirects are followed here, not
+//! by the client, so that what goes to another origin is decided in one place.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
 use awc::error::{ConnectError, PayloadError, SendRequestError};
 use rhai::{Dynamic, Map, Module, NativeCallContext};
 
@@ -21,6 +23,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest response body read, in bytes.
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
+/// Redirects one call follows at most (docs/batteries.md, "Redirects").
+const MAX_REDIRECTS: usize = 5;
+
 thread_local! {
     /// One client per worker thread (the client is not `Send`), so connections are kept
     /// alive between requests.
@@ -29,7 +34,7 @@ thread_local! {
 
 /// A client with TLS (the web's roots, rustls with ring), no limit on connections at once
 /// (awc's default is 100: requests in flight are bounded by `--max-in-flight` instead), and
-/// redirects followed as browsers and `fetch` do.
+/// no redirects of its own ([`Outgoing::redirect`] follows them).
 fn new_client() -> awc::Client {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -50,6 +55,7 @@ fn new_client() -> awc::Client {
             concat!("rhapi/", env!("CARGO_PKG_VERSION")),
         ))
         .disable_timeout()
+        .disable_redirects()
         .finish()
 }
 
@@ -102,15 +108,17 @@ pub fn module() -> Module {
     module
 }
 
-/// Sends one request; `opts` may hold `headers` (a map) and `timeout_ms`.
+/// Sends one request, following redirects; `opts` may hold `headers` (a map) and
+/// `timeout_ms`.
 fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> ScriptResult<Map> {
     let fail = |message: String| script_error(format!("{call}: {message}"));
     let budget = budget()?;
     let requested = requested_timeout(opts).map_err(&fail)?;
     let timeout = requested.min(budget);
-    let (request, bytes) = build_request(method, url, body, opts).map_err(&fail)?;
+    let outgoing = build_request(method, url, body, opts).map_err(&fail)?;
+    let client = client();
     let exchange = async move {
-        let mut response = request.send_body(bytes).await.map_err(Failure::Send)?;
+        let mut response = outgoing.follow(&client).await?;
         let status = response.status().as_u16();
         let mut headers = Map::new();
         for (name, value) in response.headers() {
@@ -141,6 +149,112 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
 enum Failure {
     Send(SendRequestError),
     Body(PayloadError),
+    /// A redirect the call cannot follow (what it points to is not an http(s) URL).
+    Redirect(String),
+    /// More than [`MAX_REDIRECTS`] in a row.
+    TooManyRedirects,
+}
+
+/// An outgoing request as it is sent, and as each redirect changes it.
+struct Outgoing {
+    method: Method,
+    url: url::Url,
+    /// The script's headers (the client adds its own, `User-Agent`, to each request).
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// Headers that describe a body, dropped with the body when a redirect turns the request
+/// into a `GET` (as `fetch` does).
+const BODY_HEADERS: [HeaderName; 5] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LOCATION,
+];
+
+impl Outgoing {
+    /// Sends the request and follows the redirects it gets, up to [`MAX_REDIRECTS`]: the
+    /// final response.
+    async fn follow(mut self, client: &awc::Client) -> Result<awc::ClientResponse, Failure> {
+        let mut followed = 0;
+        loop {
+            let mut request = client.request(self.method.clone(), self.url.as_str());
+            for (name, value) in &self.headers {
+                request.headers_mut().append(name.clone(), value.clone());
+            }
+            let response = request
+                .send_body(self.body.clone())
+                .await
+                .map_err(Failure::Send)?;
+            let Some(location) = redirect_location(&response) else {
+                return Ok(response);
+            };
+            if followed == MAX_REDIRECTS {
+                return Err(Failure::TooManyRedirects);
+            }
+            followed += 1;
+            self.redirect(response.status(), &location)?;
+        }
+    }
+
+    /// Becomes the request a redirect asks for, as browsers and `fetch` make it: `303`
+    /// (and `301`/`302` after a `POST`) is a `GET` without a body, `307`/`308` keep the
+    /// method and body. Going to another origin drops `Authorization`, `Cookie` and every
+    /// header whose value holds a secret of the environment.
+    fn redirect(&mut self, status: StatusCode, location: &str) -> Result<(), Failure> {
+        let next = self
+            .url
+            .join(location)
+            .ok()
+            .filter(|next| matches!(next.scheme(), "http" | "https"))
+            .ok_or_else(|| Failure::Redirect("a redirect to a URL that is not http(s)".into()))?;
+        let to_get = match status {
+            StatusCode::SEE_OTHER => self.method != Method::GET && self.method != Method::HEAD,
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => self.method == Method::POST,
+            _ => false,
+        };
+        if to_get {
+            self.method = Method::GET;
+            self.body = Bytes::new();
+            for name in &BODY_HEADERS {
+                self.headers.remove(name);
+            }
+        }
+        if next.origin() != self.url.origin() {
+            self.headers.remove(header::AUTHORIZATION);
+            self.headers.remove(header::PROXY_AUTHORIZATION);
+            self.headers.remove(header::COOKIE);
+            let secret: Vec<HeaderName> = self
+                .headers
+                .iter()
+                .filter(|(_, value)| {
+                    crate::env::holds_secret(&String::from_utf8_lossy(value.as_bytes()))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in secret {
+                self.headers.remove(name);
+            }
+        }
+        self.url = next;
+        Ok(())
+    }
+}
+
+/// Where a redirect response points, if it is one (a redirect status with a `Location`).
+fn redirect_location(response: &awc::ClientResponse) -> Option<String> {
+    let redirect = matches!(
+        response.status(),
+        StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::SEE_OTHER
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT
+    );
+    let location = response.headers().get(header::LOCATION)?;
+    redirect.then(|| String::from_utf8_lossy(location.as_bytes()).into_owned())
 }
 
 /// `timeout_ms` of the options, or the default.
@@ -156,12 +270,7 @@ fn requested_timeout(opts: &Map) -> Result<Duration, String> {
 }
 
 /// The request: method, URL, the script's headers, and the body with its default type.
-fn build_request(
-    method: &str,
-    url: &str,
-    body: &Dynamic,
-    opts: &Map,
-) -> Result<(awc::ClientRequest, Vec<u8>), String> {
+fn build_request(method: &str, url: &str, body: &Dynamic, opts: &Map) -> Result<Outgoing, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
             "bad URL '{url}': it must start with http:// or https://"
@@ -171,28 +280,32 @@ fn build_request(
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("bad URL '{}'", host_of(url)));
     }
+    let url = url::Url::parse(url).map_err(|_| format!("bad URL '{}'", host_of(url)))?;
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| format!("'{method}' is not an HTTP method"))?;
-    let mut request = client().request(method, uri);
     let (bytes, content_type) = encode_body(body)?;
-    let mut has_content_type = false;
-    if let Some(headers) = opts.get("headers").filter(|h| !h.is_unit()) {
-        let headers = headers
+    let mut headers = HeaderMap::new();
+    if let Some(given) = opts.get("headers").filter(|h| !h.is_unit()) {
+        let given = given
             .read_lock::<Map>()
             .ok_or_else(|| "headers must be a map".to_string())?;
-        for (name, value) in headers.iter() {
+        for (name, value) in given.iter() {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("'{name}' is not a valid header name"))?;
             let value = HeaderValue::from_str(&value.to_string())
                 .map_err(|_| format!("the value of header '{name}' is not valid"))?;
-            has_content_type |= name == CONTENT_TYPE;
-            request = request.append_header((name, value));
+            headers.append(name, value);
         }
     }
-    if let (Some(content_type), false) = (content_type, has_content_type) {
-        request = request.insert_header((CONTENT_TYPE, content_type));
+    if let (Some(content_type), false) = (content_type, headers.contains_key(CONTENT_TYPE)) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
-    Ok((request, bytes))
+    Ok(Outgoing {
+        method,
+        url,
+        headers,
+        body: Bytes::from(bytes),
+    })
 }
 
 /// `#{ status, headers, body, json }`: `body` a string when UTF-8 (else a blob), `json`
@@ -262,5 +375,9 @@ fn describe(failure: &Failure, url: &str) -> String {
             format!("{host}: the response is larger than {MAX_RESPONSE} bytes")
         }
         Failure::Body(other) => format!("{host}: {other}"),
+        Failure::Redirect(why) => format!("{host}: {why}"),
+        Failure::TooManyRedirects => {
+            format!("{host}: more than {MAX_REDIRECTS} redirects (the most http:: follows)")
+        }
     }
 }

@@ -38,6 +38,9 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
             };
             context::log(LogLevel::Debug, line)
         });
+    // What `catch (e)` binds never holds a secret, whatever error it was made from
+    // (vendor/rhai/PATCHES.md, patch 9).
+    engine.on_catch(crate::env::redact_value);
     // No code from strings at run time: every script is compiled, located and limited.
     engine.disable_symbol("eval");
     engine.set_module_resolver(PagesResolver::new(app_dir));

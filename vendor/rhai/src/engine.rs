@@ -138,6 +138,8 @@ pub struct Engine {
     pub(crate) print: Option<Box<OnPrintCallback>>,
     /// Callback closure for implementing the `debug` command.
     pub(crate) debug: Option<Box<OnDebugCallback>>,
+    /// Callback closure mapping the value a `catch` block binds.
+    pub(crate) catch: Option<Box<crate::func::native::OnCatchCallback>>,
     /// Callback closure for progress reporting.
     #[cfg(not(feature = "unchecked"))]
     pub(crate) progress: Option<Box<crate::func::native::OnProgressCallback>>,
@@ -200,6 +202,8 @@ impl fmt::Debug for Engine {
 
         #[cfg(not(feature = "unchecked"))]
         f.field("progress", &self.progress.is_some());
+
+        f.field("catch", &self.catch.is_some());
 
         f.field("options", &self.options)
             .field("default_tag", &self.def_tag);
@@ -281,6 +285,7 @@ impl Engine {
 
         print: None,
         debug: None,
+        catch: None,
 
         #[cfg(not(feature = "unchecked"))]
         progress: None,

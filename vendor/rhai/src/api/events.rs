@@ -248,6 +248,46 @@ impl Engine {
         self.progress = Some(Box::new(callback));
         self
     }
+    /// Register a callback that maps the value a `catch` block binds (the thrown value, or
+    /// the map made from an error) before the block sees it: a host can take out what a
+    /// script must never read, such as secrets in an error message.
+    ///
+    /// # Callback Function Signature
+    ///
+    /// `Fn(value: Dynamic) -> Dynamic`
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<rhai::EvalAltResult>> {
+    /// use rhai::{Dynamic, Engine, Map};
+    ///
+    /// let mut engine = Engine::new();
+    ///
+    /// engine.on_catch(|value| match value.try_cast::<Map>() {
+    ///     Some(mut map) => {
+    ///         map.insert("message".into(), "hidden".into());
+    ///         map.into()
+    ///     }
+    ///     None => "hidden".into(),
+    /// });
+    ///
+    /// let message = engine.eval::<String>(
+    ///     r#"let m = ""; try { parse_int("key"); } catch (e) { m = e.message; } m"#,
+    /// )?;
+    /// assert_eq!(message, "hidden");
+    ///
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline(always)]
+    pub fn on_catch(
+        &mut self,
+        callback: impl Fn(Dynamic) -> Dynamic + SendSync + 'static,
+    ) -> &mut Self {
+        self.catch = Some(Box::new(callback));
+        self
+    }
     /// Override default action of `print` (print to stdout using [`println!`])
     ///
     /// # Example

@@ -830,6 +830,10 @@ impl Engine {
                                 err_map.into()
                             }
                         };
+                        let err_value = match self.catch {
+                            Some(ref f) if !catch_var.is_unit() => f(err_value),
+                            _ => err_value,
+                        };
 
                         // Restore scope at end of block
                         defer! { scope if !catch_var.is_unit() => rewind; let orig_scope_len = scope.len(); }

@@ -781,6 +781,13 @@ pub type OnPrintCallback = dyn Fn(&str);
 #[cfg(feature = "sync")]
 pub type OnPrintCallback = dyn Fn(&str) + Send + Sync;
 
+/// Callback function mapping the value a `catch` block binds.
+#[cfg(not(feature = "sync"))]
+pub type OnCatchCallback = dyn Fn(Dynamic) -> Dynamic;
+/// Callback function mapping the value a `catch` block binds.
+#[cfg(feature = "sync")]
+pub type OnCatchCallback = dyn Fn(Dynamic) -> Dynamic + Send + Sync;
+
 /// Callback function for debugging.
 #[cfg(not(feature = "sync"))]
 pub type OnDebugCallback = dyn Fn(&str, Option<&str>, Position);

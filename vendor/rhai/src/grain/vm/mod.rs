@@ -3578,6 +3578,10 @@ impl<'e> Vm<'e> {
 
         let mut err = err;
         let value = self.catch_value(&mut err, catch_var.is_some());
+        let value = match self.engine.catch {
+            Some(ref f) if catch_var.is_some() => f(value),
+            _ => value,
+        };
 
         // Back to where the `try` began, at all three depths.
         self.stack.truncate(operands);
