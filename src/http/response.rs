@@ -90,14 +90,16 @@ pub fn script_error_response(err: &ScriptError, dev: bool) -> HttpResponse {
     }
 }
 
-/// Logs a script error with where it happened and which request hit it.
+/// Logs a script error with where it happened and which request hit it. The message may
+/// hold what the client sent (a thrown string, a value): escaped to stay one line.
 pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
-    tracing::error!(
+    let line = format!(
         "{} {}: {}",
         req.method(),
         req.path(),
         crate::env::redact(&err.to_string())
     );
+    tracing::error!("{}", crate::logging::escape(&line));
 }
 
 fn status_code(status: u16) -> StatusCode {

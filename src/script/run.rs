@@ -143,7 +143,7 @@ impl Call {
             if let Failure::Error(e) | Failure::Timeout(e) = &failure {
                 tracing::error!(
                     "{} (after the response was sent)",
-                    crate::env::redact(&e.to_string())
+                    crate::logging::escape(&crate::env::redact(&e.to_string()))
                 );
             }
             return Reply::Sent(sent);
