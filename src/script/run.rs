@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use rhai::Caches;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
@@ -22,8 +23,13 @@ pub enum Reply {
     Sent(Sent),
     /// `handler` returned without answering: 405.
     NotAllowed(Option<String>),
-    /// `throw #{ status, ... }`.
-    Thrown { status: u16, body: Vec<u8> },
+    /// `throw #{ status, ... }`, with the headers and cookies the run set before it
+    /// (`Retry-After`, `WWW-Authenticate`).
+    Thrown {
+        status: u16,
+        body: Vec<u8>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
     /// Over budget: 504.
     Timeout(ScriptError),
     /// Runtime error: 500.
@@ -150,7 +156,11 @@ impl Call {
         }
         match failure {
             Failure::Timeout(e) => Reply::Timeout(e),
-            Failure::Thrown { status, body } => Reply::Thrown { status, body },
+            Failure::Thrown { status, body } => Reply::Thrown {
+                status,
+                body,
+                headers: res.take().map(|shaped| shaped.headers).unwrap_or_default(),
+            },
             Failure::Error(e) => Reply::Failed(self.with_position(e)),
         }
     }
