@@ -13,7 +13,7 @@ use super::context::RunGuard;
 use super::errors::{classify, Failure};
 use super::methods::{self, Target};
 use super::response::{encode_value, Res, Sent};
-use super::stream::CLIENT_CLOSED;
+use super::stream::{CLIENT_CLOSED, SHUTTING_DOWN};
 use crate::env::EnvMap;
 use crate::error::ScriptError;
 
@@ -137,8 +137,10 @@ impl Call {
         let failure = classify(err, &self.script.file);
         if res.is_streaming() {
             return match failure {
-                // The client went away: the run ends quietly.
-                Failure::Error(e) if e.message == CLIENT_CLOSED => Reply::Streamed,
+                // The client went away, or the server is stopping: the run ends quietly.
+                Failure::Error(e) if e.message == CLIENT_CLOSED || e.message == SHUTTING_DOWN => {
+                    Reply::Streamed
+                }
                 Failure::Error(e) => Reply::Failed(self.with_position(e)),
                 Failure::Timeout(e) => Reply::Timeout(e),
                 Failure::Thrown { .. } => Reply::Streamed,
