@@ -331,7 +331,11 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     let (app, report) = load_for_inspection(dir)?;
     print_lint_warnings(&app.dir);
-    if report.errors.is_empty() {
+    let migrations = crate::batteries::db::migrate::check(&app.dir);
+    for err in &migrations {
+        eprintln!("error: {}", crate::env::redact(&err.to_string()));
+    }
+    if report.errors.is_empty() && migrations.is_empty() {
         let hint = if report.routes == 0 {
             " (pages/api holds no .rhai route file yet)"
         } else {
@@ -341,7 +345,7 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);
-    eprintln!("{} error(s)", report.errors.len());
+    eprintln!("{} error(s)", report.errors.len() + migrations.len());
     Ok(ExitCode::FAILURE)
 }
 

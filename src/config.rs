@@ -40,17 +40,78 @@ impl From<ConfigError> for ScriptError {
     }
 }
 
-/// Reads `<dir>/rhapi.toml`; no file is no overrides.
-pub fn load(dir: &Path) -> Result<Overrides, ConfigError> {
-    match std::fs::read_to_string(dir.join(FILE)) {
-        Ok(text) => parse(&text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Overrides::default()),
-        Err(err) => Err(ConfigError {
-            key: FILE.into(),
-            line: 1,
-            message: format!("cannot be read: {err}"),
-        }),
+/// Reads `<dir>/rhapi.toml`; no file is no overrides. `database` is the SQLite file the app
+/// uses, if any: the public folder must not hold it.
+pub fn load(dir: &Path, database: Option<&Path>) -> Result<Overrides, ConfigError> {
+    let text = match std::fs::read_to_string(dir.join(FILE)) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => {
+            return Err(ConfigError {
+                key: FILE.into(),
+                line: 1,
+                message: format!("cannot be read: {err}"),
+            })
+        }
+    };
+    let overrides = parse(&text)?;
+    let public = overrides.public.clone().unwrap_or_default();
+    if let Err(reason) = exposes_app(dir, &public.dir, database) {
+        return Err(invalid(&text, "public", "dir", &reason));
     }
+    Ok(overrides)
+}
+
+/// Why serving the folder `public` (relative to the app folder `app_dir`) would serve the
+/// app itself: route sources, `rhapi.toml`, `.env` or the database. A folder that does not
+/// exist serves nothing.
+fn exposes_app(app_dir: &Path, public: &str, database: Option<&Path>) -> Result<(), String> {
+    let (Ok(root), Ok(app)) = (app_dir.join(public).canonicalize(), app_dir.canonicalize()) else {
+        return Ok(());
+    };
+    let fix = "give the static files a folder of their own, e.g. dir = \"public\"";
+    if app.starts_with(&root) {
+        let what = if root == app {
+            "is the app folder itself"
+        } else {
+            "contains the app folder"
+        };
+        return Err(format!(
+            "'{public}' {what}: route sources, rhapi.toml, .env and the database would be served; {fix}"
+        ));
+    }
+    if root.starts_with(app.join("pages")) {
+        return Err(format!(
+            "'{public}' is inside pages/: route sources would be served; {fix}"
+        ));
+    }
+    // An app folder: its route sources, settings or secrets. (`pages/api`, not any
+    // `pages/`: a static site may well have a `pages/` folder of HTML.)
+    for name in ["pages/api", FILE, ".env"] {
+        if root.join(name).exists() {
+            return Err(format!(
+                "'{public}' holds {name}: it looks like an app folder, whose files would be served; {fix}"
+            ));
+        }
+    }
+    if let Some(database) = database.and_then(real_path) {
+        if database.starts_with(&root) {
+            return Err(format!(
+                "'{public}' holds the database ({}): it would be served; {fix}",
+                database.strip_prefix(&app).unwrap_or(&database).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` with every symlink followed; for a file not created yet, the real path of its
+/// nearest folder that exists, and the rest of the path.
+fn real_path(path: &Path) -> Option<std::path::PathBuf> {
+    path.ancestors().find_map(|folder| {
+        let real = folder.canonicalize().ok()?;
+        Some(real.join(path.strip_prefix(folder).ok()?))
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -140,22 +201,31 @@ pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
 
 fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
     let defaults = CorsSettings::default();
-    for origin in &cors.origins {
-        if origin != "*" && !is_origin(origin) {
+    for origin in cors.origins.iter().filter(|o| *o != "*") {
+        if let Err(reason) = check_origin(origin) {
             return Err(invalid(
                 text,
                 "cors",
                 "origins",
-                &format!("'{origin}' is not an origin: write scheme://host[:port], e.g. https://app.example, or \"*\""),
+                &format!("'{origin}' {reason}"),
             ));
         }
     }
-    if cors.origins.len() > 1 && cors.origins.iter().any(|o| o == "*") {
+    let any = cors.origins.iter().any(|o| o == "*");
+    if cors.origins.len() > 1 && any {
         return Err(invalid(
             text,
             "cors",
             "origins",
             "\"*\" must be the only origin",
+        ));
+    }
+    if any && cors.credentials == Some(true) {
+        return Err(invalid(
+            text,
+            "cors",
+            "credentials",
+            "credentials = true with origins = [\"*\"] would let every site make signed-in requests: list the origins that may, e.g. origins = [\"https://app.example\"]",
         ));
     }
     let methods = match cors.methods {
@@ -201,18 +271,52 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
     })
 }
 
-/// `scheme://host[:port]`, nothing after it (a trailing `/` is tolerated).
-fn is_origin(text: &str) -> bool {
+/// Whether `text` is an origin as a browser sends it in `Origin`: `scheme://host[:port]`,
+/// lowercase, without a default port (a trailing `/` is tolerated). Origins are compared
+/// exactly, so anything else would silently match no request: the error says why.
+fn check_origin(text: &str) -> Result<(), String> {
+    const FORM: &str = "write scheme://host[:port], e.g. https://app.example, or \"*\"";
     let Some((scheme, rest)) = text.split_once("://") else {
-        return false;
+        return Err(format!("is not an origin: {FORM}"));
     };
-    let host = rest.strip_suffix('/').unwrap_or(rest);
-    !scheme.is_empty()
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let well_formed = !scheme.is_empty()
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        && !host.is_empty()
-        && !host.contains(['/', '?', '#', ' ', '@'])
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' ', '@']);
+    if !well_formed {
+        return Err(format!("is not an origin: {FORM}"));
+    }
+    if authority.contains('*') {
+        return Err(
+            "has a * inside it: patterns are not supported and it would match no origin; list each origin, or write \"*\" alone for any"
+                .into(),
+        );
+    }
+    let lower = text.to_ascii_lowercase();
+    if !text.is_ascii() || lower != text {
+        return Err(format!(
+            "would match no origin: browsers send it lowercase and in ASCII (punycode), e.g. '{lower}'"
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]` alone: the colons are the address's.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    match port {
+        Some(port) if port.parse::<u16>().is_err() => {
+            Err(format!("has a port that is not a number: {FORM}"))
+        }
+        Some(port) if (scheme, port) == ("https", "443") || (scheme, port) == ("http", "80") => {
+            Err(format!(
+                "would match no origin: browsers leave the default port out, write '{scheme}://{host}'"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An error at `key` of `[section]`, on the key's line.
@@ -356,6 +460,31 @@ mod tests {
         assert_eq!(cors.headers, vec!["x-key".to_string()]);
         assert!(cors.credentials);
         assert_eq!(cors.max_age, 60);
+    }
+
+    #[test]
+    fn origins_as_browsers_send_them() {
+        for origin in [
+            "https://app.example",
+            "http://localhost:5173/",
+            "http://[::1]:8080",
+            "http://[::1]",
+            "https://xn--caf-dma.example",
+        ] {
+            assert_eq!(check_origin(origin), Ok(()), "{origin}");
+        }
+        for origin in [
+            "http://*.example",
+            "HTTPS://app.example",
+            "https://café.example",
+            "https://app.example:443",
+            "http://app.example:80",
+            "http://app.example:99999",
+            "app.example",
+            "https://app.example/path",
+        ] {
+            assert!(check_origin(origin).is_err(), "{origin}");
+        }
     }
 
     #[test]

@@ -73,6 +73,8 @@ impl Loader {
     pub fn reload_env(&mut self) {
         self.env = Arc::new(EnvVars::load(&self.dir, self.settings.mode));
         crate::env::set_current(&self.env);
+        // `DATABASE_URL` may have moved the database into the public folder.
+        self.reload_config();
         self.rebuild_engines();
         // Modules may have read env values at load time: compile everything again.
         self.cache.clear();
@@ -82,7 +84,8 @@ impl Loader {
     /// the error is reported by every build until it is fixed).
     pub fn reload_config(&mut self) {
         let before = self.settings.limits.clone();
-        match crate::config::load(&self.dir) {
+        let database = crate::batteries::db::sqlite_file(&self.dir, &self.env);
+        match crate::config::load(&self.dir, database.as_deref()) {
             Ok(file) => {
                 self.settings = self.base.clone().with(&file).with(&self.cli);
                 self.config_error = None;

@@ -5,6 +5,7 @@
 //! turns a system call per request (a third of the server's calls on a small route) into a
 //! few per second; a line waits at most [`FLUSH_EVERY`].
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,7 +93,10 @@ pub fn request(method: &str, path: &str, status: u16, took: Duration) {
     // line's cost): tenths of a millisecond, rounded as `{:.1}` would.
     let tenths = (took.as_micros() + 50) / 100;
     let mut digits = itoa::Buffer::new();
-    for part in [method, " ", path, " ", digits.format(status), " "] {
+    // The path as the client sent it: HTTP parsers refuse control bytes there, but a log
+    // line must not depend on that.
+    let path = escape(path);
+    for part in [method, " ", &path, " ", digits.format(status), " "] {
         line.extend_from_slice(part.as_bytes());
     }
     line.extend_from_slice(digits.format(tenths / 10).as_bytes());
@@ -100,6 +104,35 @@ pub fn request(method: &str, path: &str, status: u16, took: Duration) {
     line.extend_from_slice(digits.format(tenths % 10).as_bytes());
     line.extend_from_slice(b"ms\n");
     append(&line);
+}
+
+/// `text` with its control characters escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`), so that
+/// what a script or a client wrote stays inside one log line and cannot forge another, nor
+/// drive a terminal. Borrowed as it is when there is none (the usual case: one pass over the
+/// bytes).
+pub fn escape(text: &str) -> Cow<'_, str> {
+    // 0xC2 leads the UTF-8 of U+0080..U+00BF, where the C1 controls are.
+    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_ascii_control() => {
+                let _ =
+                    std::fmt::Write::write_fmt(&mut escaped, format_args!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => {
+                let _ =
+                    std::fmt::Write::write_fmt(&mut escaped, format_args!("\\u{{{:x}}}", c as u32));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// Writes `2026-11-26T23:37:29.123456Z` (RFC 3339 in UTC, microseconds), as `tracing` does.
@@ -189,6 +222,16 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::new(secs, micros * 1000);
         timestamp(&mut out, at);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert!(matches!(escape("GET /api/a?b=c d"), Cow::Borrowed(_)));
+        assert!(matches!(escape("café"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("x\n2026 INFO\r\t\x1b[31m\x07\x7f\u{85}\u{9b}é"),
+            "x\\n2026 INFO\\r\\t\\x1b[31m\\x07\\x7f\\u{85}\\u{9b}é"
+        );
     }
 
     #[test]

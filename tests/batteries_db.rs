@@ -594,3 +594,59 @@ fn question_mark_placeholders_run_on_every_backend(db: Backend) {
     );
 }
 on_both!(question_mark_placeholders_run_on_every_backend);
+
+/// docs/batteries.md, "Migrations": a file that begins or ends a transaction itself is
+/// refused before any file runs, by `migrate`, `start` and `check`.
+fn a_migration_that_commits_is_refused_before_any_runs(db: Backend) {
+    let app = notes_app(&db);
+    app.write(
+        "migrations/002_half.sql",
+        "INSERT INTO notes (title) VALUES ('half; COMMIT');\n  commit;\nINSERT INTO no_such_table VALUES (1);\n",
+    );
+    app.write(
+        "pages/api/n.rhai",
+        r#"fn GET() { db::query_one("SELECT COUNT(*) AS n FROM notes", []).n }"#,
+    );
+    let reason = "migrations/002_half.sql:2: COMMIT as a statement";
+    let output = migrate(&app, &db);
+    assert!(!output.status.success(), "{}", stdout(&output));
+    assert!(stderr(&output).contains(reason), "{}", stderr(&output));
+    let check = app.run("check");
+    assert_eq!(check.status.code(), Some(1), "{}", check.stderr);
+    assert!(check.stderr.contains(reason), "{}", check.stderr);
+    let mut cmd = std::process::Command::new(support::bin());
+    cmd.args(["start", &app.path().display().to_string(), "--port", "0"])
+        .env_remove("DATABASE_URL")
+        .envs(db.env());
+    let start = support::run_with_deadline(cmd);
+    assert_eq!(start.status.code(), Some(1), "{}", start.stderr);
+    assert!(start.stderr.contains(reason), "{}", start.stderr);
+
+    // Nothing ran: once the file is fixed, 001 applies and 002's first insert never happened.
+    app.write(
+        "migrations/002_half.sql",
+        "INSERT INTO notes (title) VALUES ('whole');\n",
+    );
+    let server = db.serve(&app, "dev", &[]);
+    assert_eq!(server.get("/api/n").json(), json!(1), "{}", db.name());
+}
+on_both!(a_migration_that_commits_is_refused_before_any_runs);
+
+#[test]
+fn a_trigger_body_begin_end_is_allowed_in_a_migration() {
+    let app = notes_app(&Backend::Sqlite);
+    app.write(
+        "migrations/002_count.sql",
+        "CREATE TABLE counts (n INTEGER NOT NULL);\nINSERT INTO counts VALUES (0);\n\
+         CREATE TRIGGER count_notes AFTER INSERT ON notes\nBEGIN\n  \
+         UPDATE counts SET n = n + CASE WHEN new.done THEN 10 ELSE 1 END;\nEND;\n",
+    );
+    app.write(
+        "pages/api/n.rhai",
+        r#"fn POST() { db::execute("INSERT INTO notes (title) VALUES ('a')", []); db::query_one("SELECT n FROM counts", []).n }"#,
+    );
+    let check = app.run("check");
+    assert_eq!(check.status.code(), Some(0), "{}", check.stderr);
+    let server = app.serve("start", &[]);
+    assert_eq!(server.post_json("/api/n", "{}").json(), json!(1));
+}

@@ -171,3 +171,106 @@ fn dev_starts_with_a_broken_file() {
         "hi"
     );
 }
+
+/// `check` and `start` refuse `toml`: exit 1, the error names `rhapi.toml:line`, the key
+/// and `reason`.
+fn refused(app: &TestApp, line: usize, key: &str, reason: &str) {
+    let check = app.run("check");
+    assert_eq!(check.status.code(), Some(1), "check: {}", check.stderr);
+    let expected = format!("rhapi.toml:{line}: {key}: ");
+    let error = check
+        .stderr
+        .lines()
+        .find(|l| l.contains(&expected))
+        .unwrap_or_else(|| panic!("no {expected:?} in {}", check.stderr));
+    assert!(error.contains(reason), "{reason:?} in {error}");
+    let start = app.run_to_exit("start", &["--port", "0"]);
+    assert_eq!(start.status.code(), Some(1), "start: {}", start.stderr);
+    assert!(start.stderr.contains(reason), "{}", start.stderr);
+}
+
+#[test]
+fn a_public_dir_that_would_serve_the_app_is_refused() {
+    let a = app("[public]\ndir = \".\"\n");
+    refused(&a, 2, "public.dir", "is the app folder itself");
+
+    // The database (data/app.db unless DATABASE_URL), wherever DATABASE_URL puts it.
+    let a = app("[public]\ndir = \"data\"\n");
+    a.write("data/app.db", "");
+    refused(&a, 2, "public.dir", "holds the database (data/app.db)");
+    let a = app("\n[public]\ndir = \"static\"\n");
+    a.write("static/logo.txt", "logo");
+    a.write(".env", "DATABASE_URL=sqlite:static/db/notes.db\n");
+    refused(
+        &a,
+        3,
+        "public.dir",
+        "holds the database (static/db/notes.db)",
+    );
+
+    let a = app("[public]\ndir = \"pages\"\n");
+    refused(&a, 2, "public.dir", "is inside pages/");
+
+    // Another app folder inside this one: its routes, settings and secrets.
+    for file in ["pages/api/hello.rhai", "rhapi.toml", ".env"] {
+        let a = app("[public]\ndir = \"site\"\n");
+        a.write(&format!("site/{file}"), "x");
+        let holds = file.strip_suffix("/hello.rhai").unwrap_or(file);
+        refused(&a, 2, "public.dir", &format!("holds {holds}"));
+    }
+
+    // A symlink that leads to a folder above the app.
+    let a = app("[public]\ndir = \"up\"\n");
+    std::os::unix::fs::symlink(a.path().parent().unwrap(), a.path().join("up")).unwrap();
+    refused(&a, 2, "public.dir", "contains the app folder");
+}
+
+#[test]
+fn dev_refuses_a_public_dir_that_would_serve_the_app_and_serves_public() {
+    let a = app("[public]\ndir = \".\"\n");
+    a.write("public/hello.txt", "hello");
+    let server = a.serve("dev", &[]);
+    server.wait_for_log("rhapi.toml:2: public.dir: '.' is the app folder itself");
+    for path in ["/rhapi.toml", "/pages/api/echo.rhai"] {
+        assert_eq!(server.get(path).status, 404, "{path}");
+    }
+    assert_eq!(server.get("/hello.txt").text(), "hello");
+}
+
+#[test]
+fn a_public_dir_of_its_own_is_fine() {
+    // A static site may have a pages/ folder of HTML: only an app's pages/api is refused.
+    let a = app("[public]\ndir = \"static\"\n");
+    a.write("static/pages/about.html", "<p>about</p>");
+    a.write("data/app.db", "");
+    let check = a.run("check");
+    assert_eq!(check.status.code(), Some(0), "{}", check.stderr);
+    let server = a.serve("start", &[]);
+    assert_eq!(server.get("/pages/about.html").text(), "<p>about</p>");
+}
+
+#[test]
+fn cors_foot_guns_are_refused() {
+    let a = app("[cors]\norigins = [\"*\"]\ncredentials = true\n");
+    refused(
+        &a,
+        3,
+        "cors.credentials",
+        "would let every site make signed-in requests",
+    );
+    for (origin, reason) in [
+        ("http://*.example", "has a * inside it"),
+        ("https://*", "has a * inside it"),
+        ("https://App.Example", "browsers send it lowercase"),
+        (
+            "https://app.example:443",
+            "browsers leave the default port out",
+        ),
+        ("http://app.example:port", "port that is not a number"),
+    ] {
+        let a = app(&format!(
+            "[cors]\norigins = [\"https://ok.example\", \"{origin}\"]\n"
+        ));
+        refused(&a, 2, "cors.origins", reason);
+    }
+}

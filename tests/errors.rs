@@ -373,3 +373,38 @@ fn rhai_size_limits_apply_when_asked_for() {
     let unlimited = app.serve("dev", &[]);
     assert_eq!(unlimited.get("/api/list").json(), json!(20));
 }
+
+/// A forged line: a newline, then what looks like the log line of another request.
+const FORGED: &str =
+    "x%0A2026-01-01T00:00:00.000000Z%20%20INFO%20GET%20/api/admin/delete-all%20200%0D%1B[31m";
+
+#[test]
+fn control_characters_from_clients_never_forge_a_log_line() {
+    let app = TestApp::new();
+    app.write(
+        "pages/api/say.rhai",
+        "fn GET(req) {\n    log::info(req.query.m);\n    log::warn(#{ m: req.query.m });\n    print(req.query.m);\n    if req.query.fail == \"1\" { throw \"bad: \" + req.query.m; }\n    \"ok\"\n}\n",
+    );
+    let server = app.serve("dev", &[]);
+    assert_eq!(server.get(&format!("/api/say?m={FORGED}")).text(), "ok");
+    assert_eq!(
+        server.get(&format!("/api/say?fail=1&m={FORGED}")).status,
+        500
+    );
+    server.sync_log();
+    let log = server.log_text();
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-01-01")),
+        "a forged line:\n{log}"
+    );
+    let escaped = r"x\n2026-01-01T00:00:00.000000Z  INFO GET /api/admin/delete-all 200\r\x1b[31m";
+    // log::info, print, the error line of the uncaught throw; each once per request.
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(escaped)).collect();
+    assert!(lines.len() >= 5, "{lines:#?}\n{log}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("bad: x")),
+        "{lines:#?}"
+    );
+}

@@ -253,3 +253,55 @@ fn one_budget_for_middleware_and_route() {
     assert_eq!(response.status, 504);
     assert_eq!(response.json(), json!({ "error": "Script timed out" }));
 }
+
+#[test]
+fn headers_set_before_a_throw_are_kept_on_its_answer() {
+    let app = TestApp::new();
+    app.write(
+        "pages/api/_middleware.rhai",
+        "fn middleware(req, res) {\n    res.set_header(\"x-request-id\", \"r1\");\n    if req.query.key != \"open\" {\n        res.set_header(\"www-authenticate\", \"Bearer realm=\\\"api\\\"\");\n        throw #{ status: 401, error: \"sign in first\" };\n    }\n}\n",
+    );
+    app.write(
+        "pages/api/limited.rhai",
+        "fn GET(req, res) {\n    res.set_header(\"retry-after\", \"41\").set_header(\"content-type\", \"text/html\").cookie(\"seen\", \"1\");\n    throw #{ status: 429, error: \"slow down\" };\n}\n",
+    );
+    let server = app.serve("start", &[]);
+
+    let refused = server.get("/api/limited");
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.json(),
+        json!({ "status": 401, "error": "sign in first" })
+    );
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"api\"")
+    );
+    assert_eq!(refused.header("x-request-id"), Some("r1"));
+
+    let limited = server.get("/api/limited?key=open");
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.json(),
+        json!({ "status": 429, "error": "slow down" })
+    );
+    assert_eq!(limited.header("retry-after"), Some("41"));
+    assert_eq!(
+        limited.header("x-request-id"),
+        Some("r1"),
+        "the middleware's"
+    );
+    assert!(
+        limited
+            .header_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("seen=1")),
+        "{:?}",
+        limited.header_all("set-cookie")
+    );
+    // The body is the thrown map: JSON, whatever type the route had set.
+    assert_eq!(
+        limited.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}

@@ -139,3 +139,42 @@ fn new_connections_are_refused_once_sigterm_arrives() {
 fn new_connections_are_refused_once_sigint_arrives() {
     new_connections_refused_after("INT");
 }
+
+/// Sends `signal` and returns how long the process took to exit (polled every 5 ms).
+fn time_to_exit(mut server: Server, signal: &str) -> Duration {
+    let started = Instant::now();
+    server.signal(signal);
+    while !server.has_exited() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "rhapi did not exit:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    started.elapsed()
+}
+
+/// docs/reference.md, "Command line": an idle server exits at once, even with a keep-alive
+/// connection open (closed by the server as it stops). The stopping server no longer waits
+/// for actix's once-a-second look at its connections (see tests/streaming.rs for a stream).
+#[test]
+fn an_idle_server_exits_promptly() {
+    let app = TestApp::fixture("basic");
+    for command in ["start", "dev"] {
+        let server = app.serve(command, &[]);
+        assert_eq!(server.get("/api/hello").status, 200);
+        // A client that keeps its connection open between requests (as browsers do).
+        let mut idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        std::io::Write::write_all(&mut idle, b"GET /api/hello HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 12];
+        std::io::Read::read_exact(&mut idle, &mut head).unwrap();
+        let took = time_to_exit(server, "TERM");
+        eprintln!("{command}: exited {took:?} after SIGTERM");
+        assert!(
+            took < Duration::from_secs(1),
+            "{command}: exited {took:?} after SIGTERM"
+        );
+    }
+}

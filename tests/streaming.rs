@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::TestApp;
 
@@ -174,17 +174,61 @@ fn a_reload_during_a_stream_keeps_the_stream_on_its_version() {
 }
 
 #[test]
-fn sigterm_lets_a_running_stream_finish() {
+fn sigterm_ends_a_stream_at_its_next_write() {
     let app = TestApp::new();
     app.write(
         "pages/api/s.rhai",
-        "fn GET(req, res) {\n    for i in 0..5 {\n        res.write(`${i};`);\n        sleep(100);\n    }\n}\n",
+        "fn GET(req, res) {\n    for i in 0..100 {\n        res.write(`${i};`);\n        sleep(100);\n    }\n}\n",
     );
-    let server = app.serve("start", &[]);
+    let server = app.serve("start", &["--timeout", "60s"]);
     let mut stream = server.open_stream("GET", "/api/s");
     assert_eq!(stream.next_chunk().as_deref(), Some(&b"0;"[..]));
     server.signal("TERM");
-    assert_eq!(stream.rest(), "1;2;3;4;");
+    // The uncaught "shutting down" ends the run quietly, and the response with it.
+    let rest = stream.rest();
+    assert!(rest.len() < 6, "the stream went on after SIGTERM: {rest}");
+    let log = server.log_text();
     let status = server.wait_exit();
     assert!(status.success(), "{status:?}");
+    assert!(!log.contains("ERROR"), "stopping is not an error:\n{log}");
+}
+
+#[test]
+fn sigterm_tells_open_streams_and_exits_when_they_end() {
+    let app = TestApp::new();
+    app.write(
+        "pages/api/events.rhai",
+        "fn GET(req, res) {\n    let i = 0;\n    loop {\n        try {\n            res.event(#{ data: i });\n        } catch (e) {\n            log::info(`stream ended: ${e}`);\n            return;\n        }\n        i += 1;\n        sleep(50);\n    }\n}\n",
+    );
+    let mut server = app.serve("start", &["--timeout", "60s"]);
+    let mut stream = server.open_stream("GET", "/api/events");
+    assert_eq!(stream.next_chunk().as_deref(), Some(&b"data: 0\n\n"[..]));
+    let signalled = Instant::now();
+    server.signal("TERM");
+    // The client sees the stream end (its last chunk), not a cut connection after the
+    // 30 s grace.
+    let rest = stream.rest();
+    let ended = signalled.elapsed();
+    assert!(
+        ended < Duration::from_secs(5),
+        "the stream ended {ended:?} after SIGTERM: {rest}"
+    );
+    while !server.has_exited() {
+        assert!(
+            signalled.elapsed() < support::DEADLINE,
+            "still running after SIGTERM:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Once its last connection has ended, the server exits (a few ms here; the 1 s bound
+    // is generous, the grace is 30 s).
+    let exited = signalled.elapsed();
+    assert!(
+        exited < Duration::from_secs(1),
+        "exited {exited:?} after SIGTERM"
+    );
+    let log = server.log_text();
+    assert!(log.contains("stream ended: shutting down"), "{log}");
+    assert!(server.wait_exit().success());
 }

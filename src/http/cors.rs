@@ -11,18 +11,21 @@ use crate::script::compile::METHODS;
 use crate::settings::CorsSettings;
 
 /// The value of `Access-Control-Allow-Origin` for this request, if its origin is allowed:
-/// `*` only when any origin is and cookies are not.
+/// `*` when any origin is (never with cookies: `rhapi.toml` refuses `["*"]` with
+/// `credentials`), else the origin itself.
 fn allowed_origin(req: &HttpRequest, cors: &CorsSettings) -> Option<HeaderValue> {
     if !cors.enabled() {
         return None;
     }
     let origin = req.headers().get(header::ORIGIN)?;
     let text = origin.to_str().ok()?;
-    let any = cors.origins.iter().any(|o| o == "*");
-    if any && !cors.credentials {
-        return Some(HeaderValue::from_static("*"));
+    if cors.origins.iter().any(|o| o == "*") {
+        return (!cors.credentials).then(|| HeaderValue::from_static("*"));
     }
-    (any || cors.origins.iter().any(|o| o == text)).then(|| origin.clone())
+    cors.origins
+        .iter()
+        .any(|o| o == text)
+        .then(|| origin.clone())
 }
 
 /// Adds the CORS headers to any response (routes, files, 404s, errors) for an allowed

@@ -9,6 +9,7 @@ mod public;
 pub mod request;
 pub mod response;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +60,28 @@ pub fn app(
 /// How long running requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// How often a stopping server looks whether its last connection has ended.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+
+/// Connections open right now, all workers together.
+static OPEN_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Held by each connection (in its connection data) for as long as it is open.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> OpenConnection {
+        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
@@ -69,6 +92,9 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
             // actix stops at once on SIGINT; both signals must let running requests finish.
             .disable_signals()
+            .on_connect(|_, data| {
+                data.insert(OpenConnection::new());
+            })
             .bind((settings.hostname.as_str(), settings.port))?;
         for addr in http.addrs() {
             tracing::info!(
@@ -78,13 +104,28 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
         }
         let running = http.run();
         let handle = running.handle();
-        actix_web::rt::spawn(async move {
-            if let Some(signal) = shutdown_signal().await {
-                tracing::info!("{signal}: finishing running requests, then stopping");
-                handle.stop(true).await;
+        let stopped = async move {
+            let signal = shutdown_signal().await?;
+            tracing::info!("{signal}: finishing running requests, then stopping");
+            // Streams end at their next write instead of running out the grace.
+            crate::script::stream::shut_down();
+            // Stops accepting at once, closes idle keep-alive connections, and lets the
+            // others finish (up to the grace).
+            actix_web::rt::spawn(async move { handle.stop(true).await });
+            // actix looks at its connections once a second only: done as soon as the last
+            // one has ended (or the grace is over, like actix).
+            let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            while OPEN_CONNECTIONS.load(Ordering::Relaxed) > 0
+                && tokio::time::Instant::now() < grace
+            {
+                tokio::time::sleep(SHUTDOWN_POLL).await;
             }
-        });
-        running.await
+            Some(())
+        };
+        tokio::select! {
+            served = running => served,
+            Some(()) = stopped => Ok(()),
+        }
     })
 }
 

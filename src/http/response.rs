@@ -16,9 +16,11 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
     match reply {
         Reply::Sent(sent) => sent_response(sent, req),
         Reply::NotAllowed(allow) => methods::method_not_allowed(allow),
-        Reply::Thrown { status, body } => HttpResponse::build(status_code(status))
-            .content_type(JSON)
-            .body(body),
+        Reply::Thrown {
+            status,
+            body,
+            headers,
+        } => thrown_response(status, body, headers),
         Reply::Timeout(err) => {
             log_script_error(req, &err);
             error_response(StatusCode::GATEWAY_TIMEOUT, "Script timed out")
@@ -42,6 +44,22 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
+}
+
+/// The answer to `throw #{ status, ... }`: the map as JSON, with the headers and cookies
+/// the script set before throwing (its own `Content-Type` does not fit the JSON body).
+fn thrown_response(
+    status: u16,
+    body: Vec<u8>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+) -> HttpResponse {
+    let mut builder = HttpResponse::build(status_code(status));
+    for (name, value) in headers {
+        if name != header::CONTENT_TYPE {
+            builder.append_header((name, value));
+        }
+    }
+    builder.content_type(JSON).body(body)
 }
 
 /// 503 `{"error":"Server busy"}` with `Retry-After: 1`: over `--max-in-flight`, or no
@@ -90,14 +108,16 @@ pub fn script_error_response(err: &ScriptError, dev: bool) -> HttpResponse {
     }
 }
 
-/// Logs a script error with where it happened and which request hit it.
+/// Logs a script error with where it happened and which request hit it. The message may
+/// hold what the client sent (a thrown string, a value): escaped to stay one line.
 pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
-    tracing::error!(
+    let line = format!(
         "{} {}: {}",
         req.method(),
         req.path(),
         crate::env::redact(&err.to_string())
     );
+    tracing::error!("{}", crate::logging::escape(&line));
 }
 
 fn status_code(status: u16) -> StatusCode {

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use rhai::Caches;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
@@ -12,7 +13,7 @@ use super::context::RunGuard;
 use super::errors::{classify, Failure};
 use super::methods::{self, Target};
 use super::response::{encode_value, Res, Sent};
-use super::stream::CLIENT_CLOSED;
+use super::stream::{CLIENT_CLOSED, SHUTTING_DOWN};
 use crate::env::EnvMap;
 use crate::error::ScriptError;
 
@@ -22,8 +23,13 @@ pub enum Reply {
     Sent(Sent),
     /// `handler` returned without answering: 405.
     NotAllowed(Option<String>),
-    /// `throw #{ status, ... }`.
-    Thrown { status: u16, body: Vec<u8> },
+    /// `throw #{ status, ... }`, with the headers and cookies the run set before it
+    /// (`Retry-After`, `WWW-Authenticate`).
+    Thrown {
+        status: u16,
+        body: Vec<u8>,
+        headers: Vec<(HeaderName, HeaderValue)>,
+    },
     /// Over budget: 504.
     Timeout(ScriptError),
     /// Runtime error: 500.
@@ -131,8 +137,10 @@ impl Call {
         let failure = classify(err, &self.script.file);
         if res.is_streaming() {
             return match failure {
-                // The client went away: the run ends quietly.
-                Failure::Error(e) if e.message == CLIENT_CLOSED => Reply::Streamed,
+                // The client went away, or the server is stopping: the run ends quietly.
+                Failure::Error(e) if e.message == CLIENT_CLOSED || e.message == SHUTTING_DOWN => {
+                    Reply::Streamed
+                }
                 Failure::Error(e) => Reply::Failed(self.with_position(e)),
                 Failure::Timeout(e) => Reply::Timeout(e),
                 Failure::Thrown { .. } => Reply::Streamed,
@@ -143,14 +151,18 @@ impl Call {
             if let Failure::Error(e) | Failure::Timeout(e) = &failure {
                 tracing::error!(
                     "{} (after the response was sent)",
-                    crate::env::redact(&e.to_string())
+                    crate::logging::escape(&crate::env::redact(&e.to_string()))
                 );
             }
             return Reply::Sent(sent);
         }
         match failure {
             Failure::Timeout(e) => Reply::Timeout(e),
-            Failure::Thrown { status, body } => Reply::Thrown { status, body },
+            Failure::Thrown { status, body } => Reply::Thrown {
+                status,
+                body,
+                headers: res.take().map(|shaped| shaped.headers).unwrap_or_default(),
+            },
             Failure::Error(e) => Reply::Failed(self.with_position(e)),
         }
     }

@@ -1,8 +1,10 @@
 //! Streamed responses: `res.write(value)` sends a chunk and keeps the response open,
 //! `res.event(#{ event, data, id, retry })` sends one Server-Sent Event. The first one
 //! sends the status and headers (fixed from then on); `res.end()` or returning finishes.
-//! When the client has gone, the next write is the catchable error [`CLIENT_CLOSED`].
-//! See docs/reference.md, "Streaming".
+//! When the client has gone, the next write is the catchable error [`CLIENT_CLOSED`]; once
+//! the server is stopping, [`SHUTTING_DOWN`]. See docs/reference.md, "Streaming".
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web::Bytes;
 use rhai::{Dynamic, Engine, Map};
@@ -12,6 +14,18 @@ use super::ScriptResult;
 
 /// The error of a write whose client has gone (a run that does not catch it ends quietly).
 pub const CLIENT_CLOSED: &str = "client closed";
+
+/// The error of a write once the server is stopping (a run that does not catch it ends
+/// quietly), so that a stream that would run for ever ends and lets the server exit.
+pub const SHUTTING_DOWN: &str = "shutting down";
+
+/// Set once SIGINT or SIGTERM arrived.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later `res.write`/`res.event` fail with [`SHUTTING_DOWN`].
+pub fn shut_down() {
+    STOPPING.store(true, Ordering::Relaxed);
+}
 
 /// Content type of a stream whose first chunk is a map or an array: one JSON value a line.
 const NDJSON: &str = "application/x-ndjson";
@@ -53,6 +67,9 @@ fn write(
     default_headers: &[(&'static str, &'static str)],
     default_type: &'static str,
 ) -> ScriptResult<()> {
+    if STOPPING.load(Ordering::Relaxed) {
+        return Err(SHUTTING_DOWN.into());
+    }
     let delivered = match res.open_stream(default_headers, default_type)? {
         Some(head) => crate::executor::start_stream(head, Bytes::from(chunk)),
         None => crate::executor::send_chunk(Bytes::from(chunk)),

@@ -141,6 +141,15 @@ impl Target {
     }
 }
 
+/// The SQLite file `DATABASE_URL` names (`data/app.db` when unset); `None` for PostgreSQL
+/// or a `DATABASE_URL` that does not parse.
+pub fn sqlite_file(app_dir: &Path, env: &EnvVars) -> Option<PathBuf> {
+    match Target::from_env(app_dir, env) {
+        Ok(Target::Sqlite(path)) => Some(path),
+        _ => None,
+    }
+}
+
 /// An open database: its pool.
 pub enum Database {
     Sqlite(Arc<Pool<SqliteManager>>),
