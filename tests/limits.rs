@@ -271,3 +271,56 @@ fn announced_sizes_are_not_taken_before_the_body_arrives() {
     );
     drop(stalled);
 }
+
+/// Serves `body_len` bytes of JSON-less text to every connection, until the test ends.
+fn big_upstream(body_len: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let body = vec![b'x'; body_len];
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {body_len}\r\nconnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn http_response_bodies_count_against_the_memory_budget() {
+    let port = big_upstream(6 * 1024 * 1024);
+    let app = TestApp::fixture("basic");
+    app.write(
+        "pages/api/fetch.rhai",
+        &format!(
+            r#"
+fn GET() {{
+    let answer = ();
+    try {{
+        let r = http::get("http://127.0.0.1:{port}/big");
+        answer = #{{ bytes: r.body.len() }};
+    }} catch (e) {{
+        answer = #{{ caught: e }};
+    }}
+    answer
+}}
+"#
+        ),
+    );
+    // 6 MB is a quarter of what is left of 64 MB: read.
+    let server = app.serve("dev", &[]);
+    let r = server.get("/api/fetch");
+    assert_eq!(r.json(), json!({ "bytes": 6 * 1024 * 1024 }), "{}", r.text());
+    // Not of 16 MB: refused while it arrives, naming the budget.
+    let server = app.serve("dev", &["--max-memory", "16mb"]);
+    let r = server.get("/api/fetch");
+    let caught = r.json()["caught"].as_str().unwrap_or_default().to_string();
+    assert!(caught.contains("memory budget"), "{}", r.text());
+}

@@ -116,6 +116,9 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
     let requested = requested_timeout(opts).map_err(&fail)?;
     let timeout = requested.min(budget);
     let outgoing = build_request(method, url, body, opts).map_err(&fail)?;
+    // The body is read off the run (its allocations are not counted as it arrives), then
+    // copied and parsed: at most a quarter of what is left of the run's memory budget.
+    let limit = MAX_RESPONSE.min(crate::script::context::memory_left() / 4);
     let client = client();
     let exchange = async move {
         let mut response = outgoing.follow(&client).await?;
@@ -125,11 +128,10 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
             let value = String::from_utf8_lossy(value.as_bytes());
             crate::http::request::insert_header(&mut headers, name.as_str(), &value);
         }
-        let data = response
-            .body()
-            .limit(MAX_RESPONSE)
-            .await
-            .map_err(Failure::Body)?;
+        let data = response.body().limit(limit).await.map_err(|err| match err {
+            PayloadError::Overflow => Failure::TooLarge(limit),
+            other => Failure::Body(other),
+        })?;
         Ok((status, headers, data.to_vec()))
     };
     match wait(actix_web::rt::time::timeout(timeout, exchange)) {
@@ -149,6 +151,8 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
 enum Failure {
     Send(SendRequestError),
     Body(PayloadError),
+    /// A body over this many bytes.
+    TooLarge(usize),
     /// A redirect the call cannot follow (what it points to is not an http(s) URL).
     Redirect(String),
     /// More than [`MAX_REDIRECTS`] in a row.
@@ -371,7 +375,11 @@ fn describe(failure: &Failure, url: &str) -> String {
         }
         Failure::Send(SendRequestError::Timeout) => format!("{host}: timed out"),
         Failure::Send(other) => format!("{host}: {other}"),
-        Failure::Body(PayloadError::Overflow) => {
+        Failure::TooLarge(limit) if *limit < MAX_RESPONSE => format!(
+            "{host}: the response is larger than {limit} bytes, a quarter of what is left of \
+             the run's memory budget (--max-memory)"
+        ),
+        Failure::TooLarge(_) => {
             format!("{host}: the response is larger than {MAX_RESPONSE} bytes")
         }
         Failure::Body(other) => format!("{host}: {other}"),
