@@ -13,6 +13,16 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("sleep", |ctx: NativeCallContext, ms: i64| {
         at(&ctx, sleep(ms))
     });
+    // Rhai's own `sleep(float)` blocks the thread (and panics past `Duration`'s range):
+    // the same milliseconds here, rounded up.
+    engine.register_fn("sleep", |ctx: NativeCallContext, ms: rhai::FLOAT| {
+        let whole = if ms.is_finite() && ms >= 0.0 {
+            ms.ceil().min(i64::MAX as rhai::FLOAT) as i64
+        } else {
+            -1
+        };
+        at(&ctx, sleep(whole))
+    });
 }
 
 fn sleep(ms: i64) -> ScriptResult<()> {

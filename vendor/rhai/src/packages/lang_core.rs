@@ -184,8 +184,21 @@ mod core_functions {
         #[cfg(feature = "metadata")]
         let out = serde_json::from_str(json).map_err(|err| err.to_string().into());
 
+        // rhapi patch 10: text that is not JSON is a catchable error (stock Rhai raises a
+        // syntax error, which `catch` cannot see: a route could not answer 400 for it).
         #[cfg(not(feature = "metadata"))]
-        let out = _ctx.engine().parse_json(json, true).map(Dynamic::from);
+        let out = _ctx
+            .engine()
+            .parse_json(json, true)
+            .map(Dynamic::from)
+            .map_err(|err| match *err {
+                crate::ERR::ErrorParsing(kind, pos) => crate::ERR::ErrorRuntime(
+                    format!("parse_json: not JSON: {kind} ({pos})").into(),
+                    crate::Position::NONE,
+                )
+                .into(),
+                _ => err,
+            });
 
         out
     }
