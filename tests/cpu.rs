@@ -1,0 +1,215 @@
+//! docs/reference.md, "Concurrency": native work that takes more than a moment (password
+//! hashing, compressing a large body or file, parsing a large body, sorting a large array)
+//! runs off the HTTP worker, so a hello route answers promptly while other clients keep that
+//! work busy. Latency is compared with a baseline measured in the same test, with generous
+//! margins; the server runs with one worker so that any work held on it shows.
+
+mod support;
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{Server, TestApp};
+
+/// Clients that keep the heavy work busy.
+const LOADERS: usize = 8;
+
+/// Hello requests per measurement.
+const SAMPLES: usize = 40;
+
+/// An app with `/api/hello`.
+fn app() -> TestApp {
+    let app = TestApp::new();
+    app.write("pages/api/hello.rhai", "fn GET() { \"hello\" }\n");
+    app
+}
+
+/// The latency of one hello request.
+fn hello_latency(server: &Server) -> Duration {
+    let started = Instant::now();
+    let response = server.get("/api/hello");
+    let took = started.elapsed();
+    assert_eq!(response.status, 200, "{}", response.text());
+    took
+}
+
+/// Latencies of `SAMPLES` hello requests made one after another, sorted.
+fn hello_latencies(server: &Server) -> Vec<Duration> {
+    let mut took: Vec<Duration> = (0..SAMPLES).map(|_| hello_latency(server)).collect();
+    took.sort();
+    took
+}
+
+/// The `p`th percentile of sorted latencies.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Hello's latencies alone, then while `LOADERS` clients loop on `load` (each call one
+/// request; it returns whether the answer was the expected one). Asserts that hello's
+/// median and 90th percentile under load stay near the baseline.
+fn assert_hello_unaffected_by(server: &Server, load: impl Fn() -> bool + Sync) {
+    // Warm up (first connections, first compile of the route).
+    hello_latencies(server);
+    let baseline = hello_latencies(server);
+    let stop = AtomicBool::new(false);
+    let done = AtomicUsize::new(0);
+    let loaded = std::thread::scope(|scope| {
+        for _ in 0..LOADERS {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    assert!(load(), "a loading request got an unexpected answer");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        // Every loader is at work before measuring.
+        let started = Instant::now();
+        while done.load(Ordering::Relaxed) < LOADERS {
+            assert!(started.elapsed() < support::DEADLINE, "the load never ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // At least `SAMPLES` hellos, and for as long as two loading requests per client
+        // take (or a deadline, when hellos are that slow).
+        let before = done.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let mut loaded = Vec::new();
+        while loaded.len() < SAMPLES
+            || (done.load(Ordering::Relaxed) - before < 2 * LOADERS
+                && started.elapsed() < support::DEADLINE)
+        {
+            loaded.push(hello_latency(server));
+        }
+        stop.store(true, Ordering::Relaxed);
+        loaded.sort();
+        loaded
+    });
+    let (base_median, base_p90) = (percentile(&baseline, 50), percentile(&baseline, 90));
+    let (median, p90) = (percentile(&loaded, 50), percentile(&loaded, 90));
+    eprintln!("hello alone: median {base_median:?}, p90 {base_p90:?}; under load ({} hellos): median {median:?}, p90 {p90:?}", loaded.len());
+    // Generous: the machine running the tests is shared, and the loaders compete with the
+    // server for its cores; work held on the worker costs tens of ms per hello.
+    assert!(
+        median < base_median * 3 + Duration::from_millis(15),
+        "hello's median went from {base_median:?} to {median:?} under load"
+    );
+    assert!(
+        p90 < base_p90 * 3 + Duration::from_millis(40),
+        "hello's 90th percentile went from {base_p90:?} to {p90:?} under load"
+    );
+}
+
+#[test]
+fn hello_stays_prompt_while_clients_loop_on_wrong_passwords() {
+    let app = app();
+    app.write(
+        "pages/api/hash.rhai",
+        "fn GET() { crypto::hash_password(\"right password\") }\n",
+    );
+    app.write(
+        "pages/api/login.rhai",
+        "fn POST(req) {\n    if !crypto::verify_password(req.body.password, req.body.hash) {\n        throw #{ status: 401, error: \"wrong password\" };\n    }\n    #{ ok: true }\n}\n",
+    );
+    let server = app.serve("start", &["--workers", "1"]);
+    let hash = server.get("/api/hash").text();
+    let login = |password: &str| {
+        let body = json!({ "password": password, "hash": hash }).to_string();
+        server.post_json("/api/login", &body)
+    };
+    assert_eq!(login("right password").status, 200);
+    assert_hello_unaffected_by(&server, || login("wrong").status == 401);
+}
+
+/// About `len` bytes of text that compresses as prose does (words from a small vocabulary,
+/// in a pseudo-random order), ending with `tag`.
+fn text(len: usize, tag: &str) -> String {
+    const WORDS: [&str; 16] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliett", "kilo", "lima", "mike", "november", "oscar", "papa",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut out = String::with_capacity(len + 16);
+    while out.len() < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        out.push_str(WORDS[(state >> 60) as usize]);
+        out.push(if (state >> 20) % 12 == 0 { '\n' } else { ' ' });
+    }
+    out.truncate(len - tag.len());
+    out.push_str(tag);
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::Decompressor::new(bytes, 4096)
+        .read_to_end(&mut out)
+        .expect("valid brotli");
+    out
+}
+
+fn get_br(server: &Server, path: &str) -> support::Response {
+    server.request("GET", path, &[("accept-encoding", "br")], b"")
+}
+
+#[test]
+fn hello_stays_prompt_while_clients_download_a_large_file_with_br() {
+    let app = app();
+    let big = text(8 * 1024 * 1024, "end");
+    app.write("public/big.txt", &big);
+    let server = app.serve("start", &["--workers", "1"]);
+    let first = get_br(&server, "/big.txt");
+    assert_eq!(first.header("content-encoding"), Some("br"));
+    assert_eq!(unbrotli(&first.body), big.as_bytes());
+    assert_hello_unaffected_by(&server, || {
+        let response = get_br(&server, "/big.txt");
+        response.status == 200 && response.body == first.body
+    });
+}
+
+/// CPU time the process `pid` has used so far, in clock ticks (user + system).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name (in parentheses, which may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn compressed_public_files_are_cached_until_they_change() {
+    let app = app();
+    let big = text(8 * 1024 * 1024, "first");
+    app.write("public/big.txt", &big);
+    let server = app.serve("start", &[]);
+    let before = cpu_ticks(server.pid());
+    let first = get_br(&server, "/big.txt");
+    let compressing = cpu_ticks(server.pid()) - before;
+    assert_eq!(unbrotli(&first.body), big.as_bytes());
+
+    // The same file again: the same bytes, for a fraction of the work.
+    let before = cpu_ticks(server.pid());
+    for _ in 0..3 {
+        assert_eq!(get_br(&server, "/big.txt").body, first.body);
+    }
+    let cached = cpu_ticks(server.pid()) - before;
+    assert!(
+        cached * 2 < compressing,
+        "three cached answers took {cached} ticks, one compression {compressing}"
+    );
+
+    // Changed (same length, new content): the new content, compressed.
+    let changed = text(8 * 1024 * 1024, "later");
+    std::fs::write(app.path().join("public/big.txt"), &changed).unwrap();
+    let after = get_br(&server, "/big.txt");
+    assert_eq!(after.header("content-encoding"), Some("br"));
+    assert_eq!(unbrotli(&after.body), changed.as_bytes());
+}
