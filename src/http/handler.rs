@@ -83,11 +83,11 @@ async fn answer(
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
             let response = api(req, payload, snapshot, &segments, slot).await;
-            super::compress::apply(req, response)
+            super::compress::apply(req, response).await
         }
         RequestPath::NotApi => {
             drop(snapshot);
-            public::serve(req, &server.app.dir, &settings.public)
+            public::serve(req, &server.app.dir, &settings.public).await
         }
         RequestPath::Bad => RequestError::BadRequest.response(),
         RequestPath::TrailingSlash(target) => redirect_without_slash(req, target),

@@ -2,6 +2,7 @@
 
 mod compress;
 mod cors;
+mod file_cache;
 mod handler;
 mod in_flight;
 mod multipart;
