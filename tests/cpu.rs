@@ -240,3 +240,25 @@ fn compressed_public_files_are_cached_until_they_change() {
     assert_eq!(after.header("content-encoding"), Some("br"));
     assert_eq!(unbrotli(&after.body), changed.as_bytes());
 }
+
+/// A JSON array of small objects, just under 1 MB (the default body limit).
+fn large_json() -> String {
+    let items: Vec<String> = (0..15_000)
+        .map(|i| format!("{{\"id\":{i},\"name\":\"item {i}\",\"tags\":[\"a\",\"b\"],\"ok\":true}}"))
+        .collect();
+    let json = format!("[{}]", items.join(","));
+    assert!(json.len() > 512 * 1024 && json.len() < 1024 * 1024);
+    json
+}
+
+#[test]
+fn hello_stays_prompt_while_clients_post_large_json() {
+    let app = app();
+    app.write("pages/api/count.rhai", "fn POST(req) { req.body.len() }\n");
+    let server = app.serve("start", &["--workers", "1"]);
+    let body = large_json();
+    assert_eq!(server.post_json("/api/count", &body).text(), "15000");
+    assert_hello_unaffected_by(&server, || {
+        server.post_json("/api/count", &body).text() == "15000"
+    });
+}
