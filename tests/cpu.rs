@@ -262,3 +262,63 @@ fn hello_stays_prompt_while_clients_post_large_json() {
         server.post_json("/api/count", &body).text() == "15000"
     });
 }
+
+/// `n` distinct integers in a scrambled order, as a JSON array.
+fn scrambled(n: u64) -> String {
+    let values: Vec<String> = (0..n).map(|i| ((i * 7919) % n).to_string()).collect();
+    format!("[{}]", values.join(","))
+}
+
+#[test]
+fn hello_stays_prompt_while_clients_sort_large_arrays() {
+    let app = app();
+    // `split` builds the array natively: the sort is what is measured.
+    app.write(
+        "pages/api/sort.rhai",
+        "fn POST(req) {\n    let a = req.body.split(\" \");\n    a.sort();\n    [a[0], a[1], a[a.len() - 1]]\n}\n",
+    );
+    let server = app.serve("start", &["--workers", "1"]);
+    let n = 40_000;
+    let words: Vec<String> = (0..n).map(|i| format!("{:05}", (i * 7919) % n)).collect();
+    let body = words.join(" ");
+    let sorted = || {
+        let response = server.request(
+            "POST",
+            "/api/sort",
+            &[("content-type", "text/plain")],
+            body.as_bytes(),
+        );
+        response.json() == json!(["00000", "00001", "39999"])
+    };
+    assert!(sorted());
+    assert_hello_unaffected_by(&server, sorted);
+}
+
+#[test]
+fn sort_keeps_rhai_s_rules_for_short_and_long_arrays() {
+    let app = app();
+    app.write(
+        "pages/api/sort.rhai",
+        "fn POST(req) {\n    let a = req.body;\n    try { a.sort(); } catch (e) { return `${e}`; }\n    if a.len() > 4 { [a[0], a[1], a[a.len() - 1]] } else { a }\n}\n",
+    );
+    let server = app.serve("start", &[]);
+    let sort = |body: &str| server.post_json("/api/sort", body);
+    assert_eq!(sort("[3, 1, 2]").json(), json!([1, 2, 3]));
+    assert_eq!(sort("[\"b\", \"a\", \"c\"]").json(), json!(["a", "b", "c"]));
+    assert_eq!(sort("[2.5, -1.0, 0.5]").json(), json!([-1.0, 0.5, 2.5]));
+    assert_eq!(sort("[true, false]").json(), json!([false, true]));
+    assert_eq!(sort("[]").json(), json!([]));
+    assert_eq!(sort(&scrambled(20_000)).json(), json!([0, 1, 19_999]));
+    let words: Vec<String> = (0..20_000).rev().map(|i| format!("\"w{i:05}\"")).collect();
+    let words = format!("[{}]", words.join(","));
+    assert_eq!(sort(&words).json(), json!(["w00000", "w00001", "w19999"]));
+    for mixed in ["[1, \"a\"]", &format!("[{}\"a\"]", "1,".repeat(20_000))] {
+        let text = sort(mixed).text();
+        assert!(
+            text.contains("elements of different types cannot be sorted"),
+            "{text}"
+        );
+    }
+    let maps = sort("[{}, {}]").text();
+    assert!(maps.contains("cannot be sorted"), "{maps}");
+}
