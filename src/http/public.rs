@@ -10,15 +10,16 @@ use std::path::{Component, Path, PathBuf};
 
 use actix_files::NamedFile;
 use actix_web::body::BoxBody;
-use actix_web::http::header::{self, ContentEncoding, HeaderValue};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, ContentEncoding, HeaderValue, HttpDate};
 use actix_web::http::{Method, StatusCode};
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
-use super::file_cache;
+use super::{file_cache, Server};
 use crate::error::{error_response, RequestError};
-use crate::routes::path::decode_segment;
+use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
 
 /// Files over this size are sent as they are even when they would compress: compressing
@@ -52,6 +53,104 @@ pub async fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings)
         Some(response) => response,
         None => not_found(req, app_dir, settings).await,
     }
+}
+
+/// Makes the `Range` header of a request outside `/api` say what RFC 9110 asks before
+/// actix-files, which reads it as it comes, sees it: a unit other than `bytes`, or an
+/// `If-Range` that no longer matches the file, drops it (the whole file, 200); a number past
+/// 2^64 - 1 becomes 2^64 - 1, so that an end past the file is clamped as a smaller one is
+/// (and a start past it stays unsatisfiable).
+pub fn normalize_range(req: &mut ServiceRequest) {
+    let Some(range) = req.headers().get(header::RANGE) else {
+        return;
+    };
+    let Ok(range) = range.to_str().map(str::to_string) else {
+        return;
+    };
+    if !matches!(path::parse(req.path()), RequestPath::NotApi) {
+        return;
+    }
+    let bytes = range
+        .get(..6)
+        .is_some_and(|unit| unit.eq_ignore_ascii_case("bytes="));
+    if !bytes || !if_range_holds(req) {
+        req.headers_mut().remove(header::RANGE);
+        return;
+    }
+    if let Some(clamped) = clamp_large_numbers(&range) {
+        if let Ok(value) = HeaderValue::from_str(&clamped) {
+            req.headers_mut().insert(header::RANGE, value);
+        }
+    }
+}
+
+/// Whether a range may be sent: no `If-Range`, or one naming the file as it is now (its
+/// strong `ETag`, or exactly its `Last-Modified` date). A path that names no file keeps
+/// its range (it gets no file anyway).
+fn if_range_holds(req: &ServiceRequest) -> bool {
+    let Some(if_range) = req.headers().get(header::IF_RANGE) else {
+        return true;
+    };
+    let Ok(if_range) = if_range.to_str() else {
+        return false;
+    };
+    let Some((etag, modified)) = validators(req) else {
+        return true;
+    };
+    let if_range = if_range.trim();
+    if if_range.starts_with('"') || if_range.starts_with("W/") {
+        // Strong comparison: a weak tag never matches.
+        return etag.is_some_and(|tag| !tag.starts_with("W/") && tag == if_range);
+    }
+    match (
+        if_range.parse::<HttpDate>(),
+        modified.map(|m| m.parse::<HttpDate>()),
+    ) {
+        (Ok(date), Some(Ok(modified))) => date == modified,
+        _ => false,
+    }
+}
+
+/// The `ETag` and `Last-Modified` the file a request names is served with.
+fn validators(req: &ServiceRequest) -> Option<(Option<String>, Option<String>)> {
+    let server = req.app_data::<Data<Server>>()?;
+    let public_dir = server
+        .app
+        .dir
+        .join(&server.app.snapshot().settings.public.dir);
+    let requested = parse(req.path()).ok()??;
+    let (_, file) = resolve(&public_dir, &requested)?;
+    let response = NamedFile::open(&file).ok()?.into_response(req.request());
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Some((header(header::ETAG), header(header::LAST_MODIFIED)))
+}
+
+/// `range` with every number past 2^64 - 1 replaced by 2^64 - 1; `None` when it has none.
+fn clamp_large_numbers(range: &str) -> Option<String> {
+    let mut clamped = String::with_capacity(range.len());
+    let mut changed = false;
+    let mut digits = String::new();
+    for c in range.chars().map(Some).chain([None]) {
+        if let Some(digit) = c.filter(char::is_ascii_digit) {
+            digits.push(digit);
+            continue;
+        }
+        if !digits.is_empty() && digits.parse::<u64>().is_err() {
+            clamped.push_str(&u64::MAX.to_string());
+            changed = true;
+        } else {
+            clamped.push_str(&digits);
+        }
+        digits.clear();
+        clamped.extend(c);
+    }
+    changed.then_some(clamped)
 }
 
 /// What a path asks for: its decoded segments, and whether it ended in `/`.
@@ -223,6 +322,11 @@ fn finish(
         .disable_content_disposition()
         .prefer_utf8(false)
         .into_response(req);
+    // A range that covers the whole file is still a range (actix-files says 200).
+    if response.status() == StatusCode::OK && response.headers().contains_key(header::CONTENT_RANGE)
+    {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
     let headers = response.headers_mut();
     // actix-files marks a range `identity` to keep compression middleware off it.
     if headers
@@ -382,6 +486,16 @@ mod tests {
         ] {
             assert!(!is_content_hashed(name), "{name}");
         }
+    }
+
+    #[test]
+    fn numbers_past_u64_are_clamped() {
+        assert_eq!(clamp_large_numbers("bytes=0-5"), None);
+        assert_eq!(
+            clamp_large_numbers("bytes=2-99999999999999999999999, -18446744073709551616")
+                .as_deref(),
+            Some("bytes=2-18446744073709551615, -18446744073709551615")
+        );
     }
 
     #[test]
