@@ -152,7 +152,11 @@ fn text(len: usize, tag: &str) -> String {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         out.push_str(WORDS[(state >> 60) as usize]);
-        out.push(if (state >> 20) % 12 == 0 { '\n' } else { ' ' });
+        out.push(if (state >> 20).is_multiple_of(12) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     out.truncate(len - tag.len());
     out.push_str(tag);

@@ -23,7 +23,8 @@ use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
 
 /// Files over this size are sent as they are even when they would compress: compressing
-/// on the fly holds the HTTP worker (precompress them: `app.js.br`, `app.js.gz`).
+/// them takes a CPU thread for a long while and their compressed forms would crowd the
+/// cache (precompress them: `app.js.br`, `app.js.gz`).
 const MAX_COMPRESSED: u64 = 8 * 1024 * 1024;
 
 /// `Cache-Control` of a file whose name may keep its content for ever.
