@@ -6,6 +6,7 @@ mod app;
 mod batteries;
 mod cli;
 mod config;
+mod cpu;
 mod encoding;
 mod env;
 mod error;

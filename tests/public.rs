@@ -397,3 +397,91 @@ fn public_dir_from_rhapi_toml() {
     assert_eq!(get(&server, "/only-here.txt", &[]).text(), "static");
     assert_eq!(get(&server, "/hello.txt", &[]).status, 404);
 }
+
+#[test]
+fn if_range_that_does_not_match_gets_the_whole_file() {
+    let app = app();
+    app.write("public/digits.txt", "0123456789");
+    let server = app.serve("start", &[]);
+    let first = get(&server, "/digits.txt", &[]);
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+    let ranged = |if_range: &str| {
+        get(
+            &server,
+            "/digits.txt",
+            &[("range", "bytes=2-5"), ("if-range", if_range)],
+        )
+    };
+    // Still the same file: the range.
+    for same in [etag.as_str(), modified.as_str()] {
+        let part = ranged(same);
+        assert_eq!((part.status, part.text().as_str()), (206, "2345"), "{same}");
+        assert_eq!(part.header("content-range"), Some("bytes 2-5/10"));
+    }
+    // Another version (another tag, a weak tag, another date): the whole file, 200.
+    let weak = format!("W/{etag}");
+    for other in ["\"other\"", weak.as_str(), "Thu, 01 Jan 2015 00:00:00 GMT"] {
+        let whole = ranged(other);
+        assert_eq!(
+            (whole.status, whole.text().as_str()),
+            (200, "0123456789"),
+            "{other}"
+        );
+        assert_eq!(whole.header("content-range"), None, "{other}");
+    }
+}
+
+#[test]
+fn a_range_unit_other_than_bytes_is_ignored() {
+    let app = app();
+    app.write("public/digits.txt", "0123456789");
+    let server = app.serve("start", &[]);
+    for range in ["items=0-5", "lines=1-2, 4-5"] {
+        let whole = get(&server, "/digits.txt", &[("range", range)]);
+        assert_eq!(
+            (whole.status, whole.text().as_str()),
+            (200, "0123456789"),
+            "{range}"
+        );
+        assert_eq!(whole.header("content-range"), None, "{range}");
+    }
+    // A malformed byte range is still refused.
+    assert_eq!(
+        get(&server, "/digits.txt", &[("range", "bytes=x-y")]).status,
+        416
+    );
+}
+
+#[test]
+fn a_range_end_past_the_file_is_clamped() {
+    let app = app();
+    app.write("public/digits.txt", "0123456789");
+    let server = app.serve("start", &[]);
+    for (range, body, content_range) in [
+        ("bytes=2-99", "23456789", "bytes 2-9/10"),
+        (
+            "bytes=2-99999999999999999999999",
+            "23456789",
+            "bytes 2-9/10",
+        ),
+        ("bytes=0-18446744073709551616", "0123456789", "bytes 0-9/10"),
+        (
+            "bytes=-99999999999999999999999",
+            "0123456789",
+            "bytes 0-9/10",
+        ),
+    ] {
+        let part = get(&server, "/digits.txt", &[("range", range)]);
+        assert_eq!((part.status, part.text().as_str()), (206, body), "{range}");
+        assert_eq!(part.header("content-range"), Some(content_range), "{range}");
+    }
+    // A start past the file is still unsatisfiable, however large.
+    let beyond = get(
+        &server,
+        "/digits.txt",
+        &[("range", "bytes=99999999999999999999999-")],
+    );
+    assert_eq!(beyond.status, 416);
+    assert_eq!(beyond.header("content-range"), Some("bytes */10"));
+}

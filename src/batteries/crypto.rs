@@ -10,7 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use rhai::{Dynamic, Module};
 use sha2::{Digest, Sha256};
 
-use super::{script_error, ScriptResult};
+use super::{script_error, timed_out, ScriptResult};
+use crate::executor::Waited;
 
 /// Largest `crypto::random_token` a script may ask for, in bytes.
 const MAX_TOKEN_BYTES: i64 = 1024;
@@ -18,9 +19,14 @@ const MAX_TOKEN_BYTES: i64 = 1024;
 /// The `crypto` module.
 pub fn module() -> Module {
     let mut module = Module::new();
-    module.set_native_fn("hash_password", |pw: &str| hash_password(pw));
+    // argon2 computes for 20-40 ms: on the CPU threads, while the run waits.
+    module.set_native_fn("hash_password", |pw: &str| {
+        let pw = pw.to_string();
+        off_worker(move || hash_password(&pw))?
+    });
     module.set_native_fn("verify_password", |pw: &str, hash: &str| {
-        verify_password(pw, hash)
+        let (pw, hash) = (pw.to_string(), hash.to_string());
+        off_worker(move || verify_password(&pw, &hash))?
     });
     module.set_native_fn("random_token", random_token);
     module.set_native_fn("uuid", || Ok(uuid::Uuid::new_v4().to_string()));
@@ -43,6 +49,15 @@ pub fn module() -> Module {
         ))
     });
     module
+}
+
+/// `work` on the CPU threads while the run waits ([`crate::cpu::wait`]); a spent budget
+/// ends the run as a timeout.
+fn off_worker<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ScriptResult<T> {
+    match crate::cpu::wait(work) {
+        Waited::Done(value) => Ok(value),
+        Waited::TimedOut => Err(timed_out()),
+    }
 }
 
 /// The bytes of a string or blob argument.

@@ -12,13 +12,18 @@ use std::io::Write;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Bodies up to this size are sent as they are: compressing them gains nothing.
 pub const MIN_SIZE: usize = 1024;
 
+/// Bodies over this size are compressed on the CPU threads ([`crate::cpu`]), not on the
+/// HTTP worker: from about this size compressing takes over a millisecond.
+pub const OFF_WORKER_SIZE: usize = 64 * 1024;
+
 /// A content coding rhapi writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Coding {
     Brotli,
     Gzip,
@@ -123,6 +128,15 @@ pub fn encode(bytes: &[u8], coding: Coding) -> Vec<u8> {
     }
 }
 
+/// `bytes` compressed with `coding`: here when small, on the CPU threads when over
+/// [`OFF_WORKER_SIZE`] (the worker serves other requests meanwhile).
+pub async fn encode_off_worker(bytes: Bytes, coding: Coding) -> Vec<u8> {
+    if bytes.len() <= OFF_WORKER_SIZE {
+        return encode(&bytes, coding);
+    }
+    crate::cpu::run(move || encode(&bytes, coding)).await
+}
+
 /// Adds `Vary: Accept-Encoding` (once).
 pub fn vary_accept_encoding<B>(response: &mut HttpResponse<B>) {
     add_vary(response, "Accept-Encoding");
@@ -144,7 +158,7 @@ pub fn add_vary<B>(response: &mut HttpResponse<B>, name: &str) {
 }
 
 /// Compresses an in-memory response (an API answer) when the rules allow it.
-pub fn apply(req: &HttpRequest, response: HttpResponse) -> HttpResponse {
+pub async fn apply(req: &HttpRequest, response: HttpResponse) -> HttpResponse {
     let status = response.status();
     let candidate = !matches!(
         status,
@@ -172,7 +186,7 @@ pub fn apply(req: &HttpRequest, response: HttpResponse) -> HttpResponse {
     let Some(&coding) = accepted(req).first() else {
         return head.set_body(BoxBody::new(bytes));
     };
-    let encoded = encode(&bytes, coding);
+    let encoded = encode_off_worker(bytes, coding).await;
     head.headers_mut().insert(
         header::CONTENT_ENCODING,
         HeaderValue::from_static(coding.token()),

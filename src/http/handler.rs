@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use rhai::{Dynamic, Map};
 
 use super::in_flight::InFlightSlot;
-use super::request::{build_req, content_type, parse_body, read_body, BodyDeadline};
+use super::request::{build_req, content_type, parse_body_off_worker, read_body, BodyDeadline};
 use super::response::{
     log_script_error, respond, script_error_response, server_busy, stream_response,
 };
@@ -85,11 +85,11 @@ async fn answer(
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
             let response = api(req, payload, snapshot, &segments, slot).await;
-            super::compress::apply(req, response)
+            super::compress::apply(req, response).await
         }
         RequestPath::NotApi => {
             drop(snapshot);
-            public::serve(req, &server.app.dir, &settings.public)
+            public::serve(req, &server.app.dir, &settings.public).await
         }
         RequestPath::Bad => RequestError::BadRequest.response(),
         RequestPath::TrailingSlash(target) => redirect_without_slash(req, target),
@@ -135,7 +135,7 @@ async fn api(
         body: &body,
         locals: Map::new(),
     };
-    let req_value = match input.build() {
+    let req_value = match input.build().await {
         Ok(value) => value,
         Err(err) => return err.response(),
     };
@@ -275,8 +275,8 @@ struct ScriptInput<'a> {
 }
 
 impl ScriptInput<'_> {
-    fn build(&self) -> Result<Dynamic, RequestError> {
-        let parsed = parse_body(content_type(self.req), self.body)?;
+    async fn build(&self) -> Result<Dynamic, RequestError> {
+        let parsed = parse_body_off_worker(content_type(self.req), self.body).await?;
         build_req(
             self.req,
             &self.decoded_path,

@@ -2,6 +2,7 @@
 
 mod compress;
 mod cors;
+mod file_cache;
 mod handler;
 mod in_flight;
 mod multipart;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, HttpServer};
 
 use crate::app::App;
@@ -54,6 +55,10 @@ pub fn app(
 > {
     actix_web::App::new()
         .app_data(server)
+        .wrap_fn(|mut req, service| {
+            public::normalize_range(&mut req);
+            service.call(req)
+        })
         .default_service(web::to(handler::handle))
 }
 

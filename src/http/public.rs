@@ -4,22 +4,27 @@
 //! serving is served by the next request; nothing outside the folder is ever opened, symlinks
 //! included. Ranges, `ETag`/`Last-Modified` and 304 come from `actix-files`.
 
+use std::fs::{File, Metadata};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
 use actix_files::NamedFile;
 use actix_web::body::BoxBody;
-use actix_web::http::header::{self, ContentEncoding, HeaderValue};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, ContentEncoding, HeaderValue, HttpDate};
 use actix_web::http::{Method, StatusCode};
+use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
+use super::{file_cache, Server};
 use crate::error::{error_response, RequestError};
-use crate::routes::path::decode_segment;
+use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
 
 /// Files over this size are sent as they are even when they would compress: compressing
-/// on the fly holds the HTTP worker (precompress them: `app.js.br`, `app.js.gz`).
+/// them takes a CPU thread for a long while and their compressed forms would crowd the
+/// cache (precompress them: `app.js.br`, `app.js.gz`).
 const MAX_COMPRESSED: u64 = 8 * 1024 * 1024;
 
 /// `Cache-Control` of a file whose name may keep its content for ever.
@@ -28,15 +33,15 @@ const REVALIDATE: &str = "public, max-age=0, must-revalidate";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Answers a request outside `/api` from the public folder of the app in `app_dir`.
-pub fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> HttpResponse {
+pub async fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> HttpResponse {
     let requested = match parse(req.path()) {
         Ok(Some(requested)) => requested,
-        Ok(None) => return not_found(req, app_dir, settings),
+        Ok(None) => return not_found(req, app_dir, settings).await,
         Err(err) => return err.response(),
     };
     let root = app_dir.join(&settings.dir);
     let Some((root, file)) = resolve(&root, &requested) else {
-        return not_found(req, app_dir, settings);
+        return not_found(req, app_dir, settings).await;
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
@@ -45,8 +50,108 @@ pub fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> Ht
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    serve_file(req, &root, &file, StatusCode::OK)
-        .unwrap_or_else(|| not_found(req, app_dir, settings))
+    match serve_file(req, &root, &file, StatusCode::OK).await {
+        Some(response) => response,
+        None => not_found(req, app_dir, settings).await,
+    }
+}
+
+/// Makes the `Range` header of a request outside `/api` say what RFC 9110 asks before
+/// actix-files, which reads it as it comes, sees it: a unit other than `bytes`, or an
+/// `If-Range` that no longer matches the file, drops it (the whole file, 200); a number past
+/// 2^64 - 1 becomes 2^64 - 1, so that an end past the file is clamped as a smaller one is
+/// (and a start past it stays unsatisfiable).
+pub fn normalize_range(req: &mut ServiceRequest) {
+    let Some(range) = req.headers().get(header::RANGE) else {
+        return;
+    };
+    let Ok(range) = range.to_str().map(str::to_string) else {
+        return;
+    };
+    if !matches!(path::parse(req.path()), RequestPath::NotApi) {
+        return;
+    }
+    let bytes = range
+        .get(..6)
+        .is_some_and(|unit| unit.eq_ignore_ascii_case("bytes="));
+    if !bytes || !if_range_holds(req) {
+        req.headers_mut().remove(header::RANGE);
+        return;
+    }
+    if let Some(clamped) = clamp_large_numbers(&range) {
+        if let Ok(value) = HeaderValue::from_str(&clamped) {
+            req.headers_mut().insert(header::RANGE, value);
+        }
+    }
+}
+
+/// Whether a range may be sent: no `If-Range`, or one naming the file as it is now (its
+/// strong `ETag`, or exactly its `Last-Modified` date). A path that names no file keeps
+/// its range (it gets no file anyway).
+fn if_range_holds(req: &ServiceRequest) -> bool {
+    let Some(if_range) = req.headers().get(header::IF_RANGE) else {
+        return true;
+    };
+    let Ok(if_range) = if_range.to_str() else {
+        return false;
+    };
+    let Some((etag, modified)) = validators(req) else {
+        return true;
+    };
+    let if_range = if_range.trim();
+    if if_range.starts_with('"') || if_range.starts_with("W/") {
+        // Strong comparison: a weak tag never matches.
+        return etag.is_some_and(|tag| !tag.starts_with("W/") && tag == if_range);
+    }
+    match (
+        if_range.parse::<HttpDate>(),
+        modified.map(|m| m.parse::<HttpDate>()),
+    ) {
+        (Ok(date), Some(Ok(modified))) => date == modified,
+        _ => false,
+    }
+}
+
+/// The `ETag` and `Last-Modified` the file a request names is served with.
+fn validators(req: &ServiceRequest) -> Option<(Option<String>, Option<String>)> {
+    let server = req.app_data::<Data<Server>>()?;
+    let public_dir = server
+        .app
+        .dir
+        .join(&server.app.snapshot().settings.public.dir);
+    let requested = parse(req.path()).ok()??;
+    let (_, file) = resolve(&public_dir, &requested)?;
+    let response = NamedFile::open(&file).ok()?.into_response(req.request());
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Some((header(header::ETAG), header(header::LAST_MODIFIED)))
+}
+
+/// `range` with every number past 2^64 - 1 replaced by 2^64 - 1; `None` when it has none.
+fn clamp_large_numbers(range: &str) -> Option<String> {
+    let mut clamped = String::with_capacity(range.len());
+    let mut changed = false;
+    let mut digits = String::new();
+    for c in range.chars().map(Some).chain([None]) {
+        if let Some(digit) = c.filter(char::is_ascii_digit) {
+            digits.push(digit);
+            continue;
+        }
+        if !digits.is_empty() && digits.parse::<u64>().is_err() {
+            clamped.push_str(&u64::MAX.to_string());
+            changed = true;
+        } else {
+            clamped.push_str(&digits);
+        }
+        digits.clear();
+        clamped.extend(c);
+    }
+    changed.then_some(clamped)
 }
 
 /// What a path asks for: its decoded segments, and whether it ended in `/`.
@@ -101,47 +206,41 @@ fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// Sends the file at `path` (inside `root`) with `status` (200, or 404 for `404.html`).
-fn serve_file(
+async fn serve_file(
     req: &HttpRequest,
     root: &Path,
     path: &Path,
     status: StatusCode,
 ) -> Option<HttpResponse> {
     let content_type = content_type(path);
-    let text = compress::compressible(&content_type);
     let ranged = req.headers().contains_key(header::RANGE);
     let accepted = compress::accepted(req);
-    let mut vary = false;
-    if !ranged && status == StatusCode::OK {
-        for coding in [Coding::Brotli, Coding::Gzip] {
-            let Some(sibling) = sibling(root, path, coding) else {
-                continue;
-            };
-            vary = true;
-            if accepted.contains(&coding) {
-                let file = NamedFile::open(&sibling).ok()?;
-                let encoding = match coding {
-                    Coding::Brotli => ContentEncoding::Brotli,
-                    Coding::Gzip => ContentEncoding::Gzip,
-                };
-                let file = file.set_content_encoding(encoding);
-                return Some(finish(req, file, path, &content_type, true, None));
-            }
-        }
+    let (precompressed, vary) = precompressed(req, root, path, &accepted, ranged, status);
+    if let Some(response) = precompressed {
+        return Some(response);
     }
     let file = NamedFile::open(path).ok()?;
-    let len = file.metadata().len();
-    let large_text = text && len > compress::MIN_SIZE as u64;
-    vary |= large_text;
-    let coding = accepted
-        .first()
-        .copied()
-        .filter(|_| large_text && !ranged && len <= MAX_COMPRESSED && status == StatusCode::OK);
-    let compressed = coding.and_then(|coding| {
-        let bytes = read_all(file.file(), len)?;
-        Some((coding, compress::encode(&bytes, coding)))
+    let meta = file.metadata().clone();
+    let large_text =
+        compress::compressible(&content_type) && meta.len() > compress::MIN_SIZE as u64;
+    let coding = accepted.first().copied().filter(|_| {
+        large_text && !ranged && meta.len() <= MAX_COMPRESSED && status == StatusCode::OK
     });
-    let mut response = finish(req, file, path, &content_type, vary, compressed);
+    // A second handle on the same open file, to read it for compressing.
+    let handle = coding.and_then(|_| file.file().try_clone().ok());
+    let mut response = finish(req, file, path, &content_type, vary || large_text);
+    if let (Some(coding), Some(handle)) = (coding, handle) {
+        // Only a 200 gets a body (not a 304 or 412): compress only then.
+        if response.status() == StatusCode::OK {
+            let bytes = compressed(path, handle, &meta, coding).await?;
+            response.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+            compress::weaken_etag(&mut response);
+            response = response.set_body(BoxBody::new(bytes));
+        }
+    }
     if status != StatusCode::OK {
         *response.status_mut() = status;
         response.headers_mut().remove(header::ETAG);
@@ -153,15 +252,68 @@ fn serve_file(
     Some(response)
 }
 
+/// A precompressed sibling (`app.js.br`) the client accepts, sent as it is; and whether
+/// `path` has any sibling (then the answer varies by `Accept-Encoding`).
+fn precompressed(
+    req: &HttpRequest,
+    root: &Path,
+    path: &Path,
+    accepted: &[Coding],
+    ranged: bool,
+    status: StatusCode,
+) -> (Option<HttpResponse>, bool) {
+    let mut vary = false;
+    if ranged || status != StatusCode::OK {
+        return (None, vary);
+    }
+    for coding in [Coding::Brotli, Coding::Gzip] {
+        let Some(sibling) = sibling(root, path, coding) else {
+            continue;
+        };
+        vary = true;
+        if accepted.contains(&coding) {
+            let Ok(file) = NamedFile::open(&sibling) else {
+                continue;
+            };
+            let encoding = match coding {
+                Coding::Brotli => ContentEncoding::Brotli,
+                Coding::Gzip => ContentEncoding::Gzip,
+            };
+            let file = file.set_content_encoding(encoding);
+            let content_type = content_type(path);
+            return (Some(finish(req, file, path, &content_type, true)), true);
+        }
+    }
+    (None, vary)
+}
+
+/// The file's content compressed with `coding`: from the cache while the file is unchanged,
+/// else read from `file` and compressed (on the CPU threads when large) and kept.
+async fn compressed(path: &Path, file: File, meta: &Metadata, coding: Coding) -> Option<Bytes> {
+    let version = file_cache::Version::of(meta);
+    if let Some(bytes) = file_cache::get(path, coding, version) {
+        return Some(bytes);
+    }
+    let len = meta.len();
+    let work =
+        move || read_all(&file, len).map(|bytes| Bytes::from(compress::encode(&bytes, coding)));
+    let bytes = if len > compress::OFF_WORKER_SIZE as u64 {
+        crate::cpu::run(work).await
+    } else {
+        work()
+    }?;
+    file_cache::put(path, coding, version, bytes.clone());
+    Some(bytes)
+}
+
 /// The response of an opened file: `actix-files` decides 200, 206, 304, 412 or 416; rhapi
-/// adds its headers and, for a compressed answer, the compressed body.
+/// adds its headers.
 fn finish(
     req: &HttpRequest,
     file: NamedFile,
     path: &Path,
     content_type: &str,
     vary: bool,
-    compressed: Option<(Coding, Vec<u8>)>,
 ) -> HttpResponse {
     let mime = content_type
         .parse()
@@ -171,6 +323,11 @@ fn finish(
         .disable_content_disposition()
         .prefer_utf8(false)
         .into_response(req);
+    // A range that covers the whole file is still a range (actix-files says 200).
+    if response.status() == StatusCode::OK && response.headers().contains_key(header::CONTENT_RANGE)
+    {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
     let headers = response.headers_mut();
     // actix-files marks a range `identity` to keep compression middleware off it.
     if headers
@@ -194,17 +351,7 @@ fn finish(
     if vary {
         compress::vary_accept_encoding(&mut response);
     }
-    match compressed {
-        Some((coding, bytes)) if response.status() == StatusCode::OK => {
-            response.headers_mut().insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static(coding.token()),
-            );
-            compress::weaken_etag(&mut response);
-            response.set_body(BoxBody::new(bytes))
-        }
-        _ => response,
-    }
+    response
 }
 
 /// `app.js.br` / `app.js.gz` next to `path`, when it is a file inside `root`.
@@ -271,7 +418,11 @@ pub fn is_content_hashed(name: &str) -> bool {
 
 /// A 404 outside `/api`: `index.html` with 200 for a browser in a single-page app,
 /// `404.html` for a browser when the app has one, else the JSON 404.
-pub fn not_found(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -> HttpResponse {
+pub async fn not_found(
+    req: &HttpRequest,
+    app_dir: &Path,
+    settings: &PublicSettings,
+) -> HttpResponse {
     let wants_html = req
         .headers()
         .get(header::ACCEPT)
@@ -279,18 +430,21 @@ pub fn not_found(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings) -
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
         let root = app_dir.join(&settings.dir);
-        let page = |name: &str, status| {
-            let root = root.canonicalize().ok()?;
-            let file = inside(&root, &root.join(name))?;
-            serve_file(req, &root, &file, status)
+        let page = |name: &'static str, status| {
+            let root = root.clone();
+            async move {
+                let root = root.canonicalize().ok()?;
+                let file = inside(&root, &root.join(name))?;
+                serve_file(req, &root, &file, status).await
+            }
         };
         let get = matches!(*req.method(), Method::GET | Method::HEAD);
         if settings.spa && get {
-            if let Some(response) = page("index.html", StatusCode::OK) {
+            if let Some(response) = page("index.html", StatusCode::OK).await {
                 return response;
             }
         }
-        if let Some(response) = page("404.html", StatusCode::NOT_FOUND) {
+        if let Some(response) = page("404.html", StatusCode::NOT_FOUND).await {
             return response;
         }
     }
@@ -333,6 +487,16 @@ mod tests {
         ] {
             assert!(!is_content_hashed(name), "{name}");
         }
+    }
+
+    #[test]
+    fn numbers_past_u64_are_clamped() {
+        assert_eq!(clamp_large_numbers("bytes=0-5"), None);
+        assert_eq!(
+            clamp_large_numbers("bytes=2-99999999999999999999999, -18446744073709551616")
+                .as_deref(),
+            Some("bytes=2-18446744073709551615, -18446744073709551615")
+        );
     }
 
     #[test]

@@ -81,6 +81,23 @@ pub fn is_json(media_type: &str) -> bool {
     media_type == "application/json" || media_type.ends_with("+json")
 }
 
+/// Bodies over this size are parsed on the CPU threads ([`crate::cpu`]): parsing 256 KB of
+/// JSON takes about a millisecond.
+pub const OFF_WORKER_BODY: usize = 256 * 1024;
+
+/// [`parse_body`], on the CPU threads for a body over [`OFF_WORKER_BODY`] (the worker serves
+/// other requests meanwhile).
+pub async fn parse_body_off_worker(
+    content_type: &str,
+    body: &[u8],
+) -> Result<Dynamic, RequestError> {
+    if body.len() <= OFF_WORKER_BODY {
+        return parse_body(content_type, body);
+    }
+    let (content_type, body) = (content_type.to_string(), body.to_vec());
+    crate::cpu::run(move || parse_body(&content_type, &body)).await
+}
+
 /// `req.body` by its `Content-Type` header (docs/reference.md, "req"): JSON parsed, forms and multipart to
 /// maps, text to strings.
 pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Dynamic, RequestError> {
