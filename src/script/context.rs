@@ -32,6 +32,8 @@ thread_local! {
     /// The allocation count (see [`crate::memory`]) above which the run is stopped; kept
     /// apart from the context because it is read on every operation.
     static MEMORY_CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
+    /// Calls back into the engine from native functions (see [`tick`]).
+    static TICKS: Cell<u32> = const { Cell::new(0) };
     /// The allocation count when the progress callback last read the clock.
     static CLOCK_CHECKED_AT: Cell<isize> = const { Cell::new(0) };
 }
@@ -175,6 +177,22 @@ pub fn memory_left() -> usize {
         return usize::MAX;
     }
     usize::try_from(ceiling.saturating_sub(crate::memory::thread_allocated())).unwrap_or(0)
+}
+
+/// Rhai's check on each call a native function makes back into the engine (vendor/rhai
+/// patch 10): every 64th such call is checked as an operation is, clock included, so a
+/// loop inside one built-in (`index_of` over a large array) still ends at its budget and
+/// takes turns with other requests.
+pub fn tick() -> Option<Dynamic> {
+    let n = TICKS.with(|t| {
+        let n = t.get().wrapping_add(1);
+        t.set(n);
+        n
+    });
+    if n % 64 != 0 || CONTEXT.with(|c| c.borrow().deadline.is_none()) {
+        return None;
+    }
+    progress(0)
 }
 
 /// Time left in this run's budget (`None` outside a run).

@@ -20,6 +20,7 @@ use crate::settings::Limits;
 pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     // Rhai's built-ins ask before they allocate in proportion to their arguments.
     rhai::reserve::set_reserve_hook(context::reserve);
+    rhai::reserve::set_tick_hook(context::tick);
     let mut engine = Engine::new();
     engine
         .set_max_operations(limits.max_operations)

@@ -217,3 +217,26 @@ pub(crate) fn clone_nested<T: Clone>(inner: &T) -> Option<T> {
 pub fn take_too_deep() -> bool {
     TOO_DEEP.with(|t| t.replace(false))
 }
+
+/// The host's check made on every call a native function makes back into the engine
+/// (`==` of each item in `index_of`, a comparer in `sort`, a callback in `map`): such loops
+/// run no operations of the script's own, so without it a call over a large array could
+/// run past the host's time budget without the progress callback ever being asked.
+/// `Some(token)` ends the run as the progress callback's token does.
+pub type TickHook = fn() -> Option<Dynamic>;
+
+static TICK: OnceLock<TickHook> = OnceLock::new();
+
+/// Sets the process's tick check (the first call wins).
+pub fn set_tick_hook(hook: TickHook) {
+    let _ = TICK.set(hook);
+}
+
+/// Asks the host's tick check; an error ends the run (not catchable).
+#[inline]
+pub(crate) fn tick(pos: Position) -> RhaiResultOf<()> {
+    match TICK.get().and_then(|hook| hook()) {
+        Some(token) => Err(ERR::ErrorTerminated(token, pos).into()),
+        None => Ok(()),
+    }
+}

@@ -515,6 +515,9 @@ impl<'a> NativeCallContext<'a> {
         is_ref_mut: bool,
         is_method_call: bool,
     ) -> RhaiResult {
+        // rhapi patch 10: the host's tick check on every call back into the engine.
+        crate::reserve::tick(self.call_position())?;
+
         // Create a mutable `GlobalRuntimeState`
         let new_global = &mut self.global.clone();
         new_global.level += 1;
