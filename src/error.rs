@@ -93,7 +93,9 @@ impl RequestError {
             RequestError::BodyTimeout => {
                 // The rest of the body may still come: the connection cannot be reused.
                 let mut response = error_response(StatusCode::REQUEST_TIMEOUT, &self.to_string());
-                response.head_mut().set_connection_type(ConnectionType::Close);
+                response
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
                 return response;
             }
         };

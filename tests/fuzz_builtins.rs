@@ -104,7 +104,11 @@ fn every_native_function_survives_hostile_arguments_under_the_budget() {
     )
     .unwrap();
     let signatures: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
-    assert!(signatures.len() > 300, "{} functions listed", signatures.len());
+    assert!(
+        signatures.len() > 300,
+        "{} functions listed",
+        signatures.len()
+    );
     let app = TestApp::fixture("basic");
     for (i, signature) in signatures.iter().enumerate() {
         app.write(&format!("pages/api/fuzz/{i}.rhai"), &route_for(signature));

@@ -180,7 +180,10 @@ fn a_stalled_body_is_answered_408_and_the_connection_closed() {
     let _ = stream.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
     // A body that keeps arriving, slowly but with no pause as long as the limit, is read.
     let mut stream = stalled_upload(server.port, 6, b"ab");
     for piece in [b"cd", b"ef"] {
@@ -188,7 +191,9 @@ fn a_stalled_body_is_answered_408_and_the_connection_closed() {
         stream.write_all(piece).unwrap();
     }
     let mut answer = Vec::new();
-    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&answer).contains("\"got\"") {
         let n = stream.read(&mut buf).unwrap_or(0);
@@ -246,7 +251,10 @@ fn stalled_uploads_do_not_lock_the_server_out() {
     let hello = server.poll_until("/api/hello", |r| r.status == 200);
     assert_eq!(hello.json(), json!({ "message": "Hello from API route!" }));
     // 20 announced megabytes were never taken.
-    assert!(rss_mib(&server) < before + 15, "RSS grew with announced sizes");
+    assert!(
+        rss_mib(&server) < before + 15,
+        "RSS grew with announced sizes"
+    );
     drop(stalled);
 }
 
@@ -319,7 +327,12 @@ fn GET() {{
     // 6 MB is a quarter of what is left of 64 MB: read.
     let server = app.serve("dev", &[]);
     let r = server.get("/api/fetch");
-    assert_eq!(r.json(), json!({ "bytes": 6 * 1024 * 1024 }), "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({ "bytes": 6 * 1024 * 1024 }),
+        "{}",
+        r.text()
+    );
     // Not of 16 MB: refused while it arrives, naming the budget.
     let server = app.serve("dev", &["--max-memory", "16mb"]);
     let r = server.get("/api/fetch");

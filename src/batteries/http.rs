@@ -128,10 +128,14 @@ fn send(call: &str, method: &str, url: &str, body: &Dynamic, opts: &Map) -> Scri
             let value = String::from_utf8_lossy(value.as_bytes());
             crate::http::request::insert_header(&mut headers, name.as_str(), &value);
         }
-        let data = response.body().limit(limit).await.map_err(|err| match err {
-            PayloadError::Overflow => Failure::TooLarge(limit),
-            other => Failure::Body(other),
-        })?;
+        let data = response
+            .body()
+            .limit(limit)
+            .await
+            .map_err(|err| match err {
+                PayloadError::Overflow => Failure::TooLarge(limit),
+                other => Failure::Body(other),
+            })?;
         Ok((status, headers, data.to_vec()))
     };
     match wait(actix_web::rt::time::timeout(timeout, exchange)) {

@@ -24,8 +24,8 @@ use crate::error::{error_response, RequestError};
 use crate::executor::Outcome;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
-use crate::script::middleware::{keep_headers, Middleware};
 use crate::script::methods::Target;
+use crate::script::middleware::{keep_headers, Middleware};
 use crate::script::{methods, plan, Call, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
@@ -106,9 +106,13 @@ async fn api(
     segments: &[String],
     slot: InFlightSlot,
 ) -> HttpResponse {
-    let (script, params, chain) = match resolve(req, &snapshot, segments) {
+    let Resolved {
+        script,
+        params,
+        chain,
+    } = match resolve(req, &snapshot, segments) {
         Ok(resolved) => resolved,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let settings = &snapshot.settings;
     let dev = settings.is_dev();
@@ -220,29 +224,36 @@ impl Runs {
     }
 }
 
-/// The route of an `/api` request, its parameters and its middleware chain; or the answer
-/// when there is none to run (404, a preflight, a route or middleware that fails to load).
+/// What an `/api` request runs: its route, the route's parameters, its middleware chain.
+struct Resolved {
+    script: Arc<RouteScript>,
+    params: Params,
+    chain: Vec<Arc<Middleware>>,
+}
+
+/// The route of an `/api` request; or the answer when there is none to run (404, a
+/// preflight, a route or middleware that fails to load).
 fn resolve(
     req: &HttpRequest,
     snapshot: &Snapshot,
     segments: &[String],
-) -> Result<(Arc<RouteScript>, Params, Vec<Arc<Middleware>>), HttpResponse> {
+) -> Result<Resolved, Box<HttpResponse>> {
     let Some((route, params)) = snapshot.routes.lookup(segments) else {
-        return Err(not_found());
+        return Err(Box::new(not_found()));
     };
     let settings = &snapshot.settings;
     let script = match route {
         Route::Ready(script) => Arc::clone(script),
         Route::Broken(err) => {
             if let Some(preflight) = cors::preflight(req, &settings.cors, || None) {
-                return Err(preflight);
+                return Err(Box::new(preflight));
             }
             log_script_error(req, err);
-            return Err(script_error_response(err, settings.is_dev()));
+            return Err(Box::new(script_error_response(err, settings.is_dev())));
         }
     };
     if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
-        return Err(preflight);
+        return Err(Box::new(preflight));
     }
     let mut chain = Vec::new();
     for slot in snapshot.middleware_of(&script.file) {
@@ -250,11 +261,15 @@ fn resolve(
             Ok(middleware) => chain.push(Arc::clone(middleware)),
             Err(err) => {
                 log_script_error(req, err);
-                return Err(script_error_response(err, settings.is_dev()));
+                return Err(Box::new(script_error_response(err, settings.is_dev())));
             }
         }
     }
-    Ok((script, params, chain))
+    Ok(Resolved {
+        script,
+        params,
+        chain,
+    })
 }
 
 /// `req` with `req.locals` replaced (each middleware and the route get their own copy).

@@ -42,8 +42,7 @@ pub fn native_functions(engine: &Engine) -> Vec<String> {
         .into_iter()
         .filter(|f| {
             let bare = f.name.rsplit("::").next().unwrap_or(&f.name);
-            bare.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && !bare.contains('$')
+            bare.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && !bare.contains('$')
         })
         .filter_map(|f| {
             let params: Option<Vec<&str>> = f.params.iter().map(|&t| type_name(t)).collect();
@@ -73,7 +72,8 @@ mod tests {
         let env = Arc::new(EnvVars::default());
         let engine = crate::script::engine::build(dir.path(), &Limits::default(), &env);
         let found = native_functions(&engine).join("\n") + "\n";
-        let listed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/functions.txt");
+        let listed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/functions.txt");
         if std::env::var_os("RHAPI_BLESS").is_some() {
             std::fs::create_dir_all(listed.parent().unwrap()).unwrap();
             std::fs::write(&listed, &found).unwrap();

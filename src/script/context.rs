@@ -189,7 +189,7 @@ pub fn tick() -> Option<Dynamic> {
         t.set(n);
         n
     });
-    if n % 64 != 0 || CONTEXT.with(|c| c.borrow().deadline.is_none()) {
+    if !n.is_multiple_of(64) || CONTEXT.with(|c| c.borrow().deadline.is_none()) {
         return None;
     }
     progress(0)

@@ -579,7 +579,7 @@ pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
         with_conn(h, "db::query", move |c, b| {
             c.query_bounded(&sql, &params, b, max)
         })
-            .map(|rows| Dynamic::from_array(rows_to_array(rows)))
+        .map(|rows| Dynamic::from_array(rows_to_array(rows)))
     });
     sql_fn(&mut module, &handle, "query_one", |h, sql, params| {
         let max = crate::script::context::memory_left();
