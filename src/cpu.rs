@@ -14,29 +14,36 @@ use std::sync::OnceLock;
 
 use crate::executor::Waited;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A job for a pool of threads.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` threads named `name-N` that run the jobs sent to the returned queue, in
+/// order. A thread that cannot be started is logged; with none started, the queue's jobs
+/// are dropped (sending fails), which callers treat as "do it yourself".
+pub fn pool(name: &str, threads: usize) -> crossbeam_channel::Sender<Job> {
+    let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+    for i in 0..threads {
+        let jobs = jobs.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || {
+                for job in jobs {
+                    job();
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start a {name} thread: {err}");
+        }
+    }
+    queue
+}
 
 /// The queue of the CPU threads, started on first use.
 fn queue() -> &'static crossbeam_channel::Sender<Job> {
     static QUEUE: OnceLock<crossbeam_channel::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
-        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for i in 0..threads {
-            let jobs = jobs.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("rhapi-cpu-{i}"))
-                .spawn(move || {
-                    for job in jobs {
-                        job();
-                    }
-                });
-            if let Err(err) = spawned {
-                tracing::error!("cannot start a CPU thread: {err}");
-            }
-        }
-        // With no thread started, `jobs` is dropped here and `run` does the work itself.
-        queue
+        pool("rhapi-cpu", threads)
     })
 }
 

@@ -29,6 +29,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use rhai::Dynamic;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use crate::cpu::Job;
 use crate::error::ScriptError;
 use crate::script::context;
 use crate::script::response::Sent;
@@ -329,28 +330,10 @@ where
 /// call waits for a connection first.
 const DATABASE_THREADS: usize = 16;
 
-type Job = Box<dyn FnOnce() + Send>;
-
 /// The queue of the database threads, started on first use.
 fn database_threads() -> &'static crossbeam_channel::Sender<Job> {
     static QUEUE: std::sync::OnceLock<crossbeam_channel::Sender<Job>> = std::sync::OnceLock::new();
-    QUEUE.get_or_init(|| {
-        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
-        for i in 0..DATABASE_THREADS {
-            let jobs = jobs.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("rhapi-db-{i}"))
-                .spawn(move || {
-                    for job in jobs {
-                        job();
-                    }
-                });
-            if let Err(err) = spawned {
-                tracing::error!("cannot start a database thread: {err}");
-            }
-        }
-        queue
-    })
+    QUEUE.get_or_init(|| crate::cpu::pool("rhapi-db", DATABASE_THREADS))
 }
 
 /// Runs a blocking database call on the database threads, waiting for it as [`wait`] does

@@ -8,7 +8,7 @@ mod support;
 
 use std::fmt::Write as _;
 
-use support::{Server, TestApp};
+use support::TestApp;
 
 /// Values of each parameter type, as Rhai expressions; every one is built afresh per call
 /// (functions below), since a method may change its first argument.
@@ -86,17 +86,6 @@ fn route_for(signature: &str) -> String {
     body
 }
 
-fn rss_mib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kib| kib.parse::<u64>().ok())
-        .unwrap()
-        / 1024
-}
-
 #[test]
 fn every_native_function_survives_hostile_arguments_under_the_budget() {
     let list = std::fs::read_to_string(
@@ -138,7 +127,7 @@ fn every_native_function_survives_hostile_arguments_under_the_budget() {
                 r.text()
             );
         }
-        let rss = rss_mib(&server);
+        let rss = server.rss_mib();
         peak = peak.max(rss);
         assert!(rss < 300, "{signature}: RSS {rss} MiB");
     }

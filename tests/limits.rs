@@ -9,22 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Server, TestApp, DEADLINE};
-
-/// Resident memory of the server process, in MiB.
-fn rss_mib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    kib / 1024
-}
+use support::{TestApp, DEADLINE};
 
 /// A route that runs one hostile call, chosen by `?call=`, with the size `?n=`; it catches
 /// the error and answers it, so the test sees what a script's `catch` sees.
@@ -64,7 +49,7 @@ fn hostile_app() -> TestApp {
 fn a_call_past_the_memory_budget_fails_before_taking_the_memory() {
     let app = hostile_app();
     let server = app.serve("dev", &["--max-memory", "64mb"]);
-    let before = rss_mib(&server);
+    let before = server.rss_mib();
     // Each of these asked for gigabytes (up to a terabyte) of one allocation before.
     let cases = [
         ("array_pad", "200000000"),
@@ -86,7 +71,7 @@ fn a_call_past_the_memory_budget_fails_before_taking_the_memory() {
             "{call}({n}) was not refused by the memory budget: {}",
             r.text()
         );
-        let rss = rss_mib(&server);
+        let rss = server.rss_mib();
         assert!(
             rss < before + 150,
             "{call}({n}) took the memory: RSS {before} MiB -> {rss} MiB"
@@ -239,7 +224,7 @@ fn stalled_uploads_do_not_lock_the_server_out() {
     // A long body timeout, so that the 20 are all in flight at once however loaded the
     // machine is; the default (5 s) is what the recovery then takes.
     let server = app.serve("dev", &["--max-in-flight", "20", "--body-timeout", "10s"]);
-    let before = rss_mib(&server);
+    let before = server.rss_mib();
     let stalled: Vec<TcpStream> = (0..20)
         .map(|_| stalled_upload(server.port, 1_000_000, b"ab"))
         .collect();
@@ -252,7 +237,7 @@ fn stalled_uploads_do_not_lock_the_server_out() {
     assert_eq!(hello.json(), json!({ "message": "Hello from API route!" }));
     // 20 announced megabytes were never taken.
     assert!(
-        rss_mib(&server) < before + 15,
+        server.rss_mib() < before + 15,
         "RSS grew with announced sizes"
     );
     drop(stalled);
@@ -262,7 +247,7 @@ fn stalled_uploads_do_not_lock_the_server_out() {
 fn announced_sizes_are_not_taken_before_the_body_arrives() {
     let app = echo_app();
     let server = app.serve("dev", &["--body-timeout", "30s"]);
-    let before = rss_mib(&server);
+    let before = server.rss_mib();
     let stalled: Vec<TcpStream> = (0..300)
         .map(|_| stalled_upload(server.port, 1_000_000, b"ab"))
         .collect();
@@ -273,7 +258,7 @@ fn announced_sizes_are_not_taken_before_the_body_arrives() {
         hello = server.get("/api/hello");
     }
     assert_eq!(hello.status, 200);
-    let rss = rss_mib(&server);
+    let rss = server.rss_mib();
     assert!(
         rss < before + 100,
         "300 stalled 1 MB uploads took {} MiB",

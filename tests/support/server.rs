@@ -268,6 +268,18 @@ impl Server {
     }
 
     /// The server's process id.
+    /// Resident memory of the server process (`VmRSS`), in MiB.
+    pub fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .expect("VmRSS in /proc/PID/status")
+            / 1024
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
