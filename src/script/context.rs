@@ -60,6 +60,8 @@ impl RunGuard {
         let ceiling = crate::memory::thread_allocated()
             .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
         MEMORY_CEILING.with(|c| c.set(ceiling));
+        // A clone cut outside any run is no concern of this one.
+        rhai::reserve::set_too_deep(false);
         CONTEXT.with(|c| {
             *c.borrow_mut() = RunContext {
                 deadline: Some(deadline),
@@ -83,6 +85,8 @@ pub struct Saved {
     context: RunContext,
     /// Bytes the run may still allocate.
     memory_left: isize,
+    /// Whether a clone of this run was cut for depth (the run ends at its next operation).
+    too_deep: bool,
     transaction: crate::batteries::db::SavedTransaction,
 }
 
@@ -93,6 +97,7 @@ impl Saved {
         Saved {
             context: CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut())),
             memory_left: ceiling.saturating_sub(crate::memory::thread_allocated()),
+            too_deep: rhai::reserve::take_too_deep(),
             transaction: crate::batteries::db::SavedTransaction::take(),
         }
     }
@@ -102,8 +107,10 @@ impl Saved {
         let Saved {
             mut context,
             memory_left,
+            too_deep,
             transaction,
         } = self;
+        rhai::reserve::set_too_deep(too_deep);
         context.slice_end = Some(Instant::now() + crate::executor::RESUMED_SLICE);
         CONTEXT.with(|c| *c.borrow_mut() = context);
         MEMORY_CEILING

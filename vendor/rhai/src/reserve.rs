@@ -218,6 +218,12 @@ pub fn take_too_deep() -> bool {
     TOO_DEEP.with(|t| t.replace(false))
 }
 
+/// Sets what [`take_too_deep`] answers next (a host puts back the flag of a run it
+/// suspended with [`take_too_deep`]).
+pub fn set_too_deep(deep: bool) {
+    TOO_DEEP.with(|t| t.set(deep));
+}
+
 /// The host's check made on every call a native function makes back into the engine
 /// (`==` of each item in `index_of`, a comparer in `sort`, a callback in `map`): such loops
 /// run no operations of the script's own, so without it a call over a large array could
