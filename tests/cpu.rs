@@ -340,3 +340,18 @@ fn sort_keeps_rhai_s_rules_for_short_and_long_arrays() {
     let maps = sort("[{}, {}]").text();
     assert!(maps.contains("cannot be sorted"), "{maps}");
 }
+
+#[test]
+fn hello_stays_prompt_while_clients_get_large_json_answers() {
+    let app = app();
+    // About 4 MB of JSON, built from one shared string (cheap for the script, so the
+    // writing of the JSON text is what costs).
+    app.write(
+        "pages/api/big.rhai",
+        "fn GET(req, res) { let s = \"\"; s.pad(200000, 'x'); let a = []; a.pad(20, s); res.json(a); }\n",
+    );
+    let server = app.serve("start", &["--workers", "1"]);
+    let expected = 20 * 200_002 + 21;
+    assert_eq!(server.get("/api/big").body.len(), expected);
+    assert_hello_unaffected_by(&server, || server.get("/api/big").body.len() == expected);
+}

@@ -212,7 +212,7 @@ impl Res {
     }
 
     fn json(&self, value: Dynamic) -> ScriptResult<()> {
-        let body = to_json(&value)?;
+        let body = to_json_owned(value)?;
         self.finish("json", body, Some(JSON), true)
     }
 
@@ -289,8 +289,29 @@ impl Res {
 pub fn to_json(value: &Dynamic) -> ScriptResult<Vec<u8>> {
     // Within the run's memory budget (checked before the text is written).
     rhai::reserve::reserve(rhai::reserve::json_bytes(value))?;
+    write_json(value).map_err(Into::into)
+}
+
+/// JSON text estimated over this many bytes is written on the CPU threads (it takes
+/// milliseconds), while the run waits.
+const JSON_OFF_WORKER: usize = 256 * 1024;
+
+/// [`to_json`] of a value the caller gives up: a large one is written on the CPU threads.
+pub fn to_json_owned(value: Dynamic) -> ScriptResult<Vec<u8>> {
+    let size = rhai::reserve::json_bytes(&value);
+    rhai::reserve::reserve(size)?;
+    if size <= JSON_OFF_WORKER {
+        return write_json(&value).map_err(Into::into);
+    }
+    match crate::cpu::wait(move || write_json(&value)) {
+        crate::executor::Waited::Done(written) => written.map_err(Into::into),
+        crate::executor::Waited::TimedOut => Err(crate::batteries::timed_out()),
+    }
+}
+
+fn write_json(value: &Dynamic) -> Result<Vec<u8>, String> {
     serde_json::to_vec(value)
-        .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()).into())
+        .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()))
 }
 
 /// The body and content type of a value: what `res.send(value)` and a returned value
@@ -307,7 +328,7 @@ pub fn encode_value(value: Dynamic) -> ScriptResult<(Vec<u8>, Option<&'static st
     } else if value.is_blob() {
         Ok((value.into_blob().unwrap_or_default(), Some(BINARY)))
     } else {
-        Ok((to_json(&value)?, Some(JSON)))
+        Ok((to_json_owned(value)?, Some(JSON)))
     }
 }
 
