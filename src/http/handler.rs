@@ -125,7 +125,7 @@ async fn api(
     let body_time = BodyDeadline {
         idle: settings.body_timeout,
         // The whole body within the route's time budget too.
-        deadline: Instant::now() + timeout,
+        total: timeout,
     };
     let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
     let body = match read_body(req, payload, body_limit, body_time).await {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::HttpRequest;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use rhai::{Array, Dynamic, ImmutableString, Map};
 
 use crate::encoding::decode_percent;
@@ -17,36 +17,52 @@ use crate::routes::{ParamValue, Params};
 /// 1 MB and sends nothing must not hold 1 MB).
 const PREALLOCATED: usize = 64 * 1024;
 
-/// How long a body may take: no pause over `idle`, all of it by `deadline`.
+/// How long a body may take: no pause over `idle`, all of it within `total` of the start
+/// of its reading.
 pub struct BodyDeadline {
     pub idle: Duration,
-    pub deadline: Instant,
+    pub total: Duration,
 }
 
 /// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes (whether
 /// announced by `Content-Length` or sent chunked), and with 408 when it pauses past
-/// `time.idle` or is not all in by `time.deadline`.
+/// `time.idle` or is not all in within `time.total`.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: Payload,
     limit: usize,
     time: BodyDeadline,
 ) -> Result<Bytes, RequestError> {
-    let announced = req
-        .headers()
+    let headers = req.headers();
+    let announced = headers
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|n| n > limit) {
         return Err(RequestError::PayloadTooLarge);
     }
+    let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
+    if announced.unwrap_or(0) == 0 && !chunked {
+        return Ok(Bytes::new()); // no body: nothing to wait for
+    }
     let mut body = BytesMut::with_capacity(announced.unwrap_or(0).min(PREALLOCATED));
+    let mut deadline = None;
     loop {
-        let wait = time
-            .idle
-            .min(time.deadline.saturating_duration_since(Instant::now()));
-        let next = tokio::time::timeout(wait, payload.next()).await;
-        let Some(chunk) = next.map_err(|_| RequestError::BodyTimeout)? else {
+        // A chunk already here is taken without a timer (the usual small body arrives
+        // with its head).
+        let next = match payload.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                let deadline = *deadline.get_or_insert_with(|| Instant::now() + time.total);
+                let wait = time
+                    .idle
+                    .min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::timeout(wait, payload.next())
+                    .await
+                    .map_err(|_| RequestError::BodyTimeout)?
+            }
+        };
+        let Some(chunk) = next else {
             break;
         };
         let chunk = chunk.map_err(|_| RequestError::BadRequest)?;

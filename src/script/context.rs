@@ -25,6 +25,8 @@ struct RunContext {
     /// When the current slice is over (see [`crate::executor::SLICE`]).
     slice_end: Option<Instant>,
     file: Option<Arc<str>>,
+    /// Why the run must end at its next operation, found outside the progress callback.
+    tripped: Option<&'static str>,
 }
 
 thread_local! {
@@ -34,12 +36,10 @@ thread_local! {
     static MEMORY_CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
     /// Calls back into the engine from native functions (see [`tick`]).
     static TICKS: Cell<u32> = const { Cell::new(0) };
-    /// The allocation count when the progress callback last read the clock.
-    static CLOCK_CHECKED_AT: Cell<isize> = const { Cell::new(0) };
 }
 
-/// Bytes allocated (or freed) since the last clock read after which the progress callback
-/// reads it again, whatever the operation count.
+/// A reservation this large reads the clock: calls that each allocate megabytes can take
+/// milliseconds each, and the progress callback reads it only every 256 operations.
 const CLOCK_EVERY_BYTES: usize = 1024 * 1024;
 
 /// Severity of a script's log line.
@@ -60,13 +60,12 @@ impl RunGuard {
         let ceiling = crate::memory::thread_allocated()
             .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
         MEMORY_CEILING.with(|c| c.set(ceiling));
-        // A clone cut outside any run is no concern of this one.
-        rhai::reserve::set_too_deep(false);
         CONTEXT.with(|c| {
             *c.borrow_mut() = RunContext {
                 deadline: Some(deadline),
                 slice_end: Some(Instant::now() + crate::executor::SLICE),
                 file: Some(file),
+                tripped: None,
             }
         });
         RunGuard(())
@@ -83,10 +82,8 @@ impl Drop for RunGuard {
 /// A suspended run's state, kept on its own stack while other runs use the thread.
 pub struct Saved {
     context: RunContext,
-    /// Bytes the run may still allocate.
+    /// Bytes the run may still allocate (hugely negative when it was tripped).
     memory_left: isize,
-    /// Whether a clone of this run was cut for depth (the run ends at its next operation).
-    too_deep: bool,
     transaction: crate::batteries::db::SavedTransaction,
 }
 
@@ -97,7 +94,6 @@ impl Saved {
         Saved {
             context: CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut())),
             memory_left: ceiling.saturating_sub(crate::memory::thread_allocated()),
-            too_deep: rhai::reserve::take_too_deep(),
             transaction: crate::batteries::db::SavedTransaction::take(),
         }
     }
@@ -107,10 +103,8 @@ impl Saved {
         let Saved {
             mut context,
             memory_left,
-            too_deep,
             transaction,
         } = self;
-        rhai::reserve::set_too_deep(too_deep);
         context.slice_end = Some(Instant::now() + crate::executor::RESUMED_SLICE);
         CONTEXT.with(|c| *c.borrow_mut() = context);
         MEMORY_CEILING
@@ -123,20 +117,15 @@ impl Saved {
 /// doubles each time must be stopped within one step); the clock only every 256 operations,
 /// since a clock read per operation costs about a third of a heavy script's time.
 pub fn progress(ops: u64) -> Option<Dynamic> {
-    let allocated = crate::memory::thread_allocated();
-    if allocated > MEMORY_CEILING.with(Cell::get) {
-        return Some(Dynamic::from(MEMORY_TOKEN));
+    // One comparison per operation: a run tripped elsewhere (see [`trip`]) has its ceiling
+    // set below any count, so it is stopped here too, with the reason it was tripped for.
+    if crate::memory::thread_allocated() > MEMORY_CEILING.with(Cell::get) {
+        let tripped = CONTEXT.with(|c| c.borrow_mut().tripped.take());
+        return Some(Dynamic::from(tripped.unwrap_or(MEMORY_TOKEN)));
     }
-    if rhai::reserve::take_too_deep() {
-        return Some(Dynamic::from(DEPTH_TOKEN));
-    }
-    // The clock every 256 operations, and after any operation that allocated a megabyte
-    // (such operations can each take milliseconds).
-    let moved = allocated.abs_diff(CLOCK_CHECKED_AT.with(Cell::get)) > CLOCK_EVERY_BYTES;
-    if ops & 0xFF != 0 && !moved {
+    if ops & 0xFF != 0 {
         return None;
     }
-    CLOCK_CHECKED_AT.with(|c| c.set(allocated));
     let now = Instant::now();
     let (timed_out, slice_over) = CONTEXT.with(|c| {
         let c = c.borrow();
@@ -164,6 +153,9 @@ pub fn reserve(bytes: usize) -> Result<(), String> {
     if ceiling == isize::MAX {
         return Ok(());
     }
+    if bytes >= CLOCK_EVERY_BYTES && past_deadline() {
+        trip(TIMEOUT_TOKEN);
+    }
     let after = crate::memory::thread_allocated()
         .saturating_add(isize::try_from(bytes).unwrap_or(isize::MAX));
     if after <= ceiling {
@@ -174,6 +166,26 @@ pub fn reserve(bytes: usize) -> Result<(), String> {
          (--max-memory)",
         crate::memory::human_size(bytes)
     ))
+}
+
+/// Ends the run in progress at its next operation, with `token` as the reason (a place
+/// that is not the progress callback found it: a clone cut for depth, a deadline passed
+/// inside a call). Outside a run, nothing.
+fn trip(token: &'static str) {
+    if MEMORY_CEILING.with(Cell::get) == isize::MAX {
+        return;
+    }
+    CONTEXT.with(|c| c.borrow_mut().tripped = Some(token));
+    MEMORY_CEILING.with(|c| c.set(isize::MIN));
+}
+
+/// Rhai cut a clone at its nesting limit (vendor/rhai patch 10): the run ends.
+pub fn too_deep() {
+    trip(DEPTH_TOKEN);
+}
+
+fn past_deadline() -> bool {
+    CONTEXT.with(|c| c.borrow().deadline.is_some_and(|d| Instant::now() >= d))
 }
 
 /// Bytes this run may still allocate (`usize::MAX` outside a run), for work done on other

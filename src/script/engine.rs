@@ -21,6 +21,7 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     // Rhai's built-ins ask before they allocate in proportion to their arguments.
     rhai::reserve::set_reserve_hook(context::reserve);
     rhai::reserve::set_tick_hook(context::tick);
+    rhai::reserve::set_too_deep_hook(context::too_deep);
     let mut engine = Engine::new();
     engine
         .set_max_operations(limits.max_operations)

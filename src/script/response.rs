@@ -287,31 +287,72 @@ impl Res {
 
 /// Serialises a script value to JSON (`()` is `null`).
 pub fn to_json(value: &Dynamic) -> ScriptResult<Vec<u8>> {
-    // Within the run's memory budget (checked before the text is written).
-    rhai::reserve::reserve(rhai::reserve::json_bytes(value))?;
-    write_json(value).map_err(Into::into)
+    // Within the run's memory budget: the text stops growing past what is left of it.
+    match write_json_within(value, crate::script::context::memory_left())? {
+        Some(text) => Ok(text),
+        None => Err(json_over_budget()),
+    }
 }
 
-/// JSON text estimated over this many bytes is written on the CPU threads (it takes
-/// milliseconds), while the run waits.
+/// JSON text over this many bytes is written on the CPU threads (it takes milliseconds),
+/// while the run waits.
 const JSON_OFF_WORKER: usize = 256 * 1024;
 
-/// [`to_json`] of a value the caller gives up: a large one is written on the CPU threads.
+/// [`to_json`] of a value the caller gives up: written here up to [`JSON_OFF_WORKER`]
+/// bytes; a longer text is written again, whole, on the CPU threads.
 pub fn to_json_owned(value: Dynamic) -> ScriptResult<Vec<u8>> {
-    let size = rhai::reserve::json_bytes(&value);
-    rhai::reserve::reserve(size)?;
-    if size <= JSON_OFF_WORKER {
-        return write_json(&value).map_err(Into::into);
+    let left = crate::script::context::memory_left();
+    if let Some(text) = write_json_within(&value, left.min(JSON_OFF_WORKER))? {
+        return Ok(text);
     }
-    match crate::cpu::wait(move || write_json(&value)) {
-        crate::executor::Waited::Done(written) => written.map_err(Into::into),
+    if left <= JSON_OFF_WORKER {
+        return Err(json_over_budget());
+    }
+    match crate::cpu::wait(move || write_json_within(&value, left)) {
+        crate::executor::Waited::Done(Ok(Some(text))) => Ok(text),
+        crate::executor::Waited::Done(Ok(None)) => Err(json_over_budget()),
+        crate::executor::Waited::Done(Err(message)) => Err(message.into()),
         crate::executor::Waited::TimedOut => Err(crate::batteries::timed_out()),
     }
 }
 
-fn write_json(value: &Dynamic) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(value)
-        .map_err(|e| format!("cannot send a {} as JSON: {e}", value.type_name()))
+/// The JSON text of `value` if it takes at most `max` bytes (`None` past it: the writing
+/// stops there, so a text over the budget is never held whole).
+fn write_json_within(value: &Dynamic, max: usize) -> Result<Option<Vec<u8>>, String> {
+    struct Within {
+        out: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Within {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.out.len() + buf.len() > self.max {
+                return Err(std::io::ErrorKind::OutOfMemory.into());
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut within = Within {
+        out: Vec::with_capacity(128),
+        max,
+    };
+    match serde_json::to_writer(&mut within, value) {
+        Ok(()) => Ok(Some(within.out)),
+        Err(err) if err.is_io() => Ok(None),
+        Err(err) => Err(format!(
+            "cannot send a {} as JSON: {err}",
+            value.type_name()
+        )),
+    }
+}
+
+fn json_over_budget() -> Box<rhai::EvalAltResult> {
+    "Out of memory: the JSON text needs more than is left of the run's memory budget \
+     (--max-memory)"
+        .into()
 }
 
 /// The body and content type of a value: what `res.send(value)` and a returned value

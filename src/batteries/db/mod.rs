@@ -540,18 +540,26 @@ impl RowBytes {
 
     /// Counts one more row; [`DbError::TooLarge`] once over the allowance.
     pub fn add(&mut self, row: &Map) -> Result<(), DbError> {
-        const ENTRY: usize = 80;
-        let bytes = row.iter().fold(0usize, |sum, (_, value)| {
-            let heap = if let Ok(text) = value.as_immutable_string_ref() {
-                text.len() + 48
+        let heap = row.values().fold(0usize, |sum, value| {
+            sum.saturating_add(if let Ok(text) = value.as_immutable_string_ref() {
+                text.len()
             } else if value.is_blob() {
                 value.read_lock::<rhai::Blob>().map_or(0, |b| b.len())
             } else {
                 0
-            };
-            sum.saturating_add(ENTRY + heap)
+            })
         });
-        self.total = self.total.saturating_add(bytes);
+        self.add_row(row.len(), heap)
+    }
+
+    /// Counts one more row of `columns` columns holding `heap` bytes of text and blobs.
+    pub fn add_row(&mut self, columns: usize, heap: usize) -> Result<(), DbError> {
+        // A column's map entry, and the shared string around a text.
+        const COLUMN: usize = 128;
+        self.total = self
+            .total
+            .saturating_add(columns.saturating_mul(COLUMN))
+            .saturating_add(heap);
         if self.total > self.max {
             return Err(DbError::TooLarge(self.rows));
         }

@@ -81,10 +81,15 @@ impl Connection for SqliteConn {
         let mut counted = RowBytes::new(max_bytes);
         while let Some(row) = rows.next().map_err(sql_error)? {
             let mut map = shape.template.clone();
+            let mut heap = 0;
             for (slot, &(column, is_bool)) in map.values_mut().zip(&shape.columns) {
-                *slot = to_dynamic(row.get_ref(column).map_err(sql_error)?, is_bool);
+                let value = row.get_ref(column).map_err(sql_error)?;
+                if let ValueRef::Text(bytes) | ValueRef::Blob(bytes) = value {
+                    heap += bytes.len();
+                }
+                *slot = to_dynamic(value, is_bool);
             }
-            counted.add(&map)?;
+            counted.add_row(shape.columns.len(), heap)?;
             out.push(map);
         }
         Ok(out)

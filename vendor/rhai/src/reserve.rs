@@ -185,7 +185,14 @@ pub const MAX_DEPTH: u32 = 256;
 
 std::thread_local! {
     static CLONE_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    static TOO_DEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Told when a clone is cut at [`MAX_DEPTH`]; a host ends the run there.
+static TOO_DEEP: OnceLock<fn()> = OnceLock::new();
+
+/// Sets the process's too-deep hook (the first call wins).
+pub fn set_too_deep_hook(hook: fn()) {
+    let _ = TOO_DEEP.set(hook);
 }
 
 /// Restores the clone depth when a nested clone ends (or unwinds).
@@ -198,30 +205,19 @@ impl Drop for DepthGuard {
 }
 
 /// Clones the contents of an array or map one level deeper; `None` past [`MAX_DEPTH`]
-/// (the value is cut there, and [`take_too_deep`] says so).
+/// (the value is cut there, and the too-deep hook is told).
 #[inline]
 pub(crate) fn clone_nested<T: Clone>(inner: &T) -> Option<T> {
     let depth = CLONE_DEPTH.with(std::cell::Cell::get);
     if depth >= MAX_DEPTH {
-        TOO_DEEP.with(|t| t.set(true));
+        if let Some(hook) = TOO_DEEP.get() {
+            hook();
+        }
         return None;
     }
     CLONE_DEPTH.with(|d| d.set(depth + 1));
     let _restore = DepthGuard(depth);
     Some(inner.clone())
-}
-
-/// Whether a clone on this thread was cut at [`MAX_DEPTH`] since the last call; clears it.
-/// A host checks it between operations and ends the run.
-#[inline]
-pub fn take_too_deep() -> bool {
-    TOO_DEEP.with(|t| t.replace(false))
-}
-
-/// Sets what [`take_too_deep`] answers next (a host puts back the flag of a run it
-/// suspended with [`take_too_deep`]).
-pub fn set_too_deep(deep: bool) {
-    TOO_DEEP.with(|t| t.set(deep));
 }
 
 /// The host's check made on every call a native function makes back into the engine
