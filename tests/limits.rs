@@ -324,3 +324,21 @@ fn GET() {{
     let caught = r.json()["caught"].as_str().unwrap_or_default().to_string();
     assert!(caught.contains("memory budget"), "{}", r.text());
 }
+
+#[test]
+fn a_value_nested_past_the_limit_ends_its_run_and_nothing_else() {
+    let app = TestApp::fixture("basic");
+    app.write(
+        "pages/api/deep.rhai",
+        "fn GET(req) { let a = []; for i in 0..parse_int(req.query.n) { a = [a]; } a = 0; #{ ok: true } }\n",
+    );
+    let server = app.serve("dev", &[]);
+    let r = server.get("/api/deep?n=200");
+    assert_eq!(r.json(), json!({ "ok": true }));
+    // 100,000 levels overflowed the run's stack when the value was freed, and the process
+    // died with every request it held.
+    let r = server.get("/api/deep?n=100000");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(r.text().contains("deeper than 256 levels"), "{}", r.text());
+    assert_eq!(server.get("/api/hello").status, 200);
+}
