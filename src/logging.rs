@@ -111,6 +111,10 @@ pub fn request(method: &str, path: &str, status: u16, took: Duration) {
 /// drive a terminal. Borrowed as it is when there is none (the usual case: one pass over the
 /// bytes).
 pub fn escape(text: &str) -> Cow<'_, str> {
+    // Printable ASCII, the usual case, in one comparison a byte.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(text);
+    }
     // 0xC2 leads the UTF-8 of U+0080..U+00BF, where the C1 controls are.
     if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
         return Cow::Borrowed(text);

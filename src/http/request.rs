@@ -29,21 +29,21 @@ pub struct BodyDeadline {
 /// `time.idle` or is not all in within `time.total`.
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: Payload,
+    payload: Payload,
     limit: usize,
     time: BodyDeadline,
 ) -> Result<Bytes, RequestError> {
-    let headers = req.headers();
-    let announced = headers
+    let mut payload = payload.into_inner();
+    if matches!(payload, actix_web::dev::Payload::None) {
+        return Ok(Bytes::new()); // no body (the parser saw none): nothing to wait for
+    }
+    let announced = req
+        .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if announced.is_some_and(|n| n > limit) {
         return Err(RequestError::PayloadTooLarge);
-    }
-    let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
-    if announced.unwrap_or(0) == 0 && !chunked {
-        return Ok(Bytes::new()); // no body: nothing to wait for
     }
     let mut body = BytesMut::with_capacity(announced.unwrap_or(0).min(PREALLOCATED));
     let mut deadline = None;
