@@ -223,7 +223,7 @@ fn stalled_uploads_do_not_lock_the_server_out() {
     let app = echo_app();
     // A long body timeout, so that the 20 are all in flight at once however loaded the
     // machine is; the default (5 s) is what the recovery then takes.
-    let server = app.serve("dev", &["--max-in-flight", "20", "--body-timeout", "10s"]);
+    let server = app.serve("dev", &["--max-in-flight", "20", "--body-timeout", "15s"]);
     let before = server.rss_mib();
     let stalled: Vec<TcpStream> = (0..20)
         .map(|_| stalled_upload(server.port, 1_000_000, b"ab"))
