@@ -236,9 +236,9 @@ impl<'de> Visitor<'de> for DynamicVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut arr = crate::Array::new();
 
-        // rhapi patch 10: the host's memory check, at the start and every 64 items, so that
-        // a small input cannot build a value past the host's budget.
-        crate::reserve::allowed(0).map_err(A::Error::custom)?;
+        // rhapi patch 10: the host's memory check every 64 items, so that a small input
+        // cannot build a value past the host's budget (an item is small, or an array or map
+        // that checks its own items).
         while let Some(v) = seq.next_element()? {
             arr.push(v);
             if arr.len() % 64 == 0 {
@@ -255,7 +255,6 @@ impl<'de> Visitor<'de> for DynamicVisitor {
         let mut m = crate::Map::new();
 
         // rhapi patch 10: the host's memory check, as in `visit_seq`.
-        crate::reserve::allowed(0).map_err(M::Error::custom)?;
         while let Some((k, v)) = map.next_entry::<SerdeString, Dynamic>()? {
             m.insert(k.into(), v);
             if m.len() % 64 == 0 {
