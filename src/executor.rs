@@ -391,6 +391,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// Sends the first chunk of a streamed response with its head; `false` when the client is
 /// gone (or outside a run, where nothing can be streamed).
 pub fn start_stream(head: Sent, first: Bytes) -> bool {
+    context::set_streaming();
     matches!(
         suspend(Suspend::StartStream(head, first)),
         Some(Resume::Delivered(true))

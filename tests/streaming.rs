@@ -232,3 +232,33 @@ fn sigterm_tells_open_streams_and_exits_when_they_end() {
     assert!(log.contains("stream ended: shutting down"), "{log}");
     assert!(server.wait_exit().success());
 }
+
+#[test]
+fn sigterm_ends_a_streams_sleep_between_events() {
+    let app = TestApp::new();
+    // Events a minute apart: the stream would otherwise hold the exit for the whole grace.
+    app.write(
+        "pages/api/slow.rhai",
+        "fn GET(req, res) {\n    res.event(#{ data: \"first\" });\n    sleep(60000);\n    try {\n        res.event(#{ data: \"second\" });\n    } catch (e) {\n        log::info(`after the sleep: ${e}`);\n    }\n}\n",
+    );
+    let mut server = app.serve("start", &["--timeout", "120s"]);
+    let mut stream = server.open_stream("GET", "/api/slow");
+    assert_eq!(
+        stream.next_chunk().as_deref(),
+        Some(&b"data: first\n\n"[..])
+    );
+    server.signal("TERM");
+    let _ = stream.rest();
+    let signalled = Instant::now();
+    while !server.has_exited() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM (the grace is 30 s):\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let log = server.log_text();
+    assert!(log.contains("after the sleep: shutting down"), "{log}");
+    assert!(server.wait_exit().success());
+}

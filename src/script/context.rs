@@ -27,6 +27,8 @@ struct RunContext {
     file: Option<Arc<str>>,
     /// Why the run must end at its next operation, found outside the progress callback.
     tripped: Option<&'static str>,
+    /// Whether the run's response is a stream (its waits then end at shutdown).
+    streaming: bool,
 }
 
 thread_local! {
@@ -66,6 +68,7 @@ impl RunGuard {
                 slice_end: Some(Instant::now() + crate::executor::SLICE),
                 file: Some(file),
                 tripped: None,
+                streaming: false,
             }
         });
         RunGuard(())
@@ -212,6 +215,16 @@ pub fn tick() -> Option<Dynamic> {
         return None;
     }
     progress(0)
+}
+
+/// Notes that the run in progress now streams its response.
+pub fn set_streaming() {
+    CONTEXT.with(|c| c.borrow_mut().streaming = true);
+}
+
+/// Whether the run in progress streams its response.
+pub fn is_streaming() -> bool {
+    CONTEXT.with(|c| c.borrow().streaming)
 }
 
 /// Time left in this run's budget (`None` outside a run).

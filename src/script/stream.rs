@@ -22,9 +22,29 @@ pub const SHUTTING_DOWN: &str = "shutting down";
 /// Set once SIGINT or SIGTERM arrived.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// Makes every later `res.write`/`res.event` fail with [`SHUTTING_DOWN`].
+/// Wakes the streams' waits at shutdown (see [`until_shutdown`]).
+fn stopping() -> &'static tokio::sync::Notify {
+    static STOPPING_NOW: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    STOPPING_NOW.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Makes every later `res.write`/`res.event` fail with [`SHUTTING_DOWN`], and ends the
+/// waits of streaming runs (a stream that sleeps between events learns of it at once).
 pub fn shut_down() {
     STOPPING.store(true, Ordering::Relaxed);
+    stopping().notify_waiters();
+}
+
+/// Completes when the server starts shutting down (at once if it has).
+pub async fn until_shutdown() {
+    let notified = stopping().notified();
+    tokio::pin!(notified);
+    // Registered before the flag is read, so a shutdown between the two is not missed.
+    notified.as_mut().enable();
+    if STOPPING.load(Ordering::Relaxed) {
+        return;
+    }
+    notified.await;
 }
 
 /// Content type of a stream whose first chunk is a map or an array: one JSON value a line.
