@@ -136,7 +136,7 @@ fn log_after_stream(reply: Reply) {
     match reply {
         Reply::Failed(err) | Reply::Timeout(err) => tracing::error!(
             "{} (after the response started streaming)",
-            crate::logging::escape(&crate::env::redact(&err.to_string()))
+            crate::logging::clean(&err.to_string())
         ),
         _ => {}
     }

@@ -106,6 +106,13 @@ pub fn request(method: &str, path: &str, status: u16, took: Duration) {
     append(&line);
 }
 
+/// What the server logs of text that scripts, clients or errors made: the environment's
+/// secrets redacted first (so a multi-line secret is matched as it is), then control
+/// characters escaped ([`escape`]).
+pub fn clean(text: &str) -> String {
+    escape(&crate::env::redact(text)).into_owned()
+}
+
 /// `text` with its control characters escaped (`\n`, `\r`, `\t`, `\x1b`, `\u{85}`), so that
 /// what a script or a client wrote stays inside one log line and cannot forge another, nor
 /// drive a terminal. Borrowed as it is when there is none (the usual case: one pass over the

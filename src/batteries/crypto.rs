@@ -10,8 +10,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use rhai::{Dynamic, Module};
 use sha2::{Digest, Sha256};
 
-use super::{script_error, timed_out, ScriptResult};
-use crate::executor::Waited;
+use super::{off_worker, script_error, ScriptResult};
 
 /// Largest `crypto::random_token` a script may ask for, in bytes.
 const MAX_TOKEN_BYTES: i64 = 1024;
@@ -49,15 +48,6 @@ pub fn module() -> Module {
         ))
     });
     module
-}
-
-/// `work` on the CPU threads while the run waits ([`crate::cpu::wait`]); a spent budget
-/// ends the run as a timeout.
-fn off_worker<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ScriptResult<T> {
-    match crate::cpu::wait(work) {
-        Waited::Done(value) => Ok(value),
-        Waited::TimedOut => Err(timed_out()),
-    }
 }
 
 /// The bytes of a string or blob argument.

@@ -70,6 +70,15 @@ pub fn timed_out() -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(Dynamic::from(TIMEOUT_TOKEN), Position::NONE).into()
 }
 
+/// `work` on the CPU threads while the run waits ([`crate::cpu::wait`]); a spent budget
+/// ends the run as a timeout.
+pub fn off_worker<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ScriptResult<T> {
+    match crate::cpu::wait(work) {
+        crate::executor::Waited::Done(value) => Ok(value),
+        crate::executor::Waited::TimedOut => Err(timed_out()),
+    }
+}
+
 /// Whether the request's budget is spent (a blocking call that failed then failed because
 /// of the budget, and must end the run as a timeout).
 pub fn budget_spent() -> bool {

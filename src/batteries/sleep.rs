@@ -37,21 +37,20 @@ fn sleep(ms: i64) -> ScriptResult<()> {
     // A streaming run may sleep for long between events: at shutdown its sleep ends early,
     // so that its next write fails with "shutting down" now, not after the sleep (and the
     // server need not wait out the grace).
-    if crate::script::context::is_streaming() {
-        let woken = crate::executor::wait(async move {
-            tokio::select! {
-                () = nap => false,
-                () = crate::script::stream::until_shutdown() => true,
-            }
-        });
-        return match woken {
-            crate::executor::Waited::Done(true) => Ok(()),
-            crate::executor::Waited::Done(false) if wanted <= left => Ok(()),
-            _ => Err(timed_out()),
-        };
-    }
-    match crate::executor::wait(nap) {
-        crate::executor::Waited::Done(()) if wanted <= left => Ok(()),
+    let streaming = crate::script::context::is_streaming();
+    let woken = crate::executor::wait(async move {
+        if !streaming {
+            nap.await;
+            return false;
+        }
+        tokio::select! {
+            () = nap => false,
+            () = crate::script::stream::until_shutdown() => true,
+        }
+    });
+    match woken {
+        crate::executor::Waited::Done(true) => Ok(()),
+        crate::executor::Waited::Done(false) if wanted <= left => Ok(()),
         _ => Err(timed_out()),
     }
 }

@@ -246,9 +246,7 @@ pub fn log(level: LogLevel, line: String) {
 }
 
 fn emit(level: LogLevel, file: &str, line: &str) {
-    // Redacted first: a secret is matched as it is, newlines included.
-    let line = crate::env::redact(line);
-    let line = crate::logging::escape(&line);
+    let line = crate::logging::clean(line);
     match level {
         LogLevel::Info => tracing::info!(target: "script", "[{file}] {line}"),
         LogLevel::Warn => tracing::warn!(target: "script", "[{file}] {line}"),

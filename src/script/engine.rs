@@ -12,7 +12,6 @@ use super::context::{self, LogLevel};
 use super::modules::PagesResolver;
 use super::response::Res;
 use crate::env::{EnvMap, EnvVars};
-use crate::executor::Waited;
 use crate::settings::Limits;
 
 /// Builds the engine for the app in `app_dir`. It is rebuilt when `.env` changes, since
@@ -131,16 +130,11 @@ fn register_sort(engine: &mut Engine) {
                 return Ok(());
             }
             let mut taken = std::mem::take(array);
-            match crate::cpu::wait(move || {
+            *array = crate::batteries::off_worker(move || {
                 taken.sort_by(order);
                 taken
-            }) {
-                Waited::Done(sorted) => {
-                    *array = sorted;
-                    Ok(())
-                }
-                Waited::TimedOut => Err(crate::batteries::timed_out()),
-            }
+            })?;
+            Ok(())
         },
     );
 }

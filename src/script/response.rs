@@ -308,12 +308,8 @@ pub fn to_json_owned(value: Dynamic) -> ScriptResult<Vec<u8>> {
     if left <= JSON_OFF_WORKER {
         return Err(json_over_budget());
     }
-    match crate::cpu::wait(move || write_json_within(&value, left)) {
-        crate::executor::Waited::Done(Ok(Some(text))) => Ok(text),
-        crate::executor::Waited::Done(Ok(None)) => Err(json_over_budget()),
-        crate::executor::Waited::Done(Err(message)) => Err(message.into()),
-        crate::executor::Waited::TimedOut => Err(crate::batteries::timed_out()),
-    }
+    crate::batteries::off_worker(move || write_json_within(&value, left))??
+        .ok_or_else(json_over_budget)
 }
 
 /// The JSON text of `value` if it takes at most `max` bytes (`None` past it: the writing

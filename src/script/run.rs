@@ -151,7 +151,7 @@ impl Call {
             if let Failure::Error(e) | Failure::Timeout(e) = &failure {
                 tracing::error!(
                     "{} (after the response was sent)",
-                    crate::logging::escape(&crate::env::redact(&e.to_string()))
+                    crate::logging::clean(&e.to_string())
                 );
             }
             return Reply::Sent(sent);
