@@ -221,21 +221,36 @@ fn a_body_must_arrive_within_the_routes_time_budget() {
 #[test]
 fn stalled_uploads_do_not_lock_the_server_out() {
     let app = echo_app();
-    // A long body timeout, so that the 20 are all in flight at once however loaded the
-    // machine is; the default (5 s) is what the recovery then takes.
-    let server = app.serve("dev", &["--max-in-flight", "20", "--body-timeout", "15s"]);
+    let server = app.serve("dev", &["--max-in-flight", "20", "--body-timeout", "10s"]);
     let before = server.rss_mib();
-    let stalled: Vec<TcpStream> = (0..20)
-        .map(|_| stalled_upload(server.port, 1_000_000, b"ab"))
-        .collect();
-    // While they hold every slot, new requests are refused ...
-    let busy = server.poll_until("/api/hello", |r| r.status == 503);
-    assert_eq!(busy.status, 503);
+    // Stalled uploads until the server refuses one: then every slot is held by a stalled
+    // upload (nothing else is sent meanwhile). A loaded server may take a while to reach
+    // the ones already sent, so an upload not refused at once is kept as a holder.
+    let mut stalled = Vec::new();
+    let refused = loop {
+        assert!(stalled.len() < 200, "no upload was ever refused");
+        let mut stream = stalled_upload(server.port, 1_000_000, b"ab");
+        if stalled.len() < 20 {
+            stalled.push(stream);
+            continue;
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut head = [0u8; 64];
+        match stream.read(&mut head) {
+            Ok(n) if n > 0 => break String::from_utf8_lossy(&head[..n]).into_owned(),
+            _ => stalled.push(stream),
+        }
+    };
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    // While they hold every slot, new requests are refused too ...
+    assert_eq!(server.get("/api/hello").status, 503);
     // ... and once their bodies time out, new requests get their normal answers again,
     // while the stalled sockets are still open.
     let hello = server.poll_until("/api/hello", |r| r.status == 200);
     assert_eq!(hello.json(), json!({ "message": "Hello from API route!" }));
-    // 20 announced megabytes were never taken.
+    // The announced megabytes were never taken.
     assert!(
         server.rss_mib() < before + 15,
         "RSS grew with announced sizes"
