@@ -7,7 +7,7 @@
 //! with more than 96 headers or over 128 KiB gets `431` with an empty body. Tests accept
 //! those without a body and say so where they occur.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `crypto::`, `jwt::` and `log::` as a script sees them.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestApp;

@@ -3,9 +3,9 @@
 //! PostgreSQL comes from `RHAPI_TEST_POSTGRES_URL` (`.ci/run` starts one and sets it). Each
 //! test is written once and run as `<test>::sqlite` and `<test>::postgres`; the PostgreSQL
 //! ones are `#[ignore]`d (`cargo test` reports them as ignored, not passed) and run with
-//! `cargo test --test batteries_db -- --ignored`, where an unset variable fails them.
+//! `cargo test --test tests -- --ignored batteries_db::`, where an unset variable fails them.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

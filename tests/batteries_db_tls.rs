@@ -3,9 +3,9 @@
 //! The test server (`.ci/postgres`) takes TLS with a certificate for localhost and 127.0.0.1
 //! from a throw-away CA, whose PEM file `RHAPI_TEST_POSTGRES_CA` names. The tests that need
 //! the server are `#[ignore]`d, so a plain `cargo test` reports them as ignored rather than
-//! passed; `cargo test --test batteries_db_tls -- --ignored` runs them (`.ci/run` does).
+//! passed; `cargo test --test tests -- --ignored batteries_db_tls::` runs them (`.ci/run` does).
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Server, TestApp};

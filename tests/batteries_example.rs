@@ -1,7 +1,7 @@
 //! The repo's own example app (pages/api, migrations) as a user walks through it: sign up,
 //! log in, notes only their owner can touch, the contact form, the weather route.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! `http::` against a real local HTTP server (a thread of this test speaking HTTP/1.1).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

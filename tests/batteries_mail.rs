@@ -1,7 +1,7 @@
 //! `mail::send` through a real SMTP exchange with a local sink (a thread of this test that
 //! speaks SMTP and keeps what it receives).
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! `multipart/form-data` bodies: fields, files as blobs, repeated names, malformed bodies.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Server, TestApp};

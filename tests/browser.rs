@@ -8,7 +8,7 @@
 //! installs it). Without it the test fails under CI (`CI` set) and otherwise prints a loud
 //! SKIPPED line: a missing browser must never look like a pass in CI.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

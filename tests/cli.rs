@@ -1,7 +1,7 @@
 //! docs/reference.md, "Command line": the command line: `routes`, `check`, `start` refusing a broken app, the port,
 //! request log lines, `--help`, and stopping on a signal.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

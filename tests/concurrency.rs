@@ -3,7 +3,7 @@
 //! `Retry-After`. Concurrency is shown with counts (requests open at once at a stub
 //! upstream), never with a clock.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::upstream::Gate;

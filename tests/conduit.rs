@@ -2,7 +2,7 @@
 //! collection (run by `.ci/conduit`) does not check, and two instances sharing one PostgreSQL.
 //! Every test serves a fresh copy of the app with the real binary.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -707,9 +707,9 @@ impl Drop for PgSchema {
 /// Two instances of the app (two folders, as on two machines) on one PostgreSQL database and
 /// one JWT_SECRET, used alternately: nothing the app needs lives in one process.
 /// Ignored by default; `eval "$(.ci/postgres start)"`, then
-/// `cargo test --test conduit -- --ignored`. Without the URL it fails: never a silent pass.
+/// `cargo test --test tests -- --ignored conduit::`. Without the URL it fails: never a silent pass.
 #[test]
-#[ignore = "needs PostgreSQL: eval \"$(.ci/postgres start)\" then cargo test --test conduit -- --ignored"]
+#[ignore = "needs PostgreSQL: eval \"$(.ci/postgres start)\" then cargo test --test tests -- --ignored conduit::"]
 fn two_instances_share_one_postgres() {
     let base = std::env::var("RHAPI_TEST_POSTGRES_URL")
         .ok()

@@ -1,7 +1,7 @@
 //! docs/reference.md, "rhapi.toml": every key, mistakes as load errors naming file, key
 //! and line, the command line winning over the file, and reload.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestApp;

@@ -2,7 +2,7 @@
 //! `Access-Control-Allow-*` headers, on every response, and answers preflights before any
 //! script runs.
 
-mod support;
+use crate::support;
 
 use support::{Response, Server, TestApp};
 

@@ -1,7 +1,7 @@
 //! docs/reference.md, "env": secrets from `.env` reach scripts through `env::NAME`, `env::get` and the
 //! third handler parameter, in the documented load order, and never reach clients or logs.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Response, Server, TestApp};

@@ -2,7 +2,7 @@
 //! happened and which request hit them; `throw #{status}` picks the status; budgets and
 //! size limits stop runaway scripts without hurting the server.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Server, TestApp};

@@ -2,7 +2,7 @@
 //! their user, validation errors), run by `rhapi test` at the repo root as a user would.
 //! (Cargo compiles only `tests/*.rs`; the `.test.rhai` files are for `rhapi test`.)
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! deep nesting, megabyte strings) under a 64 MB memory budget. The server must answer every
 //! request, and its resident memory must stay under 300 MB.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 

@@ -1,6 +1,6 @@
 //! docs/reference.md, "Handlers": which function answers a request, and how its return value becomes the response.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{allow_set, Server, TestApp};

@@ -1,7 +1,7 @@
 //! docs/reference.md, "Errors and limits": a script stuck in a loop never stalls other requests; scripts run off the HTTP
 //! event loop. Assertions count answers, never time them.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

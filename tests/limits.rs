@@ -2,7 +2,7 @@
 //! (a call that would pass it fails before the memory is taken, as a catchable error), and a
 //! request body that stalls is answered 408 without holding the server's in-flight slots.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

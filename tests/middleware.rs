@@ -2,7 +2,7 @@
 //! and below, outermost first; it may answer, hand values on in `req.locals`, and keep
 //! headers for the final response.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestApp;

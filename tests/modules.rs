@@ -1,7 +1,7 @@
 //! docs/reference.md, "Modules": `import` shares code between routes, relative to the importing file and only
 //! inside `pages/`; a module change reloads every route that depends on it.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Response, TestApp};

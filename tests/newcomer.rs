@@ -1,7 +1,7 @@
 //! The mistakes of a first hour, each answered with what is wrong and what to do: a wrong
 //! folder, a busy port, a broken route in `routes`, a migration added while `dev` runs.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::process::Command;

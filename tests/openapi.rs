@@ -1,7 +1,7 @@
 //! `rhapi openapi`: an OpenAPI 3.1 description of the routes, checked for content here and
 //! for validity with `openapi-spec-validator` (from PyPI; `.ci/run` installs it).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

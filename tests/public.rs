@@ -2,7 +2,7 @@
 //! ranges, compression, 404 pages and a single-page app fallback; nothing outside the
 //! folder ever leaks.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 

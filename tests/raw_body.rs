@@ -1,7 +1,7 @@
 //! docs/reference.md, "req" (`raw_body`) and "Per-route limits" (`const CONFIG`), and the
 //! `crypto::` functions a webhook needs on blobs.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestApp;

@@ -2,7 +2,7 @@
 //! see the change, without a restart. A script that stops compiling is reported (`dev`) or
 //! kept at its last good version (`start`), and the rest of the app keeps working.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;

@@ -5,7 +5,7 @@
 //! with the whole `req`; `types.rhai` with the Rhai type of each field of a JSON body;
 //! `size.rhai` and `json.rhai` log a line when they run, to prove when they did not.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

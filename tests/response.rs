@@ -1,7 +1,7 @@
 //! docs/reference.md, "res": status, headers, cookies, the senders, sending twice, ETag and 304, and
 //! the statuses that never carry a body.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Response, Server, TestApp};

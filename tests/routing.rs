@@ -3,7 +3,7 @@
 //! The `routing` fixture holds one small script per route; each answers
 //! `{"file": <its route>, "params": req.params}`, so a test can see which file answered.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{Server, TestApp};

@@ -3,7 +3,7 @@
 //! escaped (`debug`, printed inside a map, JSON), and not through a caught error either;
 //! short values and `PUBLIC_` keys are left alone.
 
-mod support;
+use crate::support;
 
 use support::{Server, TestApp};
 

@@ -1,7 +1,7 @@
 //! docs/reference.md, "Command line": SIGINT and SIGTERM stop accepting connections, let running requests finish with
 //! their normal answer, and exit 0.
 
-mod support;
+use crate::support;
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! that goes away ends the run and frees its place; `HEAD` gets no body; a stream keeps
 //! the version of its script through a reload and may finish when the server stops.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

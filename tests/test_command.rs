@@ -1,7 +1,7 @@
 //! `rhapi test` and `rhapi new`: the tests of an app run in-process against its routes, and
 //! a new app passes its own tests.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

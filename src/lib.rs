@@ -1,0 +1,26 @@
+//! rhapi: serve `pages/api/*.rhai` as HTTP API routes. The binary (`main.rs`) only parses
+//! the command line and calls [`cli::run`]; docs/design.md walks through the modules.
+
+mod app;
+mod batteries;
+pub mod cli;
+mod config;
+mod cpu;
+mod encoding;
+mod env;
+mod error;
+mod executor;
+mod http;
+mod loader;
+mod logging;
+mod memory;
+mod routes;
+mod script;
+mod settings;
+mod tools;
+mod watch;
+
+/// Every allocation is counted per thread: the memory budget of a run is read from it
+/// (`memory.rs`). Set here, so that every binary linking the library counts.
+#[global_allocator]
+static ALLOCATOR: memory::CountingAlloc = memory::CountingAlloc;

@@ -1,0 +1,47 @@
+//! Every integration test, in one test binary: `support/` (a temporary app, the real
+//! `rhapi` binary on a free port, a raw HTTP client) compiles once, and one binary links
+//! instead of one per file. Each file below is a module named after what it covers; run one
+//! with `cargo test --test tests <module>::` (for example `cargo test --test tests limits::`).
+//!
+//! One exception: `cpu.rs` compares hello's latency with and without heavy work beside it,
+//! so it is a test binary of its own (cargo runs test binaries one after another, and no
+//! other test shares the cores with it).
+
+mod support;
+
+mod bad_input;
+mod batteries_crypto;
+mod batteries_db;
+mod batteries_db_tls;
+mod batteries_example;
+mod batteries_http;
+mod batteries_mail;
+mod batteries_multipart;
+mod browser;
+mod cli;
+mod concurrency;
+mod conduit;
+mod config;
+mod cors;
+mod env;
+mod errors;
+mod example_app_tests;
+mod fuzz_builtins;
+mod handlers;
+mod isolation;
+mod limits;
+mod middleware;
+mod modules;
+mod newcomer;
+mod openapi;
+mod public;
+mod raw_body;
+mod reload;
+mod request;
+mod response;
+mod routing;
+mod secrets;
+mod shutdown;
+mod smoke;
+mod streaming;
+mod test_command;
