@@ -9,7 +9,7 @@ mod cpu;
 mod encoding;
 mod env;
 mod error;
-mod executor;
+pub mod executor;
 mod http;
 mod loader;
 mod logging;

@@ -37,7 +37,7 @@ fn sleep(ms: i64) -> ScriptResult<()> {
     // A streaming run may sleep for long between events: at shutdown its sleep ends early,
     // so that its next write fails with "shutting down" now, not after the sleep (and the
     // server need not wait out the grace).
-    let streaming = crate::script::context::is_streaming();
+    let streaming = crate::script::stream::is_streaming();
     let woken = crate::executor::wait(async move {
         if !streaming {
             nap.await;

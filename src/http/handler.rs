@@ -21,12 +21,11 @@ use super::{cors, public, Server};
 use crate::app::{Route, Snapshot};
 use crate::env::EnvMap;
 use crate::error::{error_response, RequestError};
-use crate::executor::Outcome;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
 use crate::script::methods::Target;
 use crate::script::middleware::{keep_headers, Middleware};
-use crate::script::{methods, plan, Call, Plan, Reply, RouteScript};
+use crate::script::{methods, plan, Call, Outcome, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -167,7 +166,7 @@ async fn api(
             } else {
                 with_locals(&req_value, &input.locals)
             };
-            match crate::executor::run(runs.call(script, target), req_value).await {
+            match runs.call(script, target).start(req_value).await {
                 Outcome::Reply(reply) => respond(reply, req, dev),
                 Outcome::Stream(stream) => stream_response(stream, req, slot),
             }
@@ -210,7 +209,7 @@ impl Runs {
         for middleware in chain {
             let req_value = with_locals(req_value, locals);
             let call = self.call(Arc::clone(&middleware.script), middleware.target());
-            match crate::executor::run(call, req_value).await {
+            match call.start(req_value).await {
                 Outcome::Reply(Reply::Passed(passed)) => {
                     if let Some(more) = passed.locals {
                         locals.extend(more);

@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::in_flight::InFlightSlot;
 use crate::error::{error_response, json_response, ScriptError};
-use crate::executor::Stream;
 use crate::script::response::{Sent, JSON};
+use crate::script::stream::Stream;
 use crate::script::{methods, Reply};
 
 /// Builds the response to `req` from a script's reply; errors are logged here, once.

@@ -27,8 +27,6 @@ struct RunContext {
     file: Option<Arc<str>>,
     /// Why the run must end at its next operation, found outside the progress callback.
     tripped: Option<&'static str>,
-    /// Whether the run's response is a stream (its waits then end at shutdown).
-    streaming: bool,
 }
 
 thread_local! {
@@ -68,7 +66,6 @@ impl RunGuard {
                 slice_end: Some(Instant::now() + crate::executor::SLICE),
                 file: Some(file),
                 tripped: None,
-                streaming: false,
             }
         });
         RunGuard(())
@@ -82,7 +79,7 @@ impl Drop for RunGuard {
     }
 }
 
-/// A suspended run's state, kept on its own stack while other runs use the thread.
+/// A suspended run's state, kept aside by the executor while other runs use the thread.
 pub struct Saved {
     context: RunContext,
     /// Bytes the run may still allocate (hugely negative when it was tripped).
@@ -90,9 +87,9 @@ pub struct Saved {
     transaction: crate::batteries::db::SavedTransaction,
 }
 
-impl Saved {
-    /// Takes this thread's run state out (the run is about to suspend).
-    pub fn take() -> Saved {
+impl crate::executor::RunState for Saved {
+    /// Takes this thread's run state out (the run suspended).
+    fn take() -> Saved {
         let ceiling = MEMORY_CEILING.with(|c| c.replace(isize::MAX));
         Saved {
             context: CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut())),
@@ -101,8 +98,8 @@ impl Saved {
         }
     }
 
-    /// Puts the state back (the run resumed), with a fresh (shorter) slice.
-    pub fn restore(self) {
+    /// Puts the state back (the run resumes), with a fresh (shorter) slice.
+    fn restore(self) {
         let Saved {
             mut context,
             memory_left,
@@ -215,16 +212,6 @@ pub fn tick() -> Option<Dynamic> {
         return None;
     }
     progress(0)
-}
-
-/// Notes that the run in progress now streams its response.
-pub fn set_streaming() {
-    CONTEXT.with(|c| c.borrow_mut().streaming = true);
-}
-
-/// Whether the run in progress streams its response.
-pub fn is_streaming() -> bool {
-    CONTEXT.with(|c| c.borrow().streaming)
 }
 
 /// Time left in this run's budget (`None` outside a run).

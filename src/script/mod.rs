@@ -16,7 +16,7 @@ pub mod stream;
 
 pub use compile::{compile_route, RouteScript};
 pub use methods::{plan, Plan};
-pub use run::{Call, Reply};
+pub use run::{Call, Outcome, Reply};
 
 /// What a function registered with the engine returns: a value, or a script error.
 pub type ScriptResult<T> = Result<T, Box<rhai::EvalAltResult>>;

@@ -191,7 +191,7 @@ impl Res {
             Streaming::Open if caller == "end" => {
                 state.stream = Streaming::Ended;
                 drop(state);
-                crate::executor::end_stream();
+                super::stream::end();
                 return Ok(());
             }
             _ => {

@@ -9,13 +9,14 @@ use rhai::Caches;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
 use super::compile::RouteScript;
-use super::context::RunGuard;
+use super::context::{RunGuard, Saved};
 use super::errors::{classify, Failure};
 use super::methods::{self, Target};
 use super::response::{encode_value, Res, Sent};
-use super::stream::{CLIENT_CLOSED, SHUTTING_DOWN};
+use super::stream::{Stream, CLIENT_CLOSED, SHUTTING_DOWN};
 use crate::env::EnvMap;
 use crate::error::ScriptError;
+use crate::executor::Ran;
 
 /// How a run ended.
 pub enum Reply {
@@ -54,7 +55,32 @@ pub struct Call {
     pub max_memory: usize,
 }
 
+/// How a run of a route's (or a middleware's) function ended, for the HTTP side.
+pub enum Outcome {
+    /// A whole response (or an error) to deliver.
+    Reply(Reply),
+    /// A response streamed while the script goes on.
+    Stream(Stream),
+}
+
 impl Call {
+    /// Runs the call with `req` on a coroutine of this worker ([`crate::executor`]); returns
+    /// when it ends, or when it starts streaming its response (it goes on, detached).
+    pub async fn start(self, req: Dynamic) -> Outcome {
+        let file = Arc::clone(&self.script.file);
+        let ran =
+            crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after_stream);
+        match ran.await {
+            Ran::Finished(reply) => Outcome::Reply(reply),
+            Ran::HandedOut(handed) => match handed.downcast::<Stream>() {
+                Ok(stream) => Outcome::Stream(*stream),
+                Err(_) => unreachable!("a script run hands out nothing but its stream"),
+            },
+            Ran::NoRoom => Outcome::Reply(Reply::Busy),
+            Ran::Panicked => Outcome::Reply(Reply::Failed(panicked(&file))),
+        }
+    }
+
     /// Runs the call on this thread (in its coroutine) with `req`.
     pub fn run(&self, req: Dynamic) -> Reply {
         let _guard = RunGuard::enter(self.script.file.clone(), self.deadline, self.max_memory);
@@ -166,6 +192,27 @@ impl Call {
             Failure::Error(e) => Reply::Failed(self.with_position(e)),
         }
     }
+}
+
+/// The error of a run that panicked: a 500, never a dead worker.
+fn panicked(file: &str) -> ScriptError {
+    ScriptError::in_file(
+        file,
+        "internal error while running the script (a panic; see the server log)",
+    )
+}
+
+/// What a run ended with after its stream started: only errors matter (they are logged).
+fn after_stream(reply: Option<Reply>) {
+    let err = match reply {
+        Some(Reply::Failed(err) | Reply::Timeout(err)) => err.to_string(),
+        Some(_) => return,
+        None => "internal error while streaming (a panic; see the server log)".into(),
+    };
+    tracing::error!(
+        "{} (after the response started streaming)",
+        crate::logging::clean(&err)
+    );
 }
 
 /// Rhai's function-resolution caches of one route script, kept from one run to the next so

@@ -6,11 +6,33 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use rhai::{Dynamic, Engine, Map};
+use tokio::sync::mpsc;
 
-use super::response::{to_json, Res, BINARY, TEXT};
+use super::response::{to_json, Res, Sent, BINARY, TEXT};
 use super::ScriptResult;
+use crate::executor::{RunLocal, Waited};
+
+/// Chunks a streamed response may hold before `res.write` waits for the client.
+const STREAM_BUFFER: usize = 16;
+
+/// A streamed response, as its run hands it out at its first write ([`crate::executor::
+/// hand_out`]): its head, and its chunks as they come. The run goes on, detached.
+pub struct Stream {
+    pub head: Sent,
+    pub chunks: mpsc::Receiver<Bytes>,
+}
+
+/// The chunks' way out, kept by a streaming run (`None` once `res.end()` closed it).
+struct Open(Option<mpsc::Sender<Bytes>>);
+
+static OPEN: RunLocal<Open> = RunLocal::new();
+
+/// Whether the run on this thread streams its response.
+pub fn is_streaming() -> bool {
+    OPEN.with(|open| open.is_some())
+}
 
 /// The error of a write whose client has gone (a run that does not catch it ends quietly).
 pub const CLIENT_CLOSED: &str = "client closed";
@@ -91,14 +113,45 @@ fn write(
         return Err(SHUTTING_DOWN.into());
     }
     let delivered = match res.open_stream(default_headers, default_type)? {
-        Some(head) => crate::executor::start_stream(head, Bytes::from(chunk)),
-        None => crate::executor::send_chunk(Bytes::from(chunk)),
+        Some(head) => start(head, Bytes::from(chunk)),
+        None => send(Bytes::from(chunk))?,
     };
     if delivered {
         Ok(())
     } else {
         Err(CLIENT_CLOSED.into())
     }
+}
+
+/// Hands the stream out with its first chunk; `false` when nobody awaits the run (only a
+/// run's first write starts a stream).
+fn start(head: Sent, first: Bytes) -> bool {
+    let (chunks_tx, chunks) = mpsc::channel(STREAM_BUFFER);
+    // Room for one chunk: this never fails.
+    let _ = chunks_tx.try_send(first);
+    OPEN.set(Open(Some(chunks_tx)));
+    crate::executor::hand_out(Box::new(Stream { head, chunks }))
+}
+
+/// Sends a later chunk, waiting while the client's buffer is full; `false` when the client
+/// is gone (or the stream was ended).
+fn send(chunk: Bytes) -> ScriptResult<bool> {
+    let Some(chunks) = OPEN.with(|open| open.and_then(|o| o.0.clone())) else {
+        return Ok(false);
+    };
+    match crate::executor::wait(async move { chunks.send(chunk).await.is_ok() }) {
+        Waited::Done(delivered) => Ok(delivered),
+        Waited::TimedOut => Err(crate::batteries::timed_out()),
+    }
+}
+
+/// Ends a streamed response now (`res.end()`; the run may go on).
+pub fn end() {
+    OPEN.with(|open| {
+        if let Some(open) = open {
+            open.0 = None;
+        }
+    });
 }
 
 /// A chunk's bytes: strings and blobs as they are, maps and arrays as a JSON line.

@@ -29,8 +29,16 @@ use super::{at, budget, budget_spent, script_error, timed_out, ScriptResult};
 use crate::env::EnvVars;
 
 /// Connections per database (SQLite serializes writers itself; PostgreSQL servers default
-/// to 100 connections, shared by every instance).
+/// to 100 connections, shared by every instance). Also the number of database threads
+/// ([`threads`]): a call waits for a connection first, so more threads would only wait.
 const POOL_SIZE: usize = 16;
+
+/// The threads that run the database's blocking calls (SQLite, and PostgreSQL's
+/// connections, which are driven synchronously), started on first use.
+fn threads() -> &'static crossbeam_channel::Sender<crate::cpu::Job> {
+    static QUEUE: OnceLock<crossbeam_channel::Sender<crate::cpu::Job>> = OnceLock::new();
+    QUEUE.get_or_init(|| crate::cpu::pool("rhapi-db", POOL_SIZE))
+}
 
 /// Time a rollback may take after its transaction failed (the budget may be spent).
 const ROLLBACK_ALLOWANCE: Duration = Duration::from_secs(5);
@@ -291,10 +299,10 @@ impl SavedTransaction {
     }
 }
 
-/// Runs blocking database work off the worker thread (see [`crate::executor::blocking`]);
-/// a budget that runs out meanwhile ends the run.
+/// Runs blocking database work on the database [`threads`] (see
+/// [`crate::executor::blocking_on`]); a budget that runs out meanwhile ends the run.
 fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ScriptResult<T> {
-    match crate::executor::blocking(work) {
+    match crate::executor::blocking_on(threads(), work) {
         crate::executor::Waited::Done(value) => Ok(value),
         crate::executor::Waited::TimedOut => Err(timed_out()),
     }
