@@ -41,6 +41,12 @@ pub struct RunLocal<T: 'static> {
     _value: PhantomData<fn() -> T>,
 }
 
+impl<T: 'static> Default for RunLocal<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T: 'static> RunLocal<T> {
     pub const fn new() -> RunLocal<T> {
         RunLocal {
