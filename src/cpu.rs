@@ -15,13 +15,13 @@ use std::sync::OnceLock;
 use crate::executor::Waited;
 
 /// A job for a pool of threads.
-pub type Job = Box<dyn FnOnce() + Send>;
+pub type Task = Box<dyn FnOnce() + Send>;
 
 /// Starts `threads` threads named `name-N` that run the jobs sent to the returned queue, in
 /// order. A thread that cannot be started is logged; with none started, the queue's jobs
 /// are dropped (sending fails), which callers treat as "do it yourself".
-pub fn pool(name: &str, threads: usize) -> crossbeam_channel::Sender<Job> {
-    let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+pub fn pool(name: &str, threads: usize) -> crossbeam_channel::Sender<Task> {
+    let (queue, jobs) = crossbeam_channel::unbounded::<Task>();
     for i in 0..threads {
         let jobs = jobs.clone();
         let spawned = std::thread::Builder::new()
@@ -39,8 +39,8 @@ pub fn pool(name: &str, threads: usize) -> crossbeam_channel::Sender<Job> {
 }
 
 /// The queue of the CPU threads, started on first use.
-fn queue() -> &'static crossbeam_channel::Sender<Job> {
-    static QUEUE: OnceLock<crossbeam_channel::Sender<Job>> = OnceLock::new();
+fn queue() -> &'static crossbeam_channel::Sender<Task> {
+    static QUEUE: OnceLock<crossbeam_channel::Sender<Task>> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         pool("rhapi-cpu", threads)
@@ -54,7 +54,7 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
+    let job: Task = Box::new(move || {
         let _ = reply.send(catch_unwind(AssertUnwindSafe(work)));
     });
     if let Err(unsent) = queue().send(job) {

@@ -15,7 +15,7 @@ use rhai::{Dynamic, Map, Module, NativeCallContext};
 
 use super::{at, budget, script_error, timed_out, ScriptResult};
 use crate::executor::{wait, Waited};
-use crate::script::response::{encode_value, JSON};
+use crate::script::res::{encode_value, JSON};
 
 /// Timeout of an outgoing request unless `timeout_ms` says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -35,7 +35,7 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::cpu::Job;
+use crate::cpu::Task;
 use local::Locals;
 
 /// How long a run may compute before other requests on its worker get their turn.
@@ -371,7 +371,7 @@ where
 /// A panic inside it panics here, in the run. A queue of dedicated threads costs a few µs
 /// less per call than tokio's `spawn_blocking` (which is kept for SMTP:
 /// [`blocking_spawned`]).
-pub fn blocking_on<T, F>(queue: &crossbeam_channel::Sender<Job>, work: F) -> Waited<T>
+pub fn blocking_on<T, F>(queue: &crossbeam_channel::Sender<Task>, work: F) -> Waited<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -380,7 +380,7 @@ where
         return Waited::Done(work());
     }
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
+    let job: Task = Box::new(move || {
         let _ = reply.send(catch_unwind(AssertUnwindSafe(work)));
     });
     if queue.send(job).is_err() {

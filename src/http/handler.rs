@@ -15,23 +15,24 @@ use rhai::{Dynamic, Map};
 use super::in_flight::InFlightSlot;
 use super::request::{build_req, content_type, parse_body_off_worker, read_body, BodyDeadline};
 use super::response::{
-    log_script_error, respond, script_error_response, server_busy, stream_response,
+    automatic_response, keep_headers, log_script_error, respond, script_error_response,
+    server_busy, stream_response,
 };
-use super::{cors, public, Server};
+use super::{cors, public, Shared};
 use crate::app::{Route, Snapshot};
 use crate::env::EnvMap;
 use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
 use crate::script::methods::Target;
-use crate::script::middleware::{keep_headers, Middleware};
+use crate::script::middleware::Middleware;
 use crate::script::{methods, plan, Call, Outcome, Plan, Reply, RouteScript};
 
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Every request, whatever its path and method, comes here.
-pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Server>) -> HttpResponse {
+pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) -> HttpResponse {
     let started = Instant::now();
     // One snapshot for the whole request: its settings, routes and engine agree.
     let snapshot = server.app.snapshot();
@@ -70,7 +71,7 @@ fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
 async fn answer(
     req: &HttpRequest,
     payload: Payload,
-    server: &Server,
+    server: &Shared,
     snapshot: Arc<Snapshot>,
     slot: InFlightSlot,
 ) -> HttpResponse {
@@ -117,7 +118,7 @@ async fn api(
     let dev = settings.is_dev();
     let plan = plan(&script, req.method());
     if chain.is_empty() && !matches!(plan, Plan::Call(_)) {
-        return plan.automatic_response().unwrap_or_else(not_found);
+        return automatic_response(&plan).unwrap_or_else(not_found);
     }
     let limits = &settings.limits;
     let timeout = script.config.timeout.unwrap_or(limits.timeout);
@@ -171,7 +172,7 @@ async fn api(
                 Outcome::Stream(stream) => stream_response(stream, req, slot),
             }
         }
-        automatic => automatic.automatic_response().unwrap_or_else(not_found),
+        automatic => automatic_response(&automatic).unwrap_or_else(not_found),
     };
     keep_headers(response, kept)
 }

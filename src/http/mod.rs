@@ -24,15 +24,15 @@ use crate::settings::ServeSettings;
 pub use public::warnings as public_warnings;
 
 /// What every HTTP worker shares.
-pub struct Server {
+pub struct Shared {
     pub app: Arc<App>,
     pub in_flight: in_flight::InFlight,
 }
 
-impl Server {
+impl Shared {
     /// What the workers of one server (or one `rhapi test` file) share.
-    pub fn new(app: Arc<App>) -> Server {
-        Server {
+    pub fn new(app: Arc<App>) -> Shared {
+        Shared {
             app,
             in_flight: in_flight::InFlight::default(),
         }
@@ -43,7 +43,7 @@ impl Server {
 /// whatever answers a request here (services, and any wrapping added later) is what its
 /// `request()` goes through.
 pub fn app(
-    server: web::Data<Server>,
+    server: web::Data<Shared>,
 ) -> actix_web::App<
     impl ServiceFactory<
         ServiceRequest,
@@ -90,7 +90,7 @@ impl Drop for OpenConnection {
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
-    let server = web::Data::new(Server::new(app));
+    let server = web::Data::new(Shared::new(app));
     actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || self::app(server.clone()))
             .workers(settings.workers)

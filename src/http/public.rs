@@ -17,7 +17,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
-use super::{file_cache, Server};
+use super::{file_cache, Shared};
 use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
@@ -114,7 +114,7 @@ fn if_range_holds(req: &ServiceRequest) -> bool {
 
 /// The `ETag` and `Last-Modified` the file a request names is served with.
 fn validators(req: &ServiceRequest) -> Option<(Option<String>, Option<String>)> {
-    let server = req.app_data::<Data<Server>>()?;
+    let server = req.app_data::<Data<Shared>>()?;
     let public_dir = server
         .app
         .dir

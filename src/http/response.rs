@@ -1,21 +1,21 @@
 //! Where a script's reply becomes an HTTP response: status, headers, `ETag` and 304, and the
 //! error bodies of each mode.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::in_flight::InFlightSlot;
 use crate::error::{error_response, json_response, ScriptError};
-use crate::script::response::{Sent, JSON};
+use crate::script::res::{ScriptResponse, JSON};
 use crate::script::stream::Stream;
-use crate::script::{methods, Reply};
+use crate::script::{Plan, Reply};
 
 /// Builds the response to `req` from a script's reply; errors are logged here, once.
 pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
     match reply {
         Reply::Sent(sent) => sent_response(sent, req),
-        Reply::NotAllowed(allow) => methods::method_not_allowed(allow),
+        Reply::NotAllowed(allow) => method_not_allowed(allow),
         Reply::Thrown {
             status,
             body,
@@ -124,7 +124,7 @@ fn status_code(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn sent_response(sent: Sent, req: &HttpRequest) -> HttpResponse {
+fn sent_response(sent: ScriptResponse, req: &HttpRequest) -> HttpResponse {
     let status = status_code(sent.status);
     let mut builder = HttpResponse::build(status);
     let mut has_type = false;
@@ -200,4 +200,67 @@ mod tests {
         assert!(!etag_matches("\"other\"", &tag));
         assert_ne!(etag(b"hello"), etag(b"hellp"));
     }
+}
+
+/// The response of an automatic answer (`None` for [`Plan::Call`]): `OPTIONS` 204 with
+/// `Allow`, or 405.
+pub fn automatic_response(plan: &Plan) -> Option<HttpResponse> {
+    match plan {
+        Plan::Call(_) => None,
+        Plan::Options(allow) => Some(with_allow(
+            HttpResponse::NoContent().finish(),
+            Some(allow.clone()),
+        )),
+        Plan::NotAllowed(allow) => Some(method_not_allowed(allow.clone())),
+    }
+}
+
+/// 405 `{"error":"Method Not Allowed"}`, with `Allow` when known.
+pub fn method_not_allowed(allow: Option<String>) -> HttpResponse {
+    with_allow(
+        error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        allow,
+    )
+}
+
+fn with_allow(mut response: HttpResponse, allow: Option<String>) -> HttpResponse {
+    if let Some(allow) = allow.and_then(|a| HeaderValue::try_from(a).ok()) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
+/// Adds the headers middleware kept to the final response; the response's own win: a
+/// header it already has, or a cookie of the same name it sets.
+pub fn keep_headers(
+    mut response: HttpResponse,
+    kept: Vec<(HeaderName, HeaderValue)>,
+) -> HttpResponse {
+    if kept.is_empty() {
+        return response;
+    }
+    let own_cookies: Vec<String> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| cookie_name(v).to_string())
+        .collect();
+    let own: Vec<HeaderName> = response.headers().keys().cloned().collect();
+    let headers = response.headers_mut();
+    for (name, value) in kept {
+        let clash = if name == header::SET_COOKIE {
+            let cookie = value.to_str().map(cookie_name).unwrap_or("");
+            own_cookies.iter().any(|c| c == cookie)
+        } else {
+            own.contains(&name)
+        };
+        if !clash {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+fn cookie_name(set_cookie: &str) -> &str {
+    set_cookie.split('=').next().unwrap_or("").trim()
 }

@@ -10,7 +10,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallCon
 
 use super::context::{self, LogLevel};
 use super::modules::PagesResolver;
-use super::response::Res;
+use super::res::Res;
 use crate::env::{EnvMap, EnvVars};
 use crate::settings::Limits;
 

@@ -2,12 +2,9 @@
 //! methods a route allows (`Allow`), and what a request without a matching function gets
 //! (automatic `OPTIONS` 204, `HEAD` through `GET`, 405). See docs/reference.md, "Handlers".
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
-use actix_web::HttpResponse;
+use http::Method;
 
 use super::compile::{RouteScript, METHODS};
-use crate::error::error_response;
 
 /// The function a request calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +19,8 @@ pub struct Target {
     pub middleware: bool,
 }
 
-/// What to do with a request to a route, decided before any script runs.
+/// What to do with a request to a route, decided before any script runs (`http/` turns
+/// the automatic answers into responses).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
     /// Call this function.
@@ -31,20 +29,6 @@ pub enum Plan {
     Options(String),
     /// 405, with `Allow` when the route's methods are known.
     NotAllowed(Option<String>),
-}
-
-impl Plan {
-    /// The response of an automatic answer (`None` for [`Plan::Call`]).
-    pub fn automatic_response(&self) -> Option<HttpResponse> {
-        match self {
-            Plan::Call(_) => None,
-            Plan::Options(allow) => Some(with_allow(
-                HttpResponse::NoContent().finish(),
-                Some(allow.clone()),
-            )),
-            Plan::NotAllowed(allow) => Some(method_not_allowed(allow.clone())),
-        }
-    }
 }
 
 /// The method's function if defined; `HEAD` falls back to `GET`; then `handler`; else
@@ -98,19 +82,4 @@ pub fn allow(script: &RouteScript) -> Option<String> {
         .filter(|m| has(m) || (*m == "HEAD" && has("GET")) || *m == "OPTIONS")
         .collect();
     Some(allowed.join(", "))
-}
-
-/// 405 `{"error":"Method Not Allowed"}`, with `Allow` when known.
-pub fn method_not_allowed(allow: Option<String>) -> HttpResponse {
-    with_allow(
-        error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-        allow,
-    )
-}
-
-fn with_allow(mut response: HttpResponse, allow: Option<String>) -> HttpResponse {
-    if let Some(allow) = allow.and_then(|a| HeaderValue::try_from(a).ok()) {
-        response.headers_mut().insert(header::ALLOW, allow);
-    }
-    response
 }

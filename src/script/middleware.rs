@@ -7,13 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::HttpResponse;
+use http::header::{HeaderName, HeaderValue};
 use rhai::{Dynamic, Map};
 
 use super::compile::RouteScript;
 use super::methods::Target;
-use super::response::Res;
+use super::res::Res;
 use super::run::Reply;
 use crate::error::ScriptError;
 
@@ -127,39 +126,4 @@ pub fn reply(value: Dynamic, res: &Res) -> Reply {
         locals: value.try_cast::<Map>(),
         headers,
     })
-}
-
-/// Adds the headers middleware kept to the final response; the response's own win: a
-/// header it already has, or a cookie of the same name it sets.
-pub fn keep_headers(
-    mut response: HttpResponse,
-    kept: Vec<(HeaderName, HeaderValue)>,
-) -> HttpResponse {
-    if kept.is_empty() {
-        return response;
-    }
-    let own_cookies: Vec<String> = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| cookie_name(v).to_string())
-        .collect();
-    let own: Vec<HeaderName> = response.headers().keys().cloned().collect();
-    let headers = response.headers_mut();
-    for (name, value) in kept {
-        let clash = if name == header::SET_COOKIE {
-            let cookie = value.to_str().map(cookie_name).unwrap_or("");
-            own_cookies.iter().any(|c| c == cookie)
-        } else {
-            own.contains(&name)
-        };
-        if !clash {
-            headers.append(name, value);
-        }
-    }
-    response
-}
-
-fn cookie_name(set_cookie: &str) -> &str {
-    set_cookie.split('=').next().unwrap_or("").trim()
 }

@@ -9,7 +9,7 @@ pub mod errors;
 pub mod methods;
 pub mod middleware;
 pub mod modules;
-pub mod response;
+pub mod res;
 pub mod route_config;
 pub mod run;
 pub mod stream;

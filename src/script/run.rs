@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use rhai::Caches;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 
@@ -12,7 +12,7 @@ use super::compile::RouteScript;
 use super::context::{RunGuard, Saved};
 use super::errors::{classify, Failure};
 use super::methods::{self, Target};
-use super::response::{encode_value, Res, Sent};
+use super::res::{encode_value, Res, ScriptResponse};
 use super::stream::{Stream, CLIENT_CLOSED, SHUTTING_DOWN};
 use crate::env::EnvMap;
 use crate::error::ScriptError;
@@ -21,7 +21,7 @@ use crate::executor::Ran;
 /// How a run ended.
 pub enum Reply {
     /// A response to deliver.
-    Sent(Sent),
+    Sent(ScriptResponse),
     /// `handler` returned without answering: 405.
     NotAllowed(Option<String>),
     /// `throw #{ status, ... }`, with the headers and cookies the run set before it
@@ -128,19 +128,19 @@ impl Call {
             return if self.target.handler {
                 Reply::NotAllowed(methods::allow(&self.script))
             } else {
-                Reply::Sent(Sent {
+                Reply::Sent(ScriptResponse {
                     status: 204,
-                    ..Sent::default()
+                    ..ScriptResponse::default()
                 })
             };
         }
         match encode_value(value) {
-            Ok((body, content_type)) => Reply::Sent(Sent {
+            Ok((body, content_type)) => Reply::Sent(ScriptResponse {
                 status: 200,
                 body,
                 content_type,
                 etag: true,
-                ..Sent::default()
+                ..ScriptResponse::default()
             }),
             Err(err) => self.failed(&err, res),
         }

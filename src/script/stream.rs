@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rhai::{Dynamic, Engine, Map};
 use tokio::sync::mpsc;
 
-use super::response::{to_json, Res, Sent, BINARY, TEXT};
+use super::res::{to_json, Res, ScriptResponse, BINARY, TEXT};
 use super::ScriptResult;
 use crate::executor::{RunLocal, Waited};
 
@@ -20,7 +20,7 @@ const STREAM_BUFFER: usize = 16;
 /// A streamed response, as its run hands it out at its first write ([`crate::executor::
 /// hand_out`]): its head, and its chunks as they come. The run goes on, detached.
 pub struct Stream {
-    pub head: Sent,
+    pub head: ScriptResponse,
     pub chunks: mpsc::Receiver<Bytes>,
 }
 
@@ -125,7 +125,7 @@ fn write(
 
 /// Hands the stream out with its first chunk; `false` when nobody awaits the run (only a
 /// run's first write starts a stream).
-fn start(head: Sent, first: Bytes) -> bool {
+fn start(head: ScriptResponse, first: Bytes) -> bool {
     let (chunks_tx, chunks) = mpsc::channel(STREAM_BUFFER);
     // Room for one chunk: this never fails.
     let _ = chunks_tx.try_send(first);

@@ -58,7 +58,7 @@ impl Summary {
 }
 
 /// How one test, or a file that could not run at all, ended.
-struct Outcome {
+struct TestOutcome {
     /// `test_name`, or empty for a failure of the whole file.
     name: String,
     took: Duration,
@@ -155,7 +155,7 @@ fn report_route_errors(dir: &Path, limits: &Limits) {
     }
 }
 
-fn print_outcomes(file: &str, outcomes: &[Outcome]) {
+fn print_outcomes(file: &str, outcomes: &[TestOutcome]) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     for outcome in outcomes {
@@ -177,8 +177,8 @@ fn print_outcomes(file: &str, outcomes: &[Outcome]) {
 }
 
 /// A failure of the whole file (it does not compile, its database cannot be set up).
-fn file_failure(location: impl ToString, reason: String) -> Vec<Outcome> {
-    vec![Outcome {
+fn file_failure(location: impl ToString, reason: String) -> Vec<TestOutcome> {
+    vec![TestOutcome {
         name: String::new(),
         took: Duration::ZERO,
         failure: Some((location.to_string(), reason)),
@@ -186,7 +186,7 @@ fn file_failure(location: impl ToString, reason: String) -> Vec<Outcome> {
 }
 
 /// Runs the tests of one file against a fresh copy of the app.
-fn run_file(dir: &Path, file: &Path, index: usize, options: &TestOptions) -> Vec<Outcome> {
+fn run_file(dir: &Path, file: &Path, index: usize, options: &TestOptions) -> Vec<TestOutcome> {
     let display = crate::routes::display_path(dir, file);
     let source = match std::fs::read_to_string(file) {
         Ok(source) => source,
@@ -220,7 +220,7 @@ fn run_file_in(
     source: &str,
     env: Arc<EnvVars>,
     options: &TestOptions,
-) -> Vec<Outcome> {
+) -> Vec<TestOutcome> {
     let limits = &options.limits;
     let engine = test_engine(dir, limits, &env);
     crate::script::modules::start_loading(file);
@@ -245,7 +245,7 @@ fn run_file_in(
     if let Err(err) = crate::batteries::db::migrate(dir, &env) {
         return file_failure(display, format!("migrations: {err}"));
     }
-    let server = crate::http::Server::new(Arc::new(app));
+    let server = crate::http::Shared::new(Arc::new(app));
     let harness = match Harness::start(server) {
         Ok(harness) => harness,
         Err(err) => return file_failure(display, format!("cannot start the app: {err}")),
@@ -280,7 +280,7 @@ fn test_names(ast: &AST, filter: Option<&str>) -> Vec<String> {
     tests.into_iter().map(|(_, name)| name).collect()
 }
 
-fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limits) -> Outcome {
+fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limits) -> TestOutcome {
     let started = Instant::now();
     DEADLINE.with(|d| d.set(Some(started + limits.timeout)));
     let options = crate::script::run::call_options();
@@ -296,7 +296,7 @@ fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limi
         }
         (location.to_string(), message)
     });
-    Outcome {
+    TestOutcome {
         name: name.to_string(),
         took: started.elapsed(),
         failure,
@@ -333,7 +333,7 @@ thread_local! {
     /// The running test's deadline (read by the test engine's progress callback).
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The app of the file whose tests run on this thread, and how long to wait for it.
-    static HARNESS: RefCell<Option<(tokio::sync::mpsc::UnboundedSender<Job>, Duration)>> =
+    static HARNESS: RefCell<Option<(tokio::sync::mpsc::UnboundedSender<Exchange>, Duration)>> =
         const { RefCell::new(None) };
 }
 
@@ -458,17 +458,17 @@ struct Incoming {
     body: Vec<u8>,
 }
 
-type Job = (Outgoing, mpsc::Sender<Result<Incoming, String>>);
+type Exchange = (Outgoing, mpsc::Sender<Result<Incoming, String>>);
 
 /// The thread that runs one test file's copy of the app.
 struct Harness {
-    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    jobs: tokio::sync::mpsc::UnboundedSender<Exchange>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Harness {
-    fn start(server: crate::http::Server) -> std::io::Result<Harness> {
-        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    fn start(server: crate::http::Shared) -> std::io::Result<Harness> {
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
         let thread = std::thread::Builder::new()
             .name("rhapi-test-app".into())
             .spawn(move || {

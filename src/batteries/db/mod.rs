@@ -35,8 +35,8 @@ const POOL_SIZE: usize = 16;
 
 /// The threads that run the database's blocking calls (SQLite, and PostgreSQL's
 /// connections, which are driven synchronously), started on first use.
-fn threads() -> &'static crossbeam_channel::Sender<crate::cpu::Job> {
-    static QUEUE: OnceLock<crossbeam_channel::Sender<crate::cpu::Job>> = OnceLock::new();
+fn threads() -> &'static crossbeam_channel::Sender<crate::cpu::Task> {
+    static QUEUE: OnceLock<crossbeam_channel::Sender<crate::cpu::Task>> = OnceLock::new();
     QUEUE.get_or_init(|| crate::cpu::pool("rhapi-db", POOL_SIZE))
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use rhai::{Dynamic, Engine, Map};
 
@@ -14,7 +14,7 @@ pub const BINARY: &str = "application/octet-stream";
 
 /// A response a script sent (or, without a body, only shaped with status and headers).
 #[derive(Debug, Default)]
-pub struct Sent {
+pub struct ScriptResponse {
     pub status: u16,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Vec<u8>,
@@ -69,7 +69,7 @@ impl Res {
         &self,
         default_headers: &[(&'static str, &'static str)],
         default_type: &'static str,
-    ) -> ScriptResult<Option<Sent>> {
+    ) -> ScriptResult<Option<ScriptResponse>> {
         let mut state = self.state();
         match state.stream {
             Streaming::Open => return Ok(None),
@@ -89,7 +89,7 @@ impl Res {
                 headers.push((name, HeaderValue::from_static(value)));
             }
         }
-        Ok(Some(Sent {
+        Ok(Some(ScriptResponse {
             status: state.status.unwrap_or(200),
             headers,
             body: Vec::new(),
@@ -99,19 +99,19 @@ impl Res {
     }
 
     /// The response, only if a sender (`json`, `send`, `redirect`, `end`) ran.
-    pub fn take_sent(&self) -> Option<Sent> {
+    pub fn take_sent(&self) -> Option<ScriptResponse> {
         self.state().sent.as_ref()?;
         self.take()
     }
 
     /// The response as the script left it; `None` if `res` was never used.
-    pub fn take(&self) -> Option<Sent> {
+    pub fn take(&self) -> Option<ScriptResponse> {
         let mut state = self.state();
         if !state.touched && state.sent.is_none() {
             return None;
         }
         let (body, content_type, etag) = state.sent.take().unwrap_or_default();
-        Some(Sent {
+        Some(ScriptResponse {
             status: state.status.unwrap_or(200),
             headers: std::mem::take(&mut state.headers),
             body,
