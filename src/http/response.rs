@@ -178,30 +178,6 @@ fn etag_matches(list: &str, tag: &str) -> bool {
         .any(|t| t == "*" || t == tag)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etag_is_length_and_hash_in_hex() {
-        for body in [&b""[..], b"x", &[7u8; 4096]] {
-            let hash =
-                ahash::RandomState::with_seeds(0x7268, 0x6170, 0x6920, 0x6574).hash_one(body);
-            assert_eq!(etag(body), format!("\"{:x}-{hash:016x}\"", body.len()));
-        }
-    }
-
-    #[test]
-    fn etags_compare_weakly() {
-        let tag = etag(b"hello");
-        assert!(etag_matches(&tag, &tag));
-        assert!(etag_matches(&format!("\"x\", W/{tag}"), &tag));
-        assert!(etag_matches("*", &tag));
-        assert!(!etag_matches("\"other\"", &tag));
-        assert_ne!(etag(b"hello"), etag(b"hellp"));
-    }
-}
-
 /// The response of an automatic answer (`None` for [`Plan::Call`]): `OPTIONS` 204 with
 /// `Allow`, or 405.
 pub fn automatic_response(plan: &Plan) -> Option<HttpResponse> {
@@ -263,4 +239,28 @@ pub fn keep_headers(
 
 fn cookie_name(set_cookie: &str) -> &str {
     set_cookie.split('=').next().unwrap_or("").trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_is_length_and_hash_in_hex() {
+        for body in [&b""[..], b"x", &[7u8; 4096]] {
+            let hash =
+                ahash::RandomState::with_seeds(0x7268, 0x6170, 0x6920, 0x6574).hash_one(body);
+            assert_eq!(etag(body), format!("\"{:x}-{hash:016x}\"", body.len()));
+        }
+    }
+
+    #[test]
+    fn etags_compare_weakly() {
+        let tag = etag(b"hello");
+        assert!(etag_matches(&tag, &tag));
+        assert!(etag_matches(&format!("\"x\", W/{tag}"), &tag));
+        assert!(etag_matches("*", &tag));
+        assert!(!etag_matches("\"other\"", &tag));
+        assert_ne!(etag(b"hello"), etag(b"hellp"));
+    }
 }
