@@ -1,6 +1,7 @@
 //! The request pipeline: `public/` or a route; its preflight, middleware, body, script
 //! runs and response; CORS and compression; one log line per request.
 
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
 use rhai::{Dynamic, Map};
 
+use super::context::RequestContext;
 use super::in_flight::InFlightSlot;
 use super::request::{build_req, content_type, parse_body_off_worker, read_body, BodyDeadline};
 use super::response::{
@@ -31,18 +33,24 @@ use crate::script::{methods, plan, Call, Outcome, Plan, Reply, RouteScript};
 /// Largest total size of request headers, as in Node.js (16 KiB); above it: 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Every request, whatever its path and method, comes here.
+/// Every request, whatever its path and method, comes here. The stages, in order: the
+/// request's context (read once, first); admission (`--max-in-flight`); the header size;
+/// then by path: a route under `/api` ([`api`]: resolve, admit, run), or `public/`; CORS
+/// and compression on the way out; one log line. Endpoints rhapi answers itself (health,
+/// metrics) go before `public/` in [`answer`].
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) -> HttpResponse {
-    let started = Instant::now();
-    // One snapshot for the whole request: its settings, routes and engine agree.
-    let snapshot = server.app.snapshot();
-    let Some(slot) = server.in_flight.enter(snapshot.settings.max_in_flight) else {
+    let context = RequestContext::new(&req, &server.app);
+    let started = context.started;
+    let Some(slot) = server
+        .in_flight
+        .enter(context.snapshot.settings.max_in_flight)
+    else {
         let response = server_busy();
         log_request(&req, response.status(), started.elapsed());
         return response;
     };
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server, snapshot, slot))
+    let response = AssertUnwindSafe(answer(&req, payload, &server, context, slot))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -72,7 +80,7 @@ async fn answer(
     req: &HttpRequest,
     payload: Payload,
     server: &Shared,
-    snapshot: Arc<Snapshot>,
+    context: RequestContext,
     slot: InFlightSlot,
 ) -> HttpResponse {
     if header_bytes(req) > MAX_HEADER_BYTES {
@@ -81,14 +89,15 @@ async fn answer(
             "Request Header Fields Too Large",
         );
     }
-    let settings = Arc::clone(&snapshot.settings);
+    let settings = Arc::clone(&context.snapshot.settings);
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
-            let response = api(req, payload, snapshot, &segments, slot).await;
+            let response = api(req, payload, context, &segments, slot).await;
             super::compress::apply(req, response).await
         }
+        // (Endpoints rhapi answers itself, health and metrics, go here: before public/.)
         RequestPath::NotApi => {
-            drop(snapshot);
+            drop(context);
             public::serve(req, &server.app.dir, &settings.public).await
         }
         RequestPath::Bad => RequestError::BadRequest.response(),
@@ -98,27 +107,61 @@ async fn answer(
     response
 }
 
-/// A request under `/api`: the route, its preflight, its middleware, its function.
+/// A request under `/api`, in three stages: [`resolve`] (the route, its preflight, its
+/// middleware), [`admit`] (the method's plan, the body, `req`), [`run`] (the middleware,
+/// then the route's function). Each stage may answer on its own.
 async fn api(
     req: &HttpRequest,
     payload: Payload,
-    snapshot: Arc<Snapshot>,
+    context: RequestContext,
     segments: &[String],
     slot: InFlightSlot,
 ) -> HttpResponse {
+    let resolved = match resolve(req, &context.snapshot, segments) {
+        Ok(resolved) => resolved,
+        Err(response) => return *response,
+    };
+    let admitted = match admit(req, payload, &context, resolved, segments).await {
+        Ok(admitted) => admitted,
+        Err(response) => return *response,
+    };
+    // The snapshot is not held while scripts run: a reload frees the old one sooner.
+    drop(context);
+    run(req, admitted, slot).await
+}
+
+/// A request ready to run: `req`, the budget its runs share, what they call.
+struct Admitted {
+    script: Arc<RouteScript>,
+    plan: Plan,
+    chain: Vec<Arc<Middleware>>,
+    req_value: Dynamic,
+    runs: Runs,
+    dev: bool,
+}
+
+/// The method's plan, then the body (its size limit and deadline), then `req`. Answers
+/// itself an automatic `OPTIONS`/405 without middleware, a body too large or too slow, or
+/// a body that does not parse.
+async fn admit(
+    req: &HttpRequest,
+    payload: Payload,
+    context: &RequestContext,
+    resolved: Resolved,
+    segments: &[String],
+) -> Result<Admitted, Box<HttpResponse>> {
     let Resolved {
         script,
         params,
         chain,
-    } = match resolve(req, &snapshot, segments) {
-        Ok(resolved) => resolved,
-        Err(response) => return *response,
-    };
+    } = resolved;
+    let snapshot = &context.snapshot;
     let settings = &snapshot.settings;
-    let dev = settings.is_dev();
     let plan = plan(&script, req.method());
     if chain.is_empty() && !matches!(plan, Plan::Call(_)) {
-        return automatic_response(&plan).unwrap_or_else(not_found);
+        return Err(Box::new(
+            automatic_response(&plan).unwrap_or_else(not_found),
+        ));
     }
     let limits = &settings.limits;
     let timeout = script.config.timeout.unwrap_or(limits.timeout);
@@ -128,21 +171,20 @@ async fn api(
         total: timeout,
     };
     let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
-    let body = match read_body(req, payload, body_limit, body_time).await {
-        Ok(body) => body,
-        Err(err) => return err.response(),
-    };
-    let mut input = ScriptInput {
+    let body = read_body(req, payload, body_limit, body_time)
+        .await
+        .map_err(|err| Box::new(err.response()))?;
+    let input = ScriptInput {
         req,
+        client: context.client,
         decoded_path: decoded_path(segments),
         params: &params,
         body: &body,
-        locals: Map::new(),
     };
-    let req_value = match input.build().await {
-        Ok(value) => value,
-        Err(err) => return err.response(),
-    };
+    let req_value = input
+        .build()
+        .await
+        .map_err(|err| Box::new(err.response()))?;
     let runs = Runs {
         engine: Arc::clone(snapshot.engine_for(&script)),
         env: snapshot.env.clone(),
@@ -150,8 +192,29 @@ async fn api(
         deadline: Instant::now() + timeout,
         max_memory: limits.max_memory,
     };
-    drop(snapshot);
-    let kept = match runs.middleware(&chain, &req_value, &mut input.locals).await {
+    Ok(Admitted {
+        script,
+        plan,
+        chain,
+        req_value,
+        runs,
+        dev: settings.is_dev(),
+    })
+}
+
+/// The middleware chain, outermost first, then the route's function (or its automatic
+/// answer); the headers middleware kept go on the response.
+async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpResponse {
+    let Admitted {
+        script,
+        plan,
+        chain,
+        req_value,
+        runs,
+        dev,
+    } = admitted;
+    let mut locals = Map::new();
+    let kept = match runs.middleware(&chain, &req_value, &mut locals).await {
         Ok(kept) => kept,
         Err((Outcome::Reply(answered), kept)) => {
             return keep_headers(respond(answered, req, dev), kept)
@@ -165,7 +228,7 @@ async fn api(
             let req_value = if chain.is_empty() {
                 req_value
             } else {
-                with_locals(&req_value, &input.locals)
+                with_locals(&req_value, &locals)
             };
             match runs.call(script, target).start(req_value).await {
                 Outcome::Reply(reply) => respond(reply, req, dev),
@@ -282,11 +345,10 @@ fn with_locals(req: &Dynamic, locals: &Map) -> Dynamic {
 /// What `req` is built from.
 struct ScriptInput<'a> {
     req: &'a HttpRequest,
+    client: Option<IpAddr>,
     decoded_path: String,
     params: &'a Params,
     body: &'a [u8],
-    /// What middleware handed on so far.
-    locals: Map,
 }
 
 impl ScriptInput<'_> {
@@ -294,11 +356,12 @@ impl ScriptInput<'_> {
         let parsed = parse_body_off_worker(content_type(self.req), self.body).await?;
         build_req(
             self.req,
+            self.client,
             &self.decoded_path,
             self.params,
             parsed,
             self.body,
-            self.locals.clone(),
+            Map::new(),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP side: actix-web server, request -> `req`, reply -> response.
 
 mod compress;
+mod context;
 mod cors;
 mod file_cache;
 mod handler;

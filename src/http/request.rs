@@ -218,6 +218,7 @@ fn param_value(value: &ParamValue) -> Dynamic {
 /// as received (`req.raw_body`), `locals` what middleware handed on.
 pub fn build_req(
     http: &HttpRequest,
+    client: Option<IpAddr>,
     decoded_path: &str,
     params: &Params,
     body: Dynamic,
@@ -245,10 +246,7 @@ pub fn build_req(
     } else {
         Dynamic::from_blob(raw.to_vec())
     };
-    let ip = http
-        .peer_addr()
-        .map(|a| ip_text(a.ip()))
-        .unwrap_or_default();
+    let ip = client.map(ip_text).unwrap_or_default();
     // In key order: the map is built in one pass, without a search per key.
     let req = Map::from([
         ("body".into(), body),
