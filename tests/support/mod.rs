@@ -1,6 +1,6 @@
 //! Test support: a temporary app (`app.rs`), the real `rhapi` binary started on a free port
 //! and killed on drop (`server.rs`), and the responses of a small raw HTTP/1.1 client that
-//! can also send malformed requests (`http.rs`).
+//! can also send malformed requests (`http.rs`); test certificates (`tls.rs`).
 
 #![allow(dead_code, unused_imports)]
 
@@ -8,6 +8,7 @@ mod app;
 pub mod fuzz;
 mod http;
 mod server;
+pub mod tls;
 pub mod upstream;
 
 use std::time::Duration;
