@@ -7,6 +7,7 @@ mod batteries;
 mod cli;
 mod config;
 mod cpu;
+mod db;
 mod encoding;
 mod env;
 mod error;

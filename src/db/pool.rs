@@ -7,6 +7,19 @@ use std::time::{Duration, Instant};
 
 use super::DbError;
 
+/// Connections per database (SQLite serializes writers itself; PostgreSQL servers default
+/// to 100 connections, shared by every instance).
+pub const POOL_SIZE: usize = 16;
+
+/// Threads that run the blocking database calls (SQLite, and PostgreSQL's pooled
+/// connections, which are driven synchronously): as many as a pool has connections, since
+/// a call waits for a connection first. `crate::executor`'s database threads take this.
+#[allow(
+    dead_code,
+    reason = "the executor's DATABASE_THREADS is to read it (issue 28)"
+)]
+pub const DATABASE_THREADS: usize = POOL_SIZE;
+
 /// Opens and checks connections of one database.
 pub trait Manager: Send + Sync + 'static {
     /// A connection.
