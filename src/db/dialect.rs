@@ -41,6 +41,21 @@ impl Dialect {
         }
     }
 
+    /// What follows a `SELECT` that claims rows for its transaction while skipping rows
+    /// another transaction claimed (a job queue's claim): `FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL; nothing on SQLite, where the transaction's `BEGIN IMMEDIATE` already
+    /// holds the database's one write lock.
+    #[allow(
+        dead_code,
+        reason = "for the job queue (issue 28): unused in the binary until it lands"
+    )]
+    pub fn claim_rows_sql(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Creates the table that records the migrations applied.
     pub fn migrations_table_sql(self) -> &'static str {
         match self {

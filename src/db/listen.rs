@@ -247,3 +247,83 @@ fn statement(channel: &str, listen: bool) -> String {
     let verb = if listen { "LISTEN" } else { "UNLISTEN" };
     format!("{verb} \"{}\";", channel.replace('"', "\"\""))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::db::Databases;
+
+    /// The test server, as tests/batteries_db.rs finds it.
+    fn postgres() -> Target {
+        match std::env::var("RHAPI_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Target::Postgres(url),
+            _ => panic!(
+                "RHAPI_TEST_POSTGRES_URL is unset: start a server with `eval \"$(.ci/postgres start)\"` (see README)"
+            ),
+        }
+    }
+
+    /// The next notification within `wait`, if one comes.
+    fn next(listener: &mut Listener, wait: Duration) -> Option<Notification> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // The timer must be made inside the runtime.
+        runtime
+            .block_on(async { tokio::time::timeout(wait, listener.recv()).await })
+            .ok()
+            .flatten()
+    }
+
+    #[test]
+    #[ignore = "needs RHAPI_TEST_POSTGRES_URL (see README)"]
+    fn notifications_arrive_and_keep_arriving_after_a_reconnect() {
+        let target = postgres();
+        let db = Databases::default().open(&target).expect("opens");
+        let mut listener = Listener::open(&target).expect("listens");
+        let channel = "rhapi unit \"Listen\"";
+        listener.listen(channel).expect("LISTEN");
+        db.notify(channel, "one").expect("NOTIFY");
+        let got = next(&mut listener, Duration::from_secs(10)).expect("a notification");
+        assert_eq!(
+            (got.channel.as_str(), got.payload.as_str()),
+            (channel, "one")
+        );
+
+        // A notification inside a transaction is sent when it commits.
+        db.transaction(|tx| tx.notify(channel, "two"))
+            .expect("commits");
+        let got = next(&mut listener, Duration::from_secs(10)).expect("a notification");
+        assert_eq!(got.payload, "two");
+
+        // End the listener's session from another: it reconnects and listens again.
+        let ended = db
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?",
+                &[APPLICATION_NAME.into()],
+            )
+            .expect("terminates");
+        assert!(ended.rows_affected >= 1);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Those sent while it reconnects are lost: send until one arrives.
+            db.notify(channel, "three").expect("NOTIFY");
+            if let Some(got) = next(&mut listener, Duration::from_millis(500)) {
+                assert_eq!(got.payload, "three");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no notification after the reconnect"
+            );
+        }
+
+        listener.unlisten(channel).expect("UNLISTEN");
+        while listener.try_recv().is_some() {}
+        db.notify(channel, "four").expect("NOTIFY");
+        assert_eq!(next(&mut listener, Duration::from_millis(500)), None);
+    }
+}

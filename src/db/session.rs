@@ -140,3 +140,110 @@ impl Session<'_> {
             .map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Databases, Listener, Target};
+
+    fn sqlite(dir: &tempfile::TempDir) -> std::sync::Arc<Database> {
+        let target = Target::Sqlite(dir.path().join("data/app.db"));
+        Databases::default().open(&target).expect("opens")
+    }
+
+    #[test]
+    fn rust_code_queries_executes_and_commits_or_rolls_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sqlite(&dir);
+        db.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT)", &[])
+            .expect("creates");
+        let done = db.execute("INSERT INTO jobs (name) VALUES (?)", &["mail".into()]);
+        assert_eq!(done.expect("inserts").last_insert_id, Some(1));
+        let failed: Result<(), DbError> = db.transaction(|tx| {
+            tx.execute("INSERT INTO jobs (name) VALUES (?)", &["lost".into()])?;
+            Err(DbError::Sql("the caller gave up".into()))
+        });
+        assert!(failed.is_err());
+        let claimed = db.transaction(|tx| {
+            let sql = format!(
+                "SELECT id, name FROM jobs ORDER BY id LIMIT 1{}",
+                tx.dialect().claim_rows_sql()
+            );
+            let rows = tx.query(&sql, &[])?;
+            tx.execute("DELETE FROM jobs WHERE id = ?", &[rows[0]["id"].clone()])?;
+            Ok(rows)
+        });
+        let rows = claimed.expect("claims");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["name"].clone().into_string().as_deref(), Ok("mail"));
+        assert!(db
+            .query("SELECT * FROM jobs", &[])
+            .expect("reads")
+            .is_empty());
+    }
+
+    #[test]
+    #[ignore = "needs RHAPI_TEST_POSTGRES_URL (see README)"]
+    fn concurrent_claims_skip_each_others_rows_on_postgresql() {
+        let url = std::env::var("RHAPI_TEST_POSTGRES_URL").expect(
+            "RHAPI_TEST_POSTGRES_URL is unset: start a server with `eval \"$(.ci/postgres start)\"`",
+        );
+        let db = Databases::default()
+            .open(&Target::Postgres(url))
+            .expect("opens");
+        db.execute("DROP TABLE IF EXISTS rhapi_unit_jobs", &[])
+            .expect("drops");
+        db.execute("CREATE TABLE rhapi_unit_jobs (id INT PRIMARY KEY)", &[])
+            .expect("creates");
+        db.execute(
+            "INSERT INTO rhapi_unit_jobs VALUES (?), (?)",
+            &[1.into(), 2.into()],
+        )
+        .expect("inserts");
+        let claim = format!(
+            "SELECT id FROM rhapi_unit_jobs ORDER BY id LIMIT 1{}",
+            db.dialect().claim_rows_sql()
+        );
+        let (first, second) = db
+            .transaction(|outer| {
+                let first = outer.query(&claim, &[])?;
+                // Another connection, while the first row is claimed: it gets the second.
+                let second = db.transaction(|inner| inner.query(&claim, &[]))?;
+                Ok((first, second))
+            })
+            .expect("claims");
+        assert_eq!(first[0]["id"].as_int(), Ok(1));
+        assert_eq!(second[0]["id"].as_int(), Ok(2));
+        db.execute("DROP TABLE rhapi_unit_jobs", &[])
+            .expect("drops");
+    }
+
+    #[test]
+    fn a_session_stops_at_its_memory_budget() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sqlite(&dir);
+        let rows = db.session(Budget::new(Duration::from_secs(5), 200), |s| {
+            s.query("SELECT 1 AS a UNION ALL SELECT 2 UNION ALL SELECT 3", &[])
+        });
+        assert!(
+            matches!(rows, Err(DbError::TooLarge(1))),
+            "{:?}",
+            rows.err()
+        );
+    }
+
+    #[test]
+    fn notifications_need_postgresql() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sqlite(&dir);
+        assert!(matches!(
+            db.notify("jobs", "1"),
+            Err(DbError::Unsupported(_))
+        ));
+        let target = Target::Sqlite(dir.path().join("data/app.db"));
+        assert!(matches!(
+            Listener::open(&target),
+            Err(DbError::Unsupported(_))
+        ));
+    }
+}
