@@ -267,7 +267,8 @@ def classify(dso, sym):
     if dso.startswith("[kernel") or dso == "[unknown]" and sym.startswith("0xffff"):
         return "kernel (TCP, syscalls, scheduling)"
     if any(k in s for k in ("sqlite3", "rusqlite", "tokio_postgres", "postgres_protocol",
-                            "postgres_types", "batteries::db", "fallible_iterator")):
+                            "postgres_types", "batteries::db", "rhapi::db::",
+                            "fallible_iterator")):
         return "database driver (sqlite3 / tokio-postgres, rows to maps)"
     if any(k in s for k in ("serde_json", "serde::", "::encoding", "json")):
         return "JSON (serde_json, encoding)"

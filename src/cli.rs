@@ -220,7 +220,7 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    if let Err(err) = crate::batteries::db::migrate(&dir, &app.snapshot().env.0) {
+    if let Err(err) = crate::db::migrate::apply(&dir, &app.snapshot().env.0) {
         eprintln!("error: {err}");
         if mode == Mode::Start {
             eprintln!("rhapi start: a migration failed; fix it and start again");
@@ -331,7 +331,7 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     let (app, report) = load_for_inspection(dir)?;
     print_lint_warnings(&app.dir);
-    let migrations = crate::batteries::db::migrate::check(&app.dir);
+    let migrations = crate::db::migrate::check(&app.dir);
     for err in &migrations {
         eprintln!("error: {}", crate::env::redact(&err.to_string()));
     }
@@ -353,7 +353,7 @@ fn migrate(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = app_dir(dir)?;
     let env = Arc::new(crate::env::EnvVars::load(&dir, Mode::Start));
     crate::env::set_current(&env);
-    match crate::batteries::db::migrate(&dir, &env) {
+    match crate::db::migrate::apply(&dir, &env) {
         Ok(applied) => {
             println!("ok: {} migration(s) applied", applied.len());
             Ok(ExitCode::SUCCESS)

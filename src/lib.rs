@@ -6,6 +6,7 @@ mod batteries;
 pub mod cli;
 mod config;
 mod cpu;
+pub mod db;
 mod encoding;
 mod env;
 mod error;

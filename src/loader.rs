@@ -84,7 +84,7 @@ impl Loader {
     /// the error is reported by every build until it is fixed).
     pub fn reload_config(&mut self) {
         let before = self.settings.limits.clone();
-        let database = crate::batteries::db::sqlite_file(&self.dir, &self.env);
+        let database = crate::db::sqlite_file(&self.dir, &self.env);
         match crate::config::load(&self.dir, database.as_deref()) {
             Ok(file) => {
                 self.settings = self.base.clone().with(&file).with(&self.cli);

@@ -122,7 +122,7 @@ fn on_migrations(app: &App, paths: &[PathBuf]) {
         );
         return;
     }
-    match crate::batteries::db::migrate(&app.dir, &app.snapshot().env.0) {
+    match crate::db::migrate::apply(&app.dir, &app.snapshot().env.0) {
         Ok(applied) => {
             let applied: Vec<String> = applied.iter().map(|n| format!("migrations/{n}")).collect();
             let old: Vec<&String> = names.iter().filter(|n| !applied.contains(n)).collect();

@@ -242,7 +242,7 @@ fn run_file_in(
     let mut settings = AppSettings::defaults(Mode::Dev);
     settings.limits = limits.clone();
     let (app, _report) = App::load_with_env(dir, settings, Overrides::default(), Arc::clone(&env));
-    if let Err(err) = crate::batteries::db::migrate(dir, &env) {
+    if let Err(err) = crate::db::migrate::apply(dir, &env) {
         return file_failure(display, format!("migrations: {err}"));
     }
     let server = crate::http::Shared::new(Arc::new(app));

@@ -16,17 +16,20 @@ use std::future::Future;
 use rhai::{Dynamic, Map};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use tokio::runtime::Runtime;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Socket, Statement};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Socket, Statement};
 use tokio_postgres_rustls_improved::MakeRustlsConnect;
 
+use super::dialect::numbered_placeholders;
 use super::iso;
 use super::pool::Manager;
 use super::tls;
-use super::{Connection, DbError, Executed, RowBytes};
+use super::{Connection, DbError, Dialect, Executed, Notification, RowBytes};
 use crate::env::scrub;
 
 /// Prepared statements kept per connection before the cache starts over.
@@ -69,6 +72,71 @@ impl PgManager {
     }
 }
 
+impl PgManager {
+    /// Connects for a [`super::Listener`]: a task on the current runtime drives the
+    /// connection all the time, sends each notification to `notifications`, and ends when
+    /// the connection does (its handle tells the listener to reconnect).
+    pub(super) async fn connect_listening(
+        &self,
+        timeout: Duration,
+        notifications: UnboundedSender<Notification>,
+    ) -> Result<(Client, JoinHandle<()>), DbError> {
+        let mut config = self.config.clone();
+        config.connect_timeout(timeout);
+        config.application_name(super::listen::APPLICATION_NAME);
+        // A connection that only listens sends nothing: keepalives find a dead peer.
+        config.keepalives_idle(Duration::from_secs(30));
+        let connecting = async {
+            match &self.tls {
+                Some(tls) => connect_driven(&config, tls.clone(), notifications).await,
+                None => connect_driven(&config, NoTls, notifications).await,
+            }
+        };
+        match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => Err(DbError::Timeout("connecting to PostgreSQL".into())),
+            Ok(Err(err)) => Err(DbError::Connect(scrub(
+                &with_cause(&err),
+                self.password.as_deref(),
+            ))),
+            Ok(Ok(connected)) => Ok(connected),
+        }
+    }
+
+    /// An error of a connection to this server, its password scrubbed.
+    pub(super) fn error(&self, err: &tokio_postgres::Error) -> DbError {
+        pg_error(err, self.password.as_deref())
+    }
+}
+
+/// Connects, and spawns the task that drives the connection (see
+/// [`PgManager::connect_listening`]).
+async fn connect_driven<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    notifications: UnboundedSender<Notification>,
+) -> Result<(Client, JoinHandle<()>), tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = config.connect(tls).await?;
+    let driver = tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    let _ = notifications.send(Notification {
+                        channel: n.channel().to_string(),
+                        payload: n.payload().to_string(),
+                    });
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    Ok((client, driver))
+}
+
 /// A PostgreSQL error as a message: the server's message, detail and hint, or the client's
 /// error and its cause, with `password` scrubbed.
 fn pg_error(err: &tokio_postgres::Error, password: Option<&str>) -> DbError {
@@ -88,51 +156,6 @@ fn pg_error(err: &tokio_postgres::Error, password: Option<&str>) -> DbError {
         }
         DbError::Sql(scrub(&with_cause(err), password))
     }
-}
-
-/// `?` placeholders as PostgreSQL's `$1, $2, ...`, so that one SQL text runs on SQLite and
-/// PostgreSQL alike. Only when values are given and the text has no `$n` of its own (then
-/// a `?` is the jsonb operator); `?` inside quotes and comments is left alone.
-pub fn numbered_placeholders(sql: &str, values: usize) -> std::borrow::Cow<'_, str> {
-    let has_numbered = sql
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'$' && w[1].is_ascii_digit());
-    if values == 0 || has_numbered || !sql.contains('?') {
-        return sql.into();
-    }
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                out.push(c);
-                for d in chars.by_ref() {
-                    out.push(d);
-                    if d == c {
-                        break;
-                    }
-                }
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                out.push(c);
-                for d in chars.by_ref() {
-                    out.push(d);
-                    if d == '\n' {
-                        break;
-                    }
-                }
-            }
-            '?' => {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            }
-            c => out.push(c),
-        }
-    }
-    out.into()
 }
 
 /// An error and, when it has one, its cause: `error: cause`.
@@ -346,13 +369,8 @@ impl Connection for PgConn {
         self.run(budget, self.client.batch_execute(sql))
     }
 
-    fn begin_sql(&self) -> &'static str {
-        "BEGIN"
-    }
-
-    fn lock_migrations_sql(&self) -> Option<&'static str> {
-        // Several instances starting at once apply each migration once.
-        Some("SELECT pg_advisory_xact_lock(7228373160913251661)")
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
     }
 }
 
@@ -631,25 +649,4 @@ fn read(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Dynamic, Strin
         }
     };
     Ok(value.unwrap_or(Dynamic::UNIT))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn question_marks_become_numbered_placeholders() {
-        assert_eq!(
-            numbered_placeholders("SELECT ? , '?' -- ?\n, ?", 2),
-            "SELECT $1 , '?' -- ?\n, $2"
-        );
-        assert_eq!(
-            numbered_placeholders("SELECT $1, data ? 'k'", 1),
-            "SELECT $1, data ? 'k'"
-        );
-        assert_eq!(
-            numbered_placeholders("SELECT data ? 'k'", 0),
-            "SELECT data ? 'k'"
-        );
-    }
 }

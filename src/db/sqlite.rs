@@ -10,7 +10,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params_from_iter, ErrorCode, OpenFlags};
 
 use super::pool::Manager;
-use super::{Connection, DbError, Executed, RowBytes};
+use super::{Connection, DbError, Dialect, Executed, RowBytes};
 
 /// SQLite virtual machine steps between two looks at the clock.
 const PROGRESS_STEPS: i32 = 10_000;
@@ -117,10 +117,8 @@ impl Connection for SqliteConn {
         self.0.execute_batch(sql).map_err(sql_error)
     }
 
-    fn begin_sql(&self) -> &'static str {
-        // Take the write lock at BEGIN: a read-then-write transaction cannot then fail
-        // half-way with "database is locked".
-        "BEGIN IMMEDIATE"
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 }
 

@@ -7,6 +7,23 @@ use std::time::{Duration, Instant};
 
 use super::DbError;
 
+/// Connections per database (SQLite serializes writers itself; PostgreSQL servers default
+/// to 100 connections, shared by every instance).
+pub const POOL_SIZE: usize = 16;
+
+/// Threads that run the blocking database calls (SQLite, and PostgreSQL's pooled
+/// connections, which are driven synchronously): as many as a pool has connections, since
+/// a call waits for a connection first.
+pub const DATABASE_THREADS: usize = POOL_SIZE;
+
+/// The queue of the database threads, started on first use (see
+/// [`crate::executor::blocking_on`]).
+pub fn threads() -> &'static crossbeam_channel::Sender<crate::cpu::Task> {
+    static QUEUE: std::sync::OnceLock<crossbeam_channel::Sender<crate::cpu::Task>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| crate::cpu::pool("rhapi-db", DATABASE_THREADS))
+}
+
 /// Opens and checks connections of one database.
 pub trait Manager: Send + Sync + 'static {
     /// A connection.

@@ -2,8 +2,26 @@
 //! each file in its own transaction, recorded in `_rhapi_migrations` so none runs twice.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Database, DbError};
+use super::database::in_transaction;
+use super::{databases, Database, DbError, Target};
+use crate::env::EnvVars;
+
+/// Time each migration statement may take (migrations run outside requests).
+const STATEMENT_BUDGET: Duration = Duration::from_secs(60);
+
+/// Applies the app's migrations to the database `env` names (at start, on reload and for
+/// `rhapi migrate`); returns the files applied now. An app without `migrations/` is left
+/// alone. The error is a message with env values redacted.
+pub fn apply(app_dir: &Path, env: &EnvVars) -> Result<Vec<String>, String> {
+    let target = Target::from_env(app_dir, env).map_err(|err| err.to_string())?;
+    if !app_dir.join("migrations").is_dir() {
+        return Ok(Vec::new());
+    }
+    let db = databases().open(&target).map_err(|err| err.to_string())?;
+    run(app_dir, &db).map_err(|err| crate::env::redact(&err.to_string()))
+}
 
 /// A migration that failed (the ones before it stay applied), or a file refused before any
 /// ran.
@@ -57,7 +75,9 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let budget = super::super::budget().unwrap_or(std::time::Duration::from_secs(60));
+    let budget = crate::script::context::remaining()
+        .filter(|left| !left.is_zero())
+        .unwrap_or(STATEMENT_BUDGET);
     let fail = |file: &str| {
         let file = format!("migrations/{file}");
         move |error: DbError| MigrationError::Failed { file, error }
@@ -73,16 +93,17 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
     }
     let mut conn = db.get(budget).map_err(fail(""))?;
     let conn = conn.as_dyn();
-    conn.batch(db.migrations_table_sql(), budget)
+    conn.batch(db.dialect().migrations_table_sql(), budget)
         .map_err(fail("(creating _rhapi_migrations)"))?;
     let mut applied = Vec::new();
     for (name, sql) in sources {
-        let done = super::in_transaction(conn, budget, |conn| {
-            if let Some(lock) = conn.lock_migrations_sql() {
+        let done = in_transaction(conn, budget, |conn| {
+            if let Some(lock) = conn.dialect().lock_migrations_sql() {
                 conn.batch(lock, budget)?;
             }
             let seen = conn.query(
-                &db.placeholders("SELECT 1 AS seen FROM _rhapi_migrations WHERE name = ?"),
+                &db.dialect()
+                    .placeholders("SELECT 1 AS seen FROM _rhapi_migrations WHERE name = ?"),
                 &[name.clone().into()],
                 budget,
             )?;
@@ -91,7 +112,8 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
             }
             conn.batch(&sql, budget)?;
             conn.execute(
-                &db.placeholders("INSERT INTO _rhapi_migrations (name) VALUES (?)"),
+                &db.dialect()
+                    .placeholders("INSERT INTO _rhapi_migrations (name) VALUES (?)"),
                 &[name.clone().into()],
                 budget,
             )?;
