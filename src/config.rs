@@ -509,6 +509,20 @@ mod tests {
     }
 
     #[test]
+    fn the_starter_apps_keys_all_parse() {
+        // Its lines are commented out; uncommented, every key must be a valid setting.
+        let text: String = include_str!("scaffold/rhapi.toml")
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| line.starts_with('[') || line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(text.contains("host = "), "{text}");
+        let settings = parse(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        assert_eq!(settings.server.port, 3000);
+    }
+
+    #[test]
     fn origins_as_browsers_send_them() {
         for origin in [
             "https://app.example",

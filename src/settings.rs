@@ -449,6 +449,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_command_line_writes_over_what_is_below() {
+        let mut cli = Overrides::default();
+        cli.set(Some(8080u16), |s, v| s.server.port = v);
+        cli.set(None::<usize>, |s, v| s.server.body_limit = v);
+        let mut file = Settings::default();
+        file.server.port = 4000;
+        file.server.body_limit = 10;
+        let settings = cli.over(file);
+        assert_eq!(
+            (settings.server.port, settings.server.body_limit),
+            (8080, 10)
+        );
+        let app = settings.app(Mode::Start);
+        assert_eq!(app.listen.hostname, "0.0.0.0");
+        assert_eq!(app.listen.port, 8080);
+        assert!(app.listen.workers >= 1);
+        assert_eq!(
+            Settings::default().app(Mode::Dev).listen.hostname,
+            "127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn restart_only_keys_keep_the_running_values() {
+        let running = Settings::default();
+        let mut reloaded = Settings::default();
+        reloaded.server.port = 4000;
+        reloaded.server.workers = Some(2);
+        reloaded.server.body_limit = 10;
+        let ignored = reloaded.keep_restart_only(&running);
+        assert_eq!(ignored, ["server.port", "server.workers"]);
+        assert_eq!(reloaded.server.port, 3000);
+        assert_eq!(reloaded.server.workers, None);
+        assert_eq!(reloaded.server.body_limit, 10, "reloadable");
+        assert!(reloaded.keep_restart_only(&running).is_empty());
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("1048576"), Ok(1_048_576));
         assert_eq!(parse_size("512kb"), Ok(512 * 1024));
