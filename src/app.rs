@@ -15,7 +15,7 @@ use crate::loader::Loader;
 use crate::routes::RouteTable;
 use crate::script::middleware::Chain;
 use crate::script::RouteScript;
-use crate::settings::{AppSettings, Overrides};
+use crate::settings::{AppSettings, Layers};
 
 /// A route in the table: ready to run, or broken with the error to show.
 pub enum Route {
@@ -74,22 +74,21 @@ pub struct App {
 }
 
 impl App {
-    /// Loads the app in `dir`: `rhapi.toml`, environment, engine, every route. `cli` are
-    /// the command line's options that win over `rhapi.toml`.
-    pub fn load(dir: &Path, settings: AppSettings, cli: Overrides) -> (App, LoadReport) {
-        let env = Arc::new(crate::env::EnvVars::load(dir, settings.mode));
-        App::load_with_env(dir, settings, cli, env)
+    /// Loads the app in `dir`: `rhapi.toml` (between the `layers`), environment, engine,
+    /// every route.
+    pub fn load(dir: &Path, layers: Layers) -> (App, LoadReport) {
+        let env = Arc::new(crate::env::EnvVars::load(dir, layers.mode));
+        App::load_with_env(dir, layers, env)
     }
 
     /// [`App::load`] with an environment of the caller's (`rhapi test`: `.env.test` and a
     /// database of its own, not `.env`).
     pub fn load_with_env(
         dir: &Path,
-        settings: AppSettings,
-        cli: Overrides,
+        layers: Layers,
         env: Arc<crate::env::EnvVars>,
     ) -> (App, LoadReport) {
-        let mut loader = Loader::new(dir, &settings, cli, env);
+        let mut loader = Loader::new(dir, layers, env);
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),

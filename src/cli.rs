@@ -10,9 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{App, LoadReport, Route};
 use crate::script::compile::METHODS;
-use crate::settings::{
-    parse_duration, parse_size, AppSettings, Limits, Mode, Overrides, ServeSettings,
-};
+use crate::settings::{parse_duration, parse_size, Layers, Limits, Mode, Overrides, ServeSettings};
 
 /// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
 #[derive(Parser, Debug)]
@@ -125,32 +123,24 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The settings: the defaults of `mode` with the options only the command line sets,
-    /// the options `rhapi.toml` can set too (they win over it), and the serving settings.
-    fn settings(&self, mode: Mode, watch: bool) -> (AppSettings, Overrides, ServeSettings) {
-        let mut app = AppSettings::defaults(mode);
-        let limits = &mut app.limits;
-        let set = |slot: &mut usize, value: Option<usize>| *slot = value.unwrap_or(*slot);
-        set(&mut limits.max_memory, self.max_memory);
-        set(&mut limits.max_string_size, self.max_string_size);
-        set(&mut limits.max_array_size, self.max_array_size);
-        set(&mut limits.max_map_size, self.max_map_size);
-        set(&mut limits.max_call_depth, self.max_call_depth);
-        let cli = Overrides {
-            body_limit: self.body_limit,
-            body_timeout: self.body_timeout,
-            timeout: self.timeout,
-            max_operations: self.max_operations,
-            max_in_flight: self.max_in_flight,
-            ..Overrides::default()
-        };
-
-        let mut serve = ServeSettings::defaults(mode);
-        serve.hostname = self.hostname.clone().unwrap_or(serve.hostname);
-        serve.port = self.port.unwrap_or(serve.port);
-        serve.workers = self.workers.unwrap_or(serve.workers).max(1);
-        serve.watch = watch;
-        (app, cli, serve)
+    /// The command line's layer over `rhapi.toml`: each option given sets its field of
+    /// [`crate::settings::Settings`] (and so wins over the file).
+    fn overrides(&self) -> Overrides {
+        let mut cli = Overrides::default();
+        cli.set(self.hostname.clone(), |s, v| s.server.host = Some(v));
+        cli.set(self.port, |s, v| s.server.port = v);
+        cli.set(self.workers, |s, v| s.server.workers = Some(v));
+        cli.set(self.body_limit, |s, v| s.server.body_limit = v);
+        cli.set(self.timeout, |s, v| s.server.timeout = v);
+        cli.set(self.body_timeout, |s, v| s.server.body_timeout = v);
+        cli.set(self.max_operations, |s, v| s.server.max_operations = v);
+        cli.set(self.max_in_flight, |s, v| s.server.max_in_flight = v);
+        cli.set(self.max_memory, |s, v| s.server.max_memory = v);
+        cli.set(self.max_string_size, |s, v| s.server.max_string_size = v);
+        cli.set(self.max_array_size, |s, v| s.server.max_array_size = v);
+        cli.set(self.max_map_size, |s, v| s.server.max_map_size = v);
+        cli.set(self.max_call_depth, |s, v| s.server.max_call_depth = v);
+        cli
     }
 }
 
@@ -202,8 +192,13 @@ fn routes_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
 
 fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let dir = routes_dir(args.dir.clone())?;
-    let (settings, cli, serve) = args.settings(mode, watch);
-    let (app, report) = App::load(&dir, settings, cli);
+    let layers = Layers {
+        cli: args.overrides(),
+        ..Layers::defaults(mode)
+    };
+    let (app, report) = App::load(&dir, layers);
+    // Where to listen is read once, here: a later change of it in rhapi.toml only warns.
+    let serve = ServeSettings::new(&app.settings.listen, watch);
     if mode == Mode::Start {
         app.snapshot().env.0.warn_unset_example_keys(&dir);
     }
@@ -264,8 +259,7 @@ fn print_errors(report: &LoadReport) {
 
 fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
     let dir = routes_dir(dir)?;
-    let settings = AppSettings::defaults(Mode::Start);
-    let (app, report) = App::load(Path::new(&dir), settings, Overrides::default());
+    let (app, report) = App::load(Path::new(&dir), Layers::defaults(Mode::Start));
     for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
         eprintln!("warning: {warning}");
     }
@@ -396,8 +390,7 @@ fn new_app(dir: &Path) -> Result<ExitCode> {
 
 fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = routes_dir(dir)?;
-    let settings = AppSettings::defaults(Mode::Start);
-    let (app, _report) = App::load(&dir, settings, Overrides::default());
+    let (app, _report) = App::load(&dir, Layers::defaults(Mode::Start));
     let description = crate::tools::openapi::describe(&dir, &app);
     println!("{}", serde_json::to_string_pretty(&description.document)?);
     for err in &description.broken {

@@ -1,17 +1,21 @@
 //! `rhapi.toml`: the app's own settings file (docs/reference.md, "rhapi.toml"). Optional;
-//! read at load and again when it changes. What it sets lies between the defaults and the
-//! command line ([`Overrides`]). Every mistake is an error naming the file, the key and the
-//! line: a typo must never pass as a default.
+//! read at load and again when it changes. Its schema is [`Settings`]; this file reads the
+//! text into it, with the parsers of values that are not plain TOML (sizes, durations) and
+//! the checks that need more than one key. What it sets lies between the defaults and the
+//! command line ([`crate::settings::Overrides`]). Every mistake is an error naming the
+//! file, the key and the line: a typo must never pass as a default.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
 
 use crate::error::{Location, ScriptError};
-use crate::settings::{parse_duration, parse_size, CorsSettings, Overrides, PublicSettings};
+use crate::settings::{
+    parse_duration, parse_size, CorsSettings, PublicSettings, ServerSettings, Settings,
+};
 
 /// The file's name, in the app folder.
 pub const FILE: &str = "rhapi.toml";
@@ -40,9 +44,13 @@ impl From<ConfigError> for ScriptError {
     }
 }
 
-/// Reads `<dir>/rhapi.toml`; no file is no overrides. `database` is the SQLite file the app
-/// uses, if any: the public folder must not hold it.
-pub fn load(dir: &Path, database: Option<&Path>) -> Result<Overrides, ConfigError> {
+/// Reads `<dir>/rhapi.toml` over `below` (see [`parse`]); no file is `below` itself.
+/// `database` is the SQLite file the app uses, if any: the public folder must not hold it.
+pub fn load(
+    dir: &Path,
+    database: Option<&Path>,
+    below: &Settings,
+) -> Result<Settings, ConfigError> {
     let text = match std::fs::read_to_string(dir.join(FILE)) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -54,12 +62,11 @@ pub fn load(dir: &Path, database: Option<&Path>) -> Result<Overrides, ConfigErro
             })
         }
     };
-    let overrides = parse(&text)?;
-    let public = overrides.public.clone().unwrap_or_default();
-    if let Err(reason) = exposes_app(dir, &public.dir, database) {
+    let settings = parse(&text, below)?;
+    if let Err(reason) = exposes_app(dir, &settings.public.dir, database) {
         return Err(invalid(&text, "public", "dir", &reason));
     }
-    Ok(overrides)
+    Ok(settings)
 }
 
 /// Why serving the folder `public` (relative to the app folder `app_dir`) would serve the
@@ -114,50 +121,33 @@ fn real_path(path: &Path) -> Option<std::path::PathBuf> {
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    server: Server,
-    public: Option<Public>,
-    cors: Option<Cors>,
+thread_local! {
+    /// The settings under the file being parsed (see [`parse`]): what a section or key the
+    /// file leaves out keeps.
+    static BELOW: RefCell<Settings> = RefCell::new(Settings::default());
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Server {
-    #[serde(default, deserialize_with = "size")]
-    body_limit: Option<usize>,
-    #[serde(default, deserialize_with = "duration")]
-    timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration")]
-    body_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "positive")]
-    max_operations: Option<u64>,
-    #[serde(default, deserialize_with = "positive")]
-    max_in_flight: Option<u64>,
+/// serde's default for `[server]` and for each key it leaves out: the layer below the file.
+pub(crate) fn server_below() -> ServerSettings {
+    BELOW.with(|below| below.borrow().server.clone())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Public {
-    dir: Option<String>,
-    spa: Option<bool>,
+/// serde's default for `[public]` and for each key it leaves out.
+pub(crate) fn public_below() -> PublicSettings {
+    BELOW.with(|below| below.borrow().public.clone())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Cors {
-    origins: Vec<String>,
-    methods: Option<Vec<String>>,
-    headers: Option<Vec<String>>,
-    credentials: Option<bool>,
-    max_age: Option<u64>,
+/// serde's default for a missing `[cors]` (a `[cors]` section must list its origins).
+pub(crate) fn cors_below() -> CorsSettings {
+    BELOW.with(|below| below.borrow().cors.clone())
 }
 
-/// Parses the text of a `rhapi.toml`.
-pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
-    let file: File = toml::from_str(text).map_err(|err| {
+/// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
+pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
+    let outer = BELOW.replace(below.clone());
+    let parsed = toml::from_str::<Settings>(text);
+    BELOW.set(outer);
+    let mut settings = parsed.map_err(|err| {
         let at = err.span().map_or(0, |span| span.start);
         let line = text[..at.min(text.len())].matches('\n').count() + 1;
         ConfigError {
@@ -166,41 +156,22 @@ pub fn parse(text: &str) -> Result<Overrides, ConfigError> {
             message: err.message().trim().to_string(),
         }
     })?;
-    let server = file.server;
-    let mut overrides = Overrides {
-        body_limit: server.body_limit,
-        timeout: server.timeout,
-        body_timeout: server.body_timeout,
-        max_operations: server.max_operations,
-        max_in_flight: server
-            .max_in_flight
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        ..Overrides::default()
-    };
-    if let Some(public) = file.public {
-        let defaults = PublicSettings::default();
-        let dir = public.dir.unwrap_or(defaults.dir);
-        if dir.is_empty() || Path::new(&dir).is_absolute() || dir.split('/').any(|p| p == "..") {
-            return Err(invalid(
-                text,
-                "public",
-                "dir",
-                "must be a folder inside the app folder",
-            ));
-        }
-        overrides.public = Some(PublicSettings {
-            dir,
-            spa: public.spa.unwrap_or(defaults.spa),
-        });
+    let dir = &settings.public.dir;
+    if dir.is_empty() || Path::new(dir).is_absolute() || dir.split('/').any(|p| p == "..") {
+        return Err(invalid(
+            text,
+            "public",
+            "dir",
+            "must be a folder inside the app folder",
+        ));
     }
-    if let Some(cors) = file.cors {
-        overrides.cors = Some(cors_settings(text, cors)?);
-    }
-    Ok(overrides)
+    settings.cors = cors_settings(text, settings.cors)?;
+    Ok(settings)
 }
 
-fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
-    let defaults = CorsSettings::default();
+/// `cors` checked (each mistake on its key's line) and written as requests compare it:
+/// methods uppercase, headers lowercase, origins without a trailing `/`.
+fn cors_settings(text: &str, cors: CorsSettings) -> Result<CorsSettings, ConfigError> {
     for origin in cors.origins.iter().filter(|o| *o != "*") {
         if let Err(reason) = check_origin(origin) {
             return Err(invalid(
@@ -220,7 +191,7 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
             "\"*\" must be the only origin",
         ));
     }
-    if any && cors.credentials == Some(true) {
+    if any && cors.credentials {
         return Err(invalid(
             text,
             "cors",
@@ -247,7 +218,7 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
         None => None,
     };
     let mut headers = Vec::new();
-    for header in cors.headers.unwrap_or(defaults.headers) {
+    for header in cors.headers {
         if actix_web::http::header::HeaderName::try_from(header.as_str()).is_err() {
             return Err(invalid(
                 text,
@@ -266,8 +237,8 @@ fn cors_settings(text: &str, cors: Cors) -> Result<CorsSettings, ConfigError> {
             .collect(),
         methods,
         headers,
-        credentials: cors.credentials.unwrap_or(defaults.credentials),
-        max_age: cors.max_age.unwrap_or(defaults.max_age),
+        credentials: cors.credentials,
+        max_age: cors.max_age,
     })
 }
 
@@ -365,17 +336,16 @@ fn key_at(text: &str, line: usize) -> String {
 }
 
 /// A size: `"10mb"` or a number of bytes.
-fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+pub(crate) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     d.deserialize_any(TextOrNumber {
         expected: "a size such as \"1mb\" or a number of bytes",
         text: |t| parse_size(t),
         number: |n| usize::try_from(n).map_err(|_| "too large".to_string()),
     })
-    .map(Some)
 }
 
 /// A duration: `"10s"`, `"500ms"` or a number of seconds.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     d.deserialize_any(TextOrNumber {
         expected: "a duration such as \"10s\", \"500ms\" or a number of seconds",
         text: |t| parse_duration(t),
@@ -384,17 +354,56 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
             n => Ok(Duration::from_secs(n)),
         },
     })
-    .map(Some)
 }
 
 /// A whole number of at least 1.
-fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     d.deserialize_any(TextOrNumber {
         expected: "a whole number of at least 1",
         text: |t| Err(format!("'{t}' is not a number (write it without quotes)")),
         number: |n| match n {
             0 => Err("must be at least 1".into()),
             n => Ok(n),
+        },
+    })
+}
+
+/// [`positive`], as a count of things in memory (a larger one is as good as no limit).
+pub(crate) fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    positive(d).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// [`positive`], as a number of worker threads.
+pub(crate) fn workers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    positive_usize(d).map(Some)
+}
+
+/// A port number (0: any free port).
+pub(crate) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "a port number from 0 to 65535",
+        text: |t| Err(format!("'{t}' is not a number (write it without quotes)")),
+        number: |n| {
+            u16::try_from(n).map_err(|_| format!("{n} is not a port: the largest is 65535"))
+        },
+    })
+}
+
+/// An address to listen on, e.g. `"0.0.0.0"`, `"127.0.0.1"` or `"::"`.
+pub(crate) fn host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "an address such as \"0.0.0.0\" or \"127.0.0.1\"",
+        text: |t| match t.trim() {
+            "" => {
+                Err("must not be empty: e.g. \"0.0.0.0\" (every address) or \"127.0.0.1\"".into())
+            }
+            t if t.contains(char::is_whitespace) => Err(format!("'{t}' is not an address")),
+            t => Ok(t.to_string()),
+        },
+        number: |n| {
+            Err(format!(
+                "{n} is not an address: write it in quotes, e.g. \"0.0.0.0\""
+            ))
         },
     })
     .map(Some)
@@ -436,30 +445,81 @@ impl<T> Visitor<'_> for TextOrNumber<T> {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        super::parse(text, &Settings::default())
+    }
+
     #[test]
     fn every_key() {
         let o = parse(
-            "[server]\nbody_limit = \"2mb\"\ntimeout = \"3s\"\nmax_operations = 5\nmax_in_flight = 7\n\
+            "[server]\nhost = \"::\"\nport = 8080\nworkers = 3\nbody_limit = \"2mb\"\ntimeout = \"3s\"\nmax_operations = 5\nmax_in_flight = 7\n\
              [public]\ndir = \"static\"\nspa = true\n\
              [cors]\norigins = [\"https://a.example\"]\nmethods = [\"get\"]\nheaders = [\"X-Key\"]\ncredentials = true\nmax_age = 60\n",
         )
         .unwrap();
-        assert_eq!(o.body_limit, Some(2 * 1024 * 1024));
-        assert_eq!(o.timeout, Some(Duration::from_secs(3)));
-        assert_eq!(o.max_operations, Some(5));
-        assert_eq!(o.max_in_flight, Some(7));
+        let server = &o.server;
+        assert_eq!(server.host.as_deref(), Some("::"));
+        assert_eq!((server.port, server.workers), (8080, Some(3)));
+        assert_eq!(server.body_limit, 2 * 1024 * 1024);
+        assert_eq!(server.timeout, Duration::from_secs(3));
+        assert_eq!(server.body_timeout, Duration::from_secs(5), "the default");
+        assert_eq!(server.max_operations, 5);
+        assert_eq!(server.max_in_flight, 7);
         assert_eq!(
-            o.public.unwrap(),
+            o.public,
             PublicSettings {
                 dir: "static".into(),
                 spa: true
             }
         );
-        let cors = o.cors.unwrap();
+        let cors = o.cors;
         assert_eq!(cors.methods, Some(vec!["GET".to_string()]));
         assert_eq!(cors.headers, vec!["x-key".to_string()]);
         assert!(cors.credentials);
         assert_eq!(cors.max_age, 60);
+    }
+
+    #[test]
+    fn no_file_is_the_defaults_and_keys_left_out_keep_the_layer_below() {
+        assert_eq!(parse("").unwrap(), Settings::default());
+        let mut below = Settings::default();
+        below.server.timeout = Duration::from_millis(300);
+        below.server.max_memory = 1024;
+        let o = super::parse("[server]\nmax_operations = 9\n", &below).unwrap();
+        assert_eq!(o.server.timeout, Duration::from_millis(300));
+        assert_eq!(o.server.max_memory, 1024);
+        assert_eq!(o.server.max_operations, 9);
+        assert_eq!(super::parse("", &below).unwrap(), below);
+    }
+
+    #[test]
+    fn listening_keys_are_checked() {
+        for (toml, message) in [
+            ("[server]\nport = 70000\n", "70000 is not a port"),
+            ("[server]\nport = \"80\"\n", "is not a number"),
+            ("[server]\nworkers = 0\n", "must be at least 1"),
+            ("[server]\nhost = \"\"\n", "must not be empty"),
+            ("[server]\nhost = 1\n", "is not an address"),
+            ("[server]\nmax_memory = \"1mb\"\n", "unknown field"),
+        ] {
+            let err = parse(toml).unwrap_err();
+            assert_eq!(err.line, 2, "{err}");
+            assert!(err.message.contains(message), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_starter_apps_keys_all_parse() {
+        // Its lines are commented out; uncommented, every key must be a valid setting.
+        let text: String = include_str!("scaffold/rhapi.toml")
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| line.starts_with('[') || line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(text.contains("host = "), "{text}");
+        let settings = parse(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        assert_eq!(settings.server.port, 3000);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::error::ScriptError;
 use crate::routes::{self, Pattern, RouteTable};
 use crate::script::middleware::{self, Chain, Middleware};
 use crate::script::{self, compile_route, RouteScript};
-use crate::settings::{AppSettings, Limits, Mode, Overrides};
+use crate::settings::{AppSettings, Layers, Limits, Mode, Settings};
 
 /// One compiled route file and what it was compiled from.
 struct Cached {
@@ -28,11 +28,11 @@ struct Cached {
 /// Builds snapshots, recompiling only the files (or the modules they import) that changed.
 pub struct Loader {
     dir: PathBuf,
-    /// The defaults with the command line's options that `rhapi.toml` cannot set.
-    base: AppSettings,
-    /// The command line's options that `rhapi.toml` can set too (and that win over it).
-    cli: Overrides,
-    /// `base` < `rhapi.toml` < `cli`: what the snapshot serves with.
+    /// What lies under `rhapi.toml` (the defaults) and over it (the command line).
+    layers: Layers,
+    /// `base` < `rhapi.toml` < `cli`, with the restart-only values read at start.
+    running: Settings,
+    /// `running` resolved for the mode: what the snapshot serves with.
     settings: AppSettings,
     /// Why the last read of `rhapi.toml` failed (the settings before it are kept).
     config_error: Option<ScriptError>,
@@ -48,23 +48,24 @@ pub struct Loader {
 
 impl Loader {
     /// A loader for the app in `dir` with the environment `env` (see [`EnvVars::load`]):
-    /// reads `rhapi.toml`, builds the engine. `base` holds the defaults and the command
-    /// line options `rhapi.toml` cannot set, `cli` the ones it can (the command line wins).
-    pub fn new(dir: &Path, base: &AppSettings, cli: Overrides, env: Arc<EnvVars>) -> Loader {
+    /// reads `rhapi.toml` between the `layers`, builds the engine.
+    pub fn new(dir: &Path, layers: Layers, env: Arc<EnvVars>) -> Loader {
         crate::env::set_current(&env);
+        let running = layers.cli.over(layers.base.clone());
+        let settings = running.app(layers.mode);
         let mut loader = Loader {
             dir: dir.to_path_buf(),
-            base: base.clone(),
-            settings: base.clone().with(&cli),
-            cli,
+            layers,
+            running,
+            engine: Arc::new(script::engine::build(dir, &settings.limits, &env)),
+            settings,
             config_error: None,
-            engine: Arc::new(script::engine::build(dir, &base.limits, &env)),
             env,
             engines: HashMap::new(),
             cache: HashMap::new(),
             last_good: HashMap::new(),
         };
-        loader.reload_config();
+        loader.read_config(true);
         loader.rebuild_engines();
         loader
     }
@@ -83,11 +84,27 @@ impl Loader {
     /// Reads `rhapi.toml` again. A file with a mistake keeps the settings before it (and
     /// the error is reported by every build until it is fixed).
     pub fn reload_config(&mut self) {
+        self.read_config(false);
+    }
+
+    /// Reads `rhapi.toml`: at start every key; later, a change of a restart-only key is
+    /// logged and left out (the server keeps listening as it started).
+    fn read_config(&mut self, at_start: bool) {
         let before = self.settings.limits.clone();
         let database = crate::db::sqlite_file(&self.dir, &self.env);
-        match crate::config::load(&self.dir, database.as_deref()) {
+        match crate::config::load(&self.dir, database.as_deref(), &self.layers.base) {
             Ok(file) => {
-                self.settings = self.base.clone().with(&file).with(&self.cli);
+                let mut running = self.layers.cli.over(file);
+                if !at_start {
+                    for key in running.keep_restart_only(&self.running) {
+                        tracing::warn!(
+                            "{}: {key} changed: it is read at start only; restart rhapi to apply it",
+                            crate::config::FILE
+                        );
+                    }
+                }
+                self.settings = running.app(self.layers.mode);
+                self.running = running;
                 self.config_error = None;
             }
             Err(err) => self.config_error = Some(err.into()),

@@ -1,8 +1,17 @@
-//! Settings and their defaults, in one place: what the app needs ([`AppSettings`]) and what
-//! serving it needs ([`ServeSettings`]). `rhapi.toml` ([`crate::config`]) and then the command
-//! line override these defaults, through [`Overrides`].
+//! Every setting, in one place: the schema of `rhapi.toml` ([`Settings`], one section a
+//! struct, each default next to its field), and what the app and the server are handed
+//! from it ([`AppSettings`], [`ServeSettings`]).
+//!
+//! The layers, lowest first: the defaults ([`Default`]), `rhapi.toml` ([`crate::config`]),
+//! the command line ([`Overrides`]). The `[server]` keys `host`, `port` and `workers` are
+//! restart-only ([`Settings::keep_restart_only`]); every other key is picked up when
+//! `rhapi.toml` is saved. To add a key: a field (with its default) in its section here, its
+//! parser in `config.rs` if it is not a plain TOML value, and a flag in `cli.rs` if the
+//! command line sets it too.
 
 use std::time::Duration;
+
+use serde::Deserialize;
 
 /// Which command is serving: `dev` shows details, `start` is for production.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,29 +22,80 @@ pub enum Mode {
     Start,
 }
 
-/// Limits a script runs under, per request.
-#[derive(Clone, Debug)]
-pub struct Limits {
+/// The schema of `rhapi.toml`: one field a section. A section left out of the file keeps
+/// the values below it; so does a key left out of a section.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: listening (restart-only) and request limits (reloadable).
+    #[serde(default = "crate::config::server_below")]
+    pub server: ServerSettings,
+    /// `[public]`: static files (reloadable).
+    #[serde(default = "crate::config::public_below")]
+    pub public: PublicSettings,
+    /// `[cors]`: cross-origin requests (reloadable).
+    #[serde(default = "crate::config::cors_below")]
+    pub cors: CorsSettings,
+}
+
+/// `[server]`. Keys marked "command line only" are not read from the file (a typo check
+/// refuses them there) but are settings all the same.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::server_below")]
+pub struct ServerSettings {
+    /// Address to listen on; `None`: 127.0.0.1 for `dev`, 0.0.0.0 for `start`.
+    /// Restart-only.
+    #[serde(deserialize_with = "crate::config::host")]
+    pub host: Option<String>,
+    /// Port to listen on. Restart-only.
+    #[serde(deserialize_with = "crate::config::port")]
+    pub port: u16,
+    /// Actix workers (HTTP event loops); `None`: one per core. Restart-only.
+    #[serde(deserialize_with = "crate::config::workers")]
+    pub workers: Option<usize>,
+    /// Largest request body accepted, in bytes.
+    #[serde(deserialize_with = "crate::config::size")]
+    pub body_limit: usize,
     /// Wall-clock budget of one request's script.
+    #[serde(deserialize_with = "crate::config::duration")]
     pub timeout: Duration,
+    /// Longest pause while a request body arrives; past it, 408 and the connection closed.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub body_timeout: Duration,
     /// Rhai operations budget of one request's script.
+    #[serde(deserialize_with = "crate::config::positive")]
     pub max_operations: u64,
-    /// Bytes one request's script may allocate and keep.
+    /// Requests held at once; above it new ones get 503.
+    #[serde(deserialize_with = "crate::config::positive_usize")]
+    pub max_in_flight: usize,
+    /// Bytes one request's script may allocate and keep. Command line only.
+    #[serde(skip)]
     pub max_memory: usize,
     /// Rhai's own limits, 0 = off: largest string in bytes, array and map in items. Off by
     /// default: each re-measures a whole value after every change (see `memory.rs`).
+    /// Command line only.
+    #[serde(skip)]
     pub max_string_size: usize,
+    #[serde(skip)]
     pub max_array_size: usize,
+    #[serde(skip)]
     pub max_map_size: usize,
-    /// Deepest function call nesting.
+    /// Deepest function call nesting. Command line only.
+    #[serde(skip)]
     pub max_call_depth: usize,
 }
 
-impl Default for Limits {
+impl Default for ServerSettings {
     fn default() -> Self {
-        Limits {
+        ServerSettings {
+            host: None,
+            port: 3000,
+            workers: None,
+            body_limit: 1024 * 1024,
             timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(5),
             max_operations: 10_000_000,
+            max_in_flight: 10_000,
             max_memory: 64 * 1024 * 1024,
             max_string_size: 0,
             max_array_size: 0,
@@ -45,8 +105,174 @@ impl Default for Limits {
     }
 }
 
+impl ServerSettings {
+    /// The limits a script runs under.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+            max_operations: self.max_operations,
+            max_memory: self.max_memory,
+            max_string_size: self.max_string_size,
+            max_array_size: self.max_array_size,
+            max_map_size: self.max_map_size,
+            max_call_depth: self.max_call_depth,
+        }
+    }
+
+    /// These settings with the script limits replaced by `limits` (`rhapi test`'s budget).
+    pub fn with_limits(mut self, limits: &Limits) -> ServerSettings {
+        self.timeout = limits.timeout;
+        self.max_operations = limits.max_operations;
+        self.max_memory = limits.max_memory;
+        self.max_string_size = limits.max_string_size;
+        self.max_array_size = limits.max_array_size;
+        self.max_map_size = limits.max_map_size;
+        self.max_call_depth = limits.max_call_depth;
+        self
+    }
+}
+
+impl Settings {
+    /// Puts back the restart-only values of `running` (what the server listens with) and
+    /// names the keys whose new value therefore does not apply.
+    pub fn keep_restart_only(&mut self, running: &Settings) -> Vec<&'static str> {
+        let mut ignored = Vec::new();
+        let (new, old) = (&mut self.server, &running.server);
+        keep(&mut ignored, "server.host", &mut new.host, &old.host);
+        keep(&mut ignored, "server.port", &mut new.port, &old.port);
+        keep(
+            &mut ignored,
+            "server.workers",
+            &mut new.workers,
+            &old.workers,
+        );
+        ignored
+    }
+
+    /// What the app needs in `mode`.
+    pub fn app(&self, mode: Mode) -> AppSettings {
+        let server = &self.server;
+        AppSettings {
+            mode,
+            limits: server.limits(),
+            body_limit: server.body_limit,
+            body_timeout: server.body_timeout,
+            max_in_flight: server.max_in_flight,
+            public: self.public.clone(),
+            cors: self.cors.clone(),
+            listen: Listen {
+                hostname: server.host.clone().unwrap_or_else(|| {
+                    match mode {
+                        Mode::Dev => "127.0.0.1",
+                        Mode::Start => "0.0.0.0",
+                    }
+                    .to_string()
+                }),
+                port: server.port,
+                workers: server
+                    .workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+            },
+        }
+    }
+}
+
+fn keep<T: PartialEq + Clone>(
+    ignored: &mut Vec<&'static str>,
+    key: &'static str,
+    new: &mut T,
+    old: &T,
+) {
+    if new != old {
+        ignored.push(key);
+        *new = old.clone();
+    }
+}
+
+/// The command line's layer over `rhapi.toml`: each flag given writes its field of
+/// [`Settings`]. Kept, not applied once, because every reload of the file applies it again.
+#[derive(Clone, Default)]
+pub struct Overrides(Vec<Write>);
+
+/// One value of a layer, written into the settings.
+type Write = std::sync::Arc<dyn Fn(&mut Settings) + Send + Sync>;
+
+impl Overrides {
+    /// When `value` was given, `write` puts it into the settings.
+    pub fn set<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        value: Option<T>,
+        write: fn(&mut Settings, T),
+    ) {
+        if let Some(value) = value {
+            self.0
+                .push(std::sync::Arc::new(move |s| write(s, value.clone())));
+        }
+    }
+
+    /// `settings` with this layer's values over them.
+    pub fn over(&self, mut settings: Settings) -> Settings {
+        for write in &self.0 {
+            write(&mut settings);
+        }
+        settings
+    }
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Overrides({} values)", self.0.len())
+    }
+}
+
+/// The layers a load starts from: everything but `rhapi.toml`, which lies between them.
+#[derive(Clone, Debug)]
+pub struct Layers {
+    pub mode: Mode,
+    /// The values under `rhapi.toml`: the defaults (or `rhapi test`'s budget).
+    pub base: Settings,
+    /// The command line, over `rhapi.toml`.
+    pub cli: Overrides,
+}
+
+impl Layers {
+    /// The defaults of `mode` and nothing over them.
+    pub fn defaults(mode: Mode) -> Layers {
+        Layers {
+            mode,
+            base: Settings::default(),
+            cli: Overrides::default(),
+        }
+    }
+}
+
+/// Limits a script runs under, per request (from [`ServerSettings`]).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Wall-clock budget of one request's script.
+    pub timeout: Duration,
+    /// Rhai operations budget of one request's script.
+    pub max_operations: u64,
+    /// Bytes one request's script may allocate and keep.
+    pub max_memory: usize,
+    /// Rhai's own limits, 0 = off: largest string in bytes, array and map in items.
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Deepest function call nesting.
+    pub max_call_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        ServerSettings::default().limits()
+    }
+}
+
 /// Where static files come from (`[public]` of `rhapi.toml`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::public_below")]
 pub struct PublicSettings {
     /// The folder, relative to the app folder.
     pub dir: String,
@@ -63,18 +289,24 @@ impl Default for PublicSettings {
     }
 }
 
-/// Cross-origin requests (`[cors]` of `rhapi.toml`). Off while `origins` is empty.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Cross-origin requests (`[cors]` of `rhapi.toml`). Off while `origins` is empty. A
+/// `[cors]` section must list `origins`; its other keys have defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CorsSettings {
     /// Allowed origins (`https://app.example`), or `["*"]` for any.
     pub origins: Vec<String>,
     /// Methods a preflight allows; `None`: the route's own methods.
+    #[serde(default)]
     pub methods: Option<Vec<String>>,
     /// Request headers a preflight allows, lowercase.
+    #[serde(default = "CorsSettings::default_headers")]
     pub headers: Vec<String>,
     /// Cookies and `Authorization` cross-origin (`Access-Control-Allow-Credentials`).
+    #[serde(default)]
     pub credentials: bool,
     /// How long a browser may cache a preflight, in seconds.
+    #[serde(default = "CorsSettings::default_max_age")]
     pub max_age: u64,
 }
 
@@ -83,23 +315,31 @@ impl Default for CorsSettings {
         CorsSettings {
             origins: Vec::new(),
             methods: None,
-            headers: vec!["content-type".into()],
+            headers: CorsSettings::default_headers(),
             credentials: false,
-            max_age: 600,
+            max_age: CorsSettings::default_max_age(),
         }
     }
 }
 
 impl CorsSettings {
+    fn default_headers() -> Vec<String> {
+        vec!["content-type".into()]
+    }
+
+    fn default_max_age() -> u64 {
+        600
+    }
+
     /// Whether any origin is allowed at all.
     pub fn enabled(&self) -> bool {
         !self.origins.is_empty()
     }
 }
 
-/// What the app itself needs, whatever serves it (a server, `check`, `routes`). The
-/// defaults, then `rhapi.toml`, then the command line; a reload of `rhapi.toml` changes
-/// them for the requests that start after it.
+/// What the app itself needs, whatever serves it (a server, `check`, `routes`), resolved
+/// from [`Settings`] by [`Settings::app`]. A reload of `rhapi.toml` changes it for the
+/// requests that start after it (but never `listen`).
 #[derive(Clone, Debug)]
 pub struct AppSettings {
     pub mode: Mode,
@@ -112,61 +352,8 @@ pub struct AppSettings {
     pub max_in_flight: usize,
     pub public: PublicSettings,
     pub cors: CorsSettings,
-}
-
-impl AppSettings {
-    /// The defaults of `mode`: [`Limits::default`], a 1 MB body limit that must not pause
-    /// for 5 s, 10,000 requests in flight, `public/` without SPA fallback, no CORS.
-    pub fn defaults(mode: Mode) -> AppSettings {
-        AppSettings {
-            mode,
-            limits: Limits::default(),
-            body_limit: 1024 * 1024,
-            body_timeout: Duration::from_secs(5),
-            max_in_flight: 10_000,
-            public: PublicSettings::default(),
-            cors: CorsSettings::default(),
-        }
-    }
-
-    /// These settings with every value `layer` sets replaced.
-    pub fn with(mut self, layer: &Overrides) -> AppSettings {
-        if let Some(n) = layer.body_limit {
-            self.body_limit = n;
-        }
-        if let Some(t) = layer.timeout {
-            self.limits.timeout = t;
-        }
-        if let Some(t) = layer.body_timeout {
-            self.body_timeout = t;
-        }
-        if let Some(n) = layer.max_operations {
-            self.limits.max_operations = n;
-        }
-        if let Some(n) = layer.max_in_flight {
-            self.max_in_flight = n;
-        }
-        if let Some(public) = &layer.public {
-            self.public = public.clone();
-        }
-        if let Some(cors) = &layer.cors {
-            self.cors = cors.clone();
-        }
-        self
-    }
-}
-
-/// Settings one source sets (the command line, or `rhapi.toml`); `None` keeps the value
-/// below it. The order is defaults < `rhapi.toml` < command line.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Overrides {
-    pub body_limit: Option<usize>,
-    pub body_timeout: Option<Duration>,
-    pub timeout: Option<Duration>,
-    pub max_operations: Option<u64>,
-    pub max_in_flight: Option<usize>,
-    pub public: Option<PublicSettings>,
-    pub cors: Option<CorsSettings>,
+    /// Where to listen: read at start only.
+    pub listen: Listen,
 }
 
 impl AppSettings {
@@ -176,7 +363,17 @@ impl AppSettings {
     }
 }
 
-/// What serving needs besides the app: where to listen, how many threads, request limits.
+/// Where and with how many threads to listen (`[server]` `host`, `port`, `workers`),
+/// resolved for the mode: restart-only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub hostname: String,
+    pub port: u16,
+    /// Actix workers, at least 1.
+    pub workers: usize,
+}
+
+/// What serving needs besides the app: where to listen, how many threads, watching.
 #[derive(Clone, Debug)]
 pub struct ServeSettings {
     pub hostname: String,
@@ -188,19 +385,13 @@ pub struct ServeSettings {
 }
 
 impl ServeSettings {
-    /// The defaults of `mode`: `dev` listens on 127.0.0.1, `start` on every address; port
-    /// 3000; one worker per core; watching on.
-    pub fn defaults(mode: Mode) -> ServeSettings {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// Listening as `listen` says, watching when `watch`.
+    pub fn new(listen: &Listen, watch: bool) -> ServeSettings {
         ServeSettings {
-            hostname: match mode {
-                Mode::Dev => "127.0.0.1",
-                Mode::Start => "0.0.0.0",
-            }
-            .to_string(),
-            port: 3000,
-            workers: cores,
-            watch: true,
+            hostname: listen.hostname.clone(),
+            port: listen.port,
+            workers: listen.workers,
+            watch,
         }
     }
 }
@@ -256,6 +447,44 @@ fn split_number(text: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_writes_over_what_is_below() {
+        let mut cli = Overrides::default();
+        cli.set(Some(8080u16), |s, v| s.server.port = v);
+        cli.set(None::<usize>, |s, v| s.server.body_limit = v);
+        let mut file = Settings::default();
+        file.server.port = 4000;
+        file.server.body_limit = 10;
+        let settings = cli.over(file);
+        assert_eq!(
+            (settings.server.port, settings.server.body_limit),
+            (8080, 10)
+        );
+        let app = settings.app(Mode::Start);
+        assert_eq!(app.listen.hostname, "0.0.0.0");
+        assert_eq!(app.listen.port, 8080);
+        assert!(app.listen.workers >= 1);
+        assert_eq!(
+            Settings::default().app(Mode::Dev).listen.hostname,
+            "127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn restart_only_keys_keep_the_running_values() {
+        let running = Settings::default();
+        let mut reloaded = Settings::default();
+        reloaded.server.port = 4000;
+        reloaded.server.workers = Some(2);
+        reloaded.server.body_limit = 10;
+        let ignored = reloaded.keep_restart_only(&running);
+        assert_eq!(ignored, ["server.port", "server.workers"]);
+        assert_eq!(reloaded.server.port, 3000);
+        assert_eq!(reloaded.server.workers, None);
+        assert_eq!(reloaded.server.body_limit, 10, "reloadable");
+        assert!(reloaded.keep_restart_only(&running).is_empty());
+    }
 
     #[test]
     fn sizes() {

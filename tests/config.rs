@@ -274,3 +274,81 @@ fn cors_foot_guns_are_refused() {
         refused(&a, 2, "cors.origins", reason);
     }
 }
+
+#[test]
+fn the_file_sets_where_to_listen() {
+    let port = support::free_port();
+    let a = app(&format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {port}\nworkers = 1\n"
+    ));
+    let server = a.serve_exact("start", &[], &[], port);
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/api/echo",
+                &[("content-type", "text/plain")],
+                b"hi"
+            )
+            .text(),
+        "hi"
+    );
+}
+
+#[test]
+fn the_command_line_and_port_win_over_the_files_port() {
+    let file_port = support::free_port();
+    let a = app(&format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {file_port}\n"
+    ));
+    let port = support::free_port();
+    let server = a.serve_exact("start", &["--port", &port.to_string()], &[], port);
+    assert_eq!(server.port, port);
+    drop(server);
+    let port = support::free_port();
+    let server = a.serve_exact("start", &[], &[("PORT", &port.to_string())], port);
+    assert_eq!(server.port, port);
+}
+
+#[test]
+fn bad_listening_values_name_key_and_line() {
+    let a = app("[server]\ntimeout = \"2s\"\nport = 70000\n");
+    refused(&a, 3, "server.port", "70000 is not a port");
+    let a = app("[server]\nworkers = 0\n");
+    refused(&a, 2, "server.workers", "must be at least 1");
+    let a = app("[server]\nhost = \"\"\n");
+    refused(&a, 2, "server.host", "must not be empty");
+}
+
+#[test]
+fn a_new_port_while_running_needs_a_restart() {
+    let port = support::free_port();
+    let a = app(&format!("[server]\nport = {port}\n"));
+    let server = a.serve_exact("dev", &[], &[], port);
+    a.write(
+        "rhapi.toml",
+        &format!(
+            "[server]\nport = {}\nbody_limit = \"1kb\"\n",
+            support::free_port()
+        ),
+    );
+    server.wait_for_log("rhapi.toml: server.port changed: it is read at start only");
+    // The rest of the file applies; the server still listens where it started.
+    let started = std::time::Instant::now();
+    while server
+        .request(
+            "POST",
+            "/api/echo",
+            &[("content-type", "text/plain")],
+            &[b'a'; 2000],
+        )
+        .status
+        != 413
+    {
+        assert!(
+            started.elapsed() < support::DEADLINE,
+            "body_limit never applied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

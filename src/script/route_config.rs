@@ -9,7 +9,9 @@ use rhai::{Dynamic, Stmt, AST};
 use crate::error::{Location, ScriptError};
 use crate::settings::{parse_duration, parse_size};
 
-/// A route's own limits; `None` keeps the server's.
+/// A route's own limits; `None` keeps the server's. Each key is the `[server]` key of the
+/// same name in [`crate::settings::ServerSettings`], for this route only; values are
+/// written as there (sizes and durations with [`parse_size`] and [`parse_duration`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteConfig {
     pub body_limit: Option<usize>,

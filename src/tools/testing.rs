@@ -25,7 +25,7 @@ use crate::app::App;
 use crate::env::EnvVars;
 use crate::script::errors::locate;
 use crate::script::ScriptResult;
-use crate::settings::{AppSettings, Limits, Mode, Overrides};
+use crate::settings::{Layers, Limits, Mode};
 
 /// Where test files live in an app, and how their names end.
 const TEST_DIR: &str = "tests";
@@ -144,12 +144,17 @@ fn test_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// `dev`'s settings with the test budget under `rhapi.toml` (which, as before, wins).
+fn test_layers(limits: &Limits) -> Layers {
+    let mut layers = Layers::defaults(Mode::Dev);
+    layers.base.server = layers.base.server.with_limits(limits);
+    layers
+}
+
 /// Routes that do not load are said once, before the tests (their requests answer 500).
 fn report_route_errors(dir: &Path, limits: &Limits) {
     let env = Arc::new(EnvVars::for_tests(dir, "sqlite::memory-unused"));
-    let mut settings = AppSettings::defaults(Mode::Dev);
-    settings.limits = limits.clone();
-    let (_app, report) = App::load_with_env(dir, settings, Overrides::default(), env);
+    let (_app, report) = App::load_with_env(dir, test_layers(limits), env);
     for err in &report.errors {
         eprintln!("warning: {}", crate::env::redact(&err.to_string()));
     }
@@ -239,9 +244,7 @@ fn run_file_in(
         return Vec::new();
     }
 
-    let mut settings = AppSettings::defaults(Mode::Dev);
-    settings.limits = limits.clone();
-    let (app, _report) = App::load_with_env(dir, settings, Overrides::default(), Arc::clone(&env));
+    let (app, _report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
     if let Err(err) = crate::db::migrate::apply(dir, &env) {
         return file_failure(display, format!("migrations: {err}"));
     }
