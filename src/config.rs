@@ -43,7 +43,7 @@ impl From<ConfigError> for ScriptError {
 /// Reads `<dir>/rhapi.toml`; no file is no overrides. `database` is the SQLite file the app
 /// uses, if any: the public folder must not hold it.
 pub fn load(dir: &Path, database: Option<&Path>) -> Result<Overrides, ConfigError> {
-    let text = match std::fs::read_to_string(dir.join(FILE)) {
+    let text = match crate::app_files::AppFiles::open(dir).read_to_string(Path::new(FILE)) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(err) => {

@@ -3,6 +3,7 @@
 //! This file only parses the command line and hands over to [`cli`].
 
 mod app;
+mod app_files;
 mod batteries;
 mod cli;
 mod config;
@@ -18,6 +19,7 @@ mod memory;
 mod routes;
 mod script;
 mod settings;
+mod snapshot;
 mod tools;
 mod watch;
 
