@@ -311,7 +311,9 @@ impl AppFiles {
     }
 
     /// A folder of modules only (`skip`: the routes folder, walked apart). Errors are not
-    /// kept: a module that cannot be read fails the import that names it.
+    /// kept: a module that cannot be read fails the import that names it. Links to folders
+    /// are not followed (two links to `.` would make the walk exponential); imports still
+    /// follow them.
     fn walk_modules(&self, folder: &Path, skip: Option<&Path>, scan: &mut Scan) {
         let Ok(entries) = std::fs::read_dir(folder) else {
             return;
@@ -321,7 +323,7 @@ impl AppFiles {
             if entry.file_name().to_string_lossy().starts_with('.') || Some(&*path) == skip {
                 continue;
             }
-            if path.is_dir() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 self.walk_modules(&path, None, scan);
             } else if path.extension().is_some_and(|e| e == "rhai") {
                 scan.push(Kind::Module, path, &self.dir);
