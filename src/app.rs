@@ -1,72 +1,25 @@
-//! The served app: its folder, settings, and the current snapshot (engine, route table,
+//! The served app: its folder, settings, and the current [`Snapshot`] (engine, route table,
 //! environment) that every request reads once and that a reload swaps atomically. Building
-//! a snapshot (compiling, caching, conflicts) is the job of [`crate::loader`].
+//! a snapshot (scanning, compiling, caching, conflicts) is the job of [`crate::loader`]; this
+//! module uses the loader, never the reverse.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use rhai::Engine;
 
-use crate::env::EnvMap;
-use crate::error::ScriptError;
+use crate::app_files::AppFiles;
 use crate::loader::Loader;
-use crate::routes::RouteTable;
-use crate::script::middleware::Chain;
-use crate::script::RouteScript;
 use crate::settings::{AppSettings, Layers};
 
-/// A route in the table: ready to run, or broken with the error to show.
-pub enum Route {
-    Ready(Arc<RouteScript>),
-    Broken(ScriptError),
-}
-
-/// Everything one request needs, consistent with itself. A request keeps the snapshot it
-/// started with, so a reload never changes a running request.
-pub struct Snapshot {
-    pub engine: Arc<Engine>,
-    /// Engines of routes whose `CONFIG` sets `max_operations`, by that budget.
-    pub engines: std::collections::HashMap<u64, Arc<Engine>>,
-    pub routes: RouteTable<Route>,
-    /// The `_middleware.rhai` files that run before a route, outermost first, by route
-    /// file; a route without any is not in the map.
-    pub middleware: std::collections::HashMap<Arc<str>, Chain>,
-    pub env: EnvMap,
-    /// The settings in force: defaults < `rhapi.toml` < command line.
-    pub settings: Arc<AppSettings>,
-}
-
-impl Snapshot {
-    /// The engine `script` runs on: its own when its `CONFIG` sets `max_operations`.
-    pub fn engine_for(&self, script: &RouteScript) -> &Arc<Engine> {
-        script
-            .config
-            .max_operations
-            .and_then(|n| self.engines.get(&n))
-            .unwrap_or(&self.engine)
-    }
-
-    /// The middleware chain of the route in `file` (empty when none applies).
-    pub fn middleware_of(&self, file: &str) -> &[crate::script::middleware::Slot] {
-        self.middleware.get(file).map_or(&[], |chain| chain)
-    }
-}
-
-/// What a load or reload did.
-pub struct LoadReport {
-    /// Every route file that failed to load (compile errors, conflicts, bad names).
-    pub errors: Vec<ScriptError>,
-    /// Files compiled this time (the others were unchanged).
-    pub compiled: Vec<String>,
-    pub routes: usize,
-    pub elapsed: Duration,
-}
+// Where the snapshot types lived before `crate::snapshot`; callers still name them here.
+pub use crate::snapshot::{LoadReport, Route, Snapshot};
 
 /// The app being served.
 pub struct App {
     pub dir: PathBuf,
+    /// The app's files (what the watcher classifies changes with).
+    pub files: AppFiles,
     /// The settings at start (the mode never changes; the snapshot has the current ones).
     pub settings: AppSettings,
     current: ArcSwap<Snapshot>,
@@ -92,6 +45,7 @@ impl App {
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),
+            files: AppFiles::open(dir),
             settings: (*snapshot.settings).clone(),
             current: ArcSwap::from_pointee(snapshot),
             loader: Mutex::new(loader),

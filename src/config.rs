@@ -51,7 +51,7 @@ pub fn load(
     database: Option<&Path>,
     below: &Settings,
 ) -> Result<Settings, ConfigError> {
-    let text = match std::fs::read_to_string(dir.join(FILE)) {
+    let text = match crate::app_files::AppFiles::open(dir).read_to_string(Path::new(FILE)) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(err) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, Module};
 
+use crate::app_files::AppFiles;
 use crate::settings::Mode;
 
 /// The environment currently loaded, for redacting log lines written anywhere.
@@ -79,8 +80,9 @@ impl EnvVars {
 
         // `.env.example` is read for its keys even when it is not the fallback; its bad
         // lines are then `warn_unset_example_keys`'s to report.
-        let use_example = mode == Mode::Dev && !app_dir.join(".env").is_file();
-        let listed = read_listing(app_dir, &[".env.local", ".env", ".env.example"], |name| {
+        let files = AppFiles::open(app_dir);
+        let use_example = mode == Mode::Dev && !files.is_file(Path::new(".env"));
+        let listed = read_listing(&files, &[".env.local", ".env", ".env.example"], |name| {
             name != ".env.example" || use_example
         });
         for (name, loaded) in &listed {
@@ -118,7 +120,8 @@ impl EnvVars {
         process.remove("DATABASE_URL");
         let mut values = process.clone();
         let mut secrets = Vec::new();
-        let listed = read_listing(app_dir, &[".env.test", ".env.example"], |_| true);
+        let files = AppFiles::open(app_dir);
+        let listed = read_listing(&files, &[".env.test", ".env.example"], |_| true);
         for (name, loaded) in &listed {
             for (key, value) in loaded {
                 if values.contains_key(key) || (key == "DATABASE_URL" && *name != ".env.test") {
@@ -138,7 +141,7 @@ impl EnvVars {
 
     /// Whether `.env.test` sets `DATABASE_URL` (then every test file shares that database).
     pub fn test_database_is_shared(app_dir: &Path) -> bool {
-        read_dotenv(&app_dir.join(".env.test"), ".env.test", false)
+        read_dotenv(&AppFiles::open(app_dir), ".env.test", false)
             .iter()
             .any(|(key, value)| key == "DATABASE_URL" && !value.trim().is_empty())
     }
@@ -146,10 +149,11 @@ impl EnvVars {
     /// Warns about the keys `.env.example` lists that are unset (names only). `rhapi start`
     /// calls it: it matters when serving, not for `check` or `routes`.
     pub fn warn_unset_example_keys(&self, app_dir: &Path) {
-        if !app_dir.join(".env.example").is_file() {
+        let files = AppFiles::open(app_dir);
+        if !files.is_file(Path::new(".env.example")) {
             return;
         }
-        let unset: Vec<String> = read_dotenv(&app_dir.join(".env.example"), ".env.example", true)
+        let unset: Vec<String> = read_dotenv(&files, ".env.example", true)
             .into_iter()
             .map(|(key, _)| key)
             .filter(|key| !self.values.contains_key(key))
@@ -197,15 +201,15 @@ impl EnvVars {
 /// Each dotenv file of `names` that exists, with its pairs, in the order given; bad lines
 /// are logged for the files `warn` accepts.
 fn read_listing<'n>(
-    app_dir: &Path,
+    files: &AppFiles,
     names: &[&'n str],
     warn: impl Fn(&str) -> bool,
 ) -> Vec<(&'n str, Vec<(String, String)>)> {
     names
         .iter()
-        .filter(|name| app_dir.join(name).is_file())
+        .filter(|name| files.is_file(Path::new(name)))
         .map(|name| {
-            let pairs = read_dotenv(&app_dir.join(name), name, warn(name));
+            let pairs = read_dotenv(files, name, warn(name));
             (*name, pairs)
         })
         .collect()
@@ -300,12 +304,13 @@ impl Secrets {
     }
 }
 
-/// Reads a dotenv file into key/value pairs; a missing file is empty, a bad line is skipped
-/// (and logged with its file when `warn`).
-fn read_dotenv(path: &Path, name: &str, warn: bool) -> Vec<(String, String)> {
-    let Ok(iter) = dotenvy::from_path_iter(path) else {
+/// Reads the dotenv file `name` of the app into key/value pairs; a missing file is empty, a
+/// bad line is skipped (and logged with its file when `warn`).
+fn read_dotenv(files: &AppFiles, name: &str, warn: bool) -> Vec<(String, String)> {
+    let Ok(bytes) = files.read(Path::new(name)) else {
         return Vec::new();
     };
+    let iter = dotenvy::from_read_iter(bytes.as_slice());
     let mut pairs = Vec::new();
     for item in iter {
         match item {

@@ -5,6 +5,7 @@ mod app;
 mod batteries;
 pub mod cli;
 mod config;
+mod app_files;
 mod cpu;
 pub mod db;
 mod encoding;
@@ -18,6 +19,7 @@ mod memory;
 mod routes;
 mod script;
 mod settings;
+mod snapshot;
 mod tools;
 mod watch;
 

@@ -1,7 +1,7 @@
-//! Building snapshots of the app: scan `pages/api`, compile each route file (from a cache
-//! when neither it nor a module it imports changed), keep the last good version for
-//! `start`, and mark two files claiming one route. `rhapi.toml` is read here too, and the
-//! `_middleware.rhai` chain of each route is put together.
+//! Building snapshots of the app: scan its files ([`AppFiles::scan`]), compile each route
+//! and middleware file (from a cache when neither it nor a module it imports changed), keep
+//! the last good version for `start`, and mark two files claiming one route. `rhapi.toml`
+//! is read here too, and the `_middleware.rhai` chain of each route is put together.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,19 +10,34 @@ use std::time::Instant;
 
 use rhai::Engine;
 
-use crate::app::{LoadReport, Route, Snapshot};
+use crate::app_files::{AppFiles, Kind, Scan};
 use crate::env::{EnvMap, EnvVars};
 use crate::error::ScriptError;
-use crate::routes::{self, Pattern, RouteTable};
-use crate::script::middleware::{self, Chain, Middleware};
+use crate::routes::{self, Pattern, RouteFile, RouteTable};
+use crate::script::middleware::{self, Chain, Middleware, Slot};
 use crate::script::{self, compile_route, RouteScript};
 use crate::settings::{AppSettings, Layers, Limits, Mode, Settings};
+use crate::snapshot::{LoadReport, Route, Snapshot};
 
 /// One compiled route file and what it was compiled from.
 struct Cached {
     source: String,
     deps: Vec<crate::script::modules::Dependency>,
     result: Result<Arc<RouteScript>, ScriptError>,
+}
+
+/// A route of the table being built: its pattern, the route, and its file as users see it.
+type Entry = (Pattern, Route, String);
+
+/// What one build collects as it goes.
+#[derive(Default)]
+struct Progress {
+    errors: Vec<ScriptError>,
+    /// The files compiled (the others came from the cache).
+    compiled: Vec<String>,
+    /// Each file's text as this build read it (`None`: unreadable): a module that many
+    /// routes import is read once, and all of them see the same text.
+    seen: HashMap<PathBuf, Option<String>>,
 }
 
 /// Builds snapshots, recompiling only the files (or the modules they import) that changed.
@@ -141,84 +156,31 @@ impl Loader {
     /// Scans and compiles the app into a new snapshot.
     pub fn build(&mut self) -> (Snapshot, LoadReport) {
         let started = Instant::now();
-        let mut errors = Vec::new();
-        let mut compiled = Vec::new();
-        let files = routes::scan(&self.dir).unwrap_or_else(|err| {
-            errors.push(ScriptError::in_file(
-                "pages/api",
-                format!("cannot read the pages folder: {err}"),
-            ));
-            Vec::new()
-        });
-        errors.extend(self.config_error.clone());
-        let mut seen_sources: HashMap<PathBuf, Option<String>> = HashMap::new();
-        let middleware_files = middleware::scan(&self.dir);
-        let mut middleware = Vec::new();
-        for file in &middleware_files {
-            let mut slot = self
-                .script_for(&file.path, &file.display, &mut seen_sources, &mut compiled)
-                .and_then(|script| Middleware::new(script, &file.display));
-            if let Err(err) = &slot {
-                errors.push(err.clone());
-                let good = self
-                    .last_good
-                    .get(&file.path)
-                    .filter(|g| g.middleware.is_some());
-                if let (Mode::Start, Some(good)) = (self.settings.mode, good) {
-                    slot = Middleware::new(Arc::clone(good), &file.display);
-                }
+        let mut progress = Progress::default();
+        let files = AppFiles::open(&self.dir);
+        let scan = files.scan();
+        let route_files = match &scan.pages_error {
+            Some(err) => {
+                progress.errors.push(ScriptError::in_file(
+                    "pages/api",
+                    format!("cannot read the pages folder: {err}"),
+                ));
+                Vec::new()
             }
-            middleware.push((file.folder.clone(), slot.map(Arc::new)));
-        }
-        let mut chains: HashMap<Arc<str>, Chain> = HashMap::new();
-        let mut entries: Vec<(Pattern, Route, String)> = Vec::new();
-        for file in &files {
-            let pattern = match &file.pattern {
-                Ok(pattern) => pattern.clone(),
-                Err(message) => {
-                    errors.push(ScriptError::in_file(&file.display, message.clone()));
-                    continue;
-                }
-            };
-            let chain = middleware::chain_for(&file.path, &middleware);
-            if !chain.is_empty() {
-                chains.insert(Arc::from(file.display.as_str()), chain.into());
-            }
-            let route = match self.script_for(
-                &file.path,
-                &file.display,
-                &mut seen_sources,
-                &mut compiled,
-            ) {
-                Ok(script) => Route::Ready(script),
-                Err(err) => {
-                    errors.push(err.clone());
-                    match (self.settings.mode, self.last_good.get(&file.path)) {
-                        (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
-                        _ => Route::Broken(err),
-                    }
-                }
-            };
-            entries.push((pattern, route, file.display.clone()));
-        }
+            None => routes::route_files(&files, &scan),
+        };
+        progress.errors.extend(self.config_error.clone());
+        let middleware = self.compile_middleware(&files, &scan, &mut progress);
+        let (mut entries, chains) =
+            self.compile_routes(&files, &route_files, &middleware, &mut progress);
         let kept = |path: &PathBuf| {
-            files.iter().any(|f| &f.path == path)
-                || middleware_files.iter().any(|f| &f.path == path)
+            route_files.iter().any(|f| &f.path == path)
+                || scan.of(Kind::Middleware).any(|f| &f.path == path)
         };
         self.cache.retain(|path, _| kept(path));
         self.last_good.retain(|path, _| kept(path));
-        self.mark_conflicts(&mut entries, &mut errors);
-
-        // Every route whose CONFIG sets its own operations budget gets an engine with it.
-        let mut engines = HashMap::new();
-        for (_, route, _) in &entries {
-            if let Route::Ready(script) = route {
-                if let Some(n) = script.config.max_operations {
-                    engines.insert(n, self.engine_with_operations(n));
-                }
-            }
-        }
-        self.engines.retain(|n, _| engines.contains_key(n));
+        self.mark_conflicts(&mut entries, &mut progress.errors);
+        let engines = self.route_engines(&entries);
 
         let count = entries.len();
         let table = RouteTable::new(entries.into_iter().map(|(p, r, _)| (p, r)).collect());
@@ -231,26 +193,110 @@ impl Loader {
             settings: Arc::new(self.settings.clone()),
         };
         let report = LoadReport {
-            errors,
-            compiled,
+            errors: progress.errors,
+            compiled: progress.compiled,
             routes: count,
             elapsed: started.elapsed(),
         };
         (snapshot, report)
     }
 
+    /// Compiles each `_middleware.rhai` of `scan` (outermost first), with the folder it
+    /// covers.
+    fn compile_middleware(
+        &mut self,
+        files: &AppFiles,
+        scan: &Scan,
+        progress: &mut Progress,
+    ) -> Vec<(PathBuf, Slot)> {
+        let mut middleware = Vec::new();
+        for file in scan.of(Kind::Middleware) {
+            let mut slot = self
+                .script_for(files, &file.path, &file.display, progress)
+                .and_then(|script| Middleware::new(script, &file.display));
+            if let Err(err) = &slot {
+                progress.errors.push(err.clone());
+                let good = self
+                    .last_good
+                    .get(&file.path)
+                    .filter(|g| g.middleware.is_some());
+                if let (Mode::Start, Some(good)) = (self.settings.mode, good) {
+                    slot = Middleware::new(Arc::clone(good), &file.display);
+                }
+            }
+            let folder = file.path.parent().unwrap_or(files.dir());
+            middleware.push((folder.to_path_buf(), slot.map(Arc::new)));
+        }
+        middleware
+    }
+
+    /// Compiles each route file into a table entry, and puts together the middleware
+    /// chain of each route that has one.
+    fn compile_routes(
+        &mut self,
+        files: &AppFiles,
+        route_files: &[RouteFile],
+        middleware: &[(PathBuf, Slot)],
+        progress: &mut Progress,
+    ) -> (Vec<Entry>, HashMap<Arc<str>, Chain>) {
+        let mut chains: HashMap<Arc<str>, Chain> = HashMap::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        for file in route_files {
+            let pattern = match &file.pattern {
+                Ok(pattern) => pattern.clone(),
+                Err(message) => {
+                    let err = ScriptError::in_file(&file.display, message.clone());
+                    progress.errors.push(err);
+                    continue;
+                }
+            };
+            let chain = middleware::chain_for(&file.path, middleware);
+            if !chain.is_empty() {
+                chains.insert(Arc::from(file.display.as_str()), chain.into());
+            }
+            let route = match self.script_for(files, &file.path, &file.display, progress) {
+                Ok(script) => Route::Ready(script),
+                Err(err) => {
+                    progress.errors.push(err.clone());
+                    match (self.settings.mode, self.last_good.get(&file.path)) {
+                        (Mode::Start, Some(good)) => Route::Ready(Arc::clone(good)),
+                        _ => Route::Broken(err),
+                    }
+                }
+            };
+            entries.push((pattern, route, file.display.clone()));
+        }
+        (entries, chains)
+    }
+
+    /// An engine for every operations budget a route's `CONFIG` sets (Rhai counts
+    /// operations per engine); engines no route uses any more are dropped.
+    fn route_engines(&mut self, entries: &[Entry]) -> HashMap<u64, Arc<Engine>> {
+        let mut engines = HashMap::new();
+        for (_, route, _) in entries {
+            if let Route::Ready(script) = route {
+                if let Some(n) = script.config.max_operations {
+                    engines.insert(n, self.engine_with_operations(n));
+                }
+            }
+        }
+        self.engines.retain(|n, _| engines.contains_key(n));
+        engines
+    }
+
     /// The compiled script of one route (or middleware) file, from the cache when neither
     /// the file nor any module it imports changed.
     fn script_for(
         &mut self,
+        files: &AppFiles,
         path: &Path,
         display: &str,
-        seen: &mut HashMap<PathBuf, Option<String>>,
-        compiled: &mut Vec<String>,
+        progress: &mut Progress,
     ) -> Result<Arc<RouteScript>, ScriptError> {
+        let seen = &mut progress.seen;
         let mut read = |p: &Path| -> Option<String> {
             seen.entry(p.to_path_buf())
-                .or_insert_with(|| std::fs::read_to_string(p).ok())
+                .or_insert_with(|| files.read_to_string(p).ok())
                 .clone()
         };
         let Some(source) = read(path) else {
@@ -264,7 +310,7 @@ impl Loader {
             }
         }
         let result = compile_route(&self.engine, display, path, &source);
-        compiled.push(display.to_string());
+        progress.compiled.push(display.to_string());
         let deps = result.deps;
         let result = result.result.map(Arc::new);
         if let Ok(script) = &result {
@@ -284,11 +330,7 @@ impl Loader {
 
     /// Two files claiming one route: a load error naming both. `dev` answers the route with
     /// it; `start` keeps the first file (the error already stops a fresh `start`).
-    fn mark_conflicts(
-        &self,
-        entries: &mut Vec<(Pattern, Route, String)>,
-        errors: &mut Vec<ScriptError>,
-    ) {
+    fn mark_conflicts(&self, entries: &mut Vec<Entry>, errors: &mut Vec<ScriptError>) {
         let patterns: Vec<&Pattern> = entries.iter().map(|(p, _, _)| p).collect();
         let pairs = routes::conflicts(&patterns);
         let mut dropped = Vec::new();

@@ -1,8 +1,10 @@
-//! What happens when a file changes: classify the change (a script or module under
-//! `pages/`, a `.env*` file, `rhapi.toml`), rebuild what depends on it, swap the new route table in,
-//! and say what changed and how long it took.
+//! What happens when a file changes: classify the change ([`AppFiles::classify`]: a script
+//! or module under `pages/`, a `.env*` file, `rhapi.toml`, a migration), rebuild what
+//! depends on it, swap the new route table in, and say what changed and how long it took.
+//!
+//! [`AppFiles::classify`]: crate::app_files::AppFiles::classify
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use notify_debouncer_full::{
 };
 
 use crate::app::App;
+use crate::app_files::Kind;
 
 /// Events closer together than this are one change (editors write several times per save).
 const DEBOUNCE: Duration = Duration::from_millis(15);
@@ -19,16 +22,15 @@ const DEBOUNCE: Duration = Duration::from_millis(15);
 /// The running watcher; dropping it stops watching.
 pub type Watcher = Debouncer<RecommendedWatcher, RecommendedCache>;
 
-/// Starts watching the app's `pages/` and `.env*` files, reloading on change.
+/// Starts watching the app's files (see [`crate::app_files::AppFiles::watch_roots`]),
+/// reloading on change.
 pub fn start(app: Arc<App>) -> Result<Watcher, notify_debouncer_full::notify::Error> {
-    let dir = app.dir.clone();
-    let pages = dir.join("pages");
-    let watched_pages = pages.clone();
+    let roots = app.files.watch_roots();
     let mut debouncer = new_debouncer(
         DEBOUNCE,
         Some(DEBOUNCE / 3),
         move |result: DebounceEventResult| match result {
-            Ok(events) => on_events(&app, &watched_pages, &events),
+            Ok(events) => on_events(&app, &events),
             Err(errors) => {
                 for err in errors {
                     tracing::warn!("file watcher: {err}");
@@ -36,21 +38,18 @@ pub fn start(app: Arc<App>) -> Result<Watcher, notify_debouncer_full::notify::Er
             }
         },
     )?;
-    if pages.is_dir() {
-        debouncer.watch(&pages, RecursiveMode::Recursive)?;
-        debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
-        let migrations = dir.join("migrations");
-        if migrations.is_dir() {
-            debouncer.watch(&migrations, RecursiveMode::NonRecursive)?;
-        }
-    } else {
-        // pages/ may be created later: watch everything and filter.
-        debouncer.watch(&dir, RecursiveMode::Recursive)?;
+    for root in roots {
+        let mode = if root.recursive {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        debouncer.watch(&root.path, mode)?;
     }
     Ok(debouncer)
 }
 
-fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
+fn on_events(app: &App, events: &[DebouncedEvent]) {
     let mut env_changed = false;
     let mut config_changed = false;
     let mut changed: Vec<PathBuf> = Vec::new();
@@ -60,22 +59,24 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
         .iter()
         .filter(|e| !matches!(e.kind, EventKind::Access(_)));
     for path in writes.flat_map(|e| e.paths.iter()) {
-        if is_migration(&app.dir, path) {
-            if !migrations.contains(path) {
-                migrations.push(path.clone());
+        let relevant = match app.files.classify(path) {
+            Some(Kind::Migration) => {
+                if !migrations.contains(path) {
+                    migrations.push(path.clone());
+                }
+                false
             }
-            continue;
-        }
-        let relevant = if is_env_file(&app.dir, path) {
-            env_changed = true;
-            true
-        } else if path == &app.dir.join(crate::config::FILE) {
-            config_changed = true;
-            true
-        } else {
-            // A folder event (rename, delete) has no extension but may move whole routes.
-            path.starts_with(pages)
-                && (path.extension().is_some_and(|e| e == "rhai") || !path.is_file())
+            Some(Kind::Env) => {
+                env_changed = true;
+                true
+            }
+            Some(Kind::Config) => {
+                config_changed = true;
+                true
+            }
+            // Serving never reads `.env.test`.
+            Some(Kind::TestEnv) | None => false,
+            Some(Kind::Route | Kind::Middleware | Kind::Module | Kind::PagesEntry) => true,
         };
         if relevant && !changed.contains(path) {
             changed.push(path.clone());
@@ -88,10 +89,7 @@ fn on_events(app: &App, pages: &Path, events: &[DebouncedEvent]) {
         return;
     }
     let report = app.reload(env_changed, config_changed);
-    let names: Vec<String> = changed
-        .iter()
-        .map(|p| crate::routes::display_path(&app.dir, p))
-        .collect();
+    let names: Vec<String> = changed.iter().map(|p| app.files.display(p)).collect();
     tracing::info!(
         "reload: {} changed; recompiled {} file(s) in {:.1}ms, {} routes",
         names.join(", "),
@@ -110,7 +108,7 @@ fn on_migrations(app: &App, paths: &[PathBuf]) {
     let names: Vec<String> = paths
         .iter()
         .filter(|p| p.is_file())
-        .map(|p| crate::routes::display_path(&app.dir, p))
+        .map(|p| app.files.display(p))
         .collect();
     if names.is_empty() {
         return; // deleted: nothing to apply
@@ -136,16 +134,4 @@ fn on_migrations(app: &App, paths: &[PathBuf]) {
         }
         Err(err) => tracing::error!("{err}"),
     }
-}
-
-fn is_migration(dir: &Path, path: &Path) -> bool {
-    path.parent() == Some(dir.join("migrations").as_path())
-        && path.extension().is_some_and(|e| e == "sql")
-}
-
-fn is_env_file(dir: &Path, path: &Path) -> bool {
-    path.parent() == Some(dir)
-        && path
-            .file_name()
-            .is_some_and(|n| matches!(n.to_str(), Some(".env" | ".env.local" | ".env.example")))
 }

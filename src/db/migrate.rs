@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::database::in_transaction;
 use super::{databases, Database, DbError, Target};
+use crate::app_files::{AppFiles, Kind};
 use crate::env::EnvVars;
 
 /// Time each migration statement may take (migrations run outside requests).
@@ -45,33 +46,27 @@ pub enum MigrationError {
 
 /// The `.sql` files of `app_dir/migrations`, sorted by the bytes of their names.
 fn files(app_dir: &Path) -> Result<Vec<(String, PathBuf)>, MigrationError> {
-    let dir = app_dir.join("migrations");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => {
-            return Err(MigrationError::Failed {
-                file: "migrations/".into(),
-                error: DbError::Unreadable(format!("the folder: {err}")),
-            })
-        }
+    let scan = AppFiles::open(app_dir).scan();
+    if let Some(err) = scan.migrations_error {
+        return Err(MigrationError::Failed {
+            file: "migrations/".into(),
+            error: DbError::Unreadable(format!("the folder: {err}")),
+        });
+    }
+    let name = |path: &Path| {
+        path.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into()
     };
-    let mut files: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.ends_with(".sql").then(|| (name, e.path()))
-        })
-        .collect();
-    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Ok(files)
+    let found = scan.of(Kind::Migration);
+    Ok(found.map(|f| (name(&f.path), f.path.clone())).collect())
 }
 
 /// Applies the migrations of `app_dir` not applied yet; returns the names applied now.
 /// An app without `migrations/` never opens its database here.
 pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError> {
-    let files = files(app_dir)?;
+    let (app, files) = (AppFiles::open(app_dir), files(app_dir)?);
     if files.is_empty() {
         return Ok(Vec::new());
     }
@@ -85,7 +80,8 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
     // Every file is checked before any runs: a refused file never leaves the set half done.
     let mut sources = Vec::with_capacity(files.len());
     for (name, path) in files {
-        let sql = std::fs::read_to_string(&path)
+        let sql = app
+            .read_to_string(&path)
             .map_err(|err| DbError::Unreadable(format!("the file: {err}")))
             .map_err(fail(&name))?;
         check_source(&name, &sql)?;
@@ -131,13 +127,14 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
 /// The migration files' mistakes that need no database (`rhapi check`): a file that
 /// controls its own transaction, or that cannot be read.
 pub fn check(app_dir: &Path) -> Vec<MigrationError> {
+    let app = AppFiles::open(app_dir);
     let files = match files(app_dir) {
         Ok(files) => files,
         Err(err) => return vec![err],
     };
     files
         .into_iter()
-        .filter_map(|(name, path)| match std::fs::read_to_string(&path) {
+        .filter_map(|(name, path)| match app.read_to_string(&path) {
             Ok(sql) => check_source(&name, &sql).err(),
             Err(err) => Some(MigrationError::Failed {
                 file: format!("migrations/{name}"),

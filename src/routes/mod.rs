@@ -1,4 +1,5 @@
-//! File-based routing: scan `pages/api/` into a table, and match a request path to a route.
+//! File-based routing: turn the route files of `pages/api/` (found by
+//! [`AppFiles::scan`]) into a table, and match a request path to a route.
 
 pub mod path;
 pub mod pattern;
@@ -6,6 +7,10 @@ pub mod pattern;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::app_files::{AppFiles, Kind, Scan};
+
+// Moved to `crate::app_files` with the scan; named here still by its callers.
+pub use crate::app_files::display_path;
 pub use pattern::{ParamValue, Params, Pattern, Segment};
 
 /// One `.rhai` file under `pages/api/` that is a route (not private).
@@ -19,57 +24,42 @@ pub struct RouteFile {
     pub pattern: Result<Pattern, String>,
 }
 
-/// Finds every route file under `<app>/pages/api`, sorted by path. Names starting with `_` or
-/// `.` (files or folders) are skipped: they are modules or hidden files, never routes.
+/// Every route file of the app in `app_dir`, sorted by path (see [`AppFiles::scan`]), or
+/// why `pages/api` could not be read.
 pub fn scan(app_dir: &Path) -> std::io::Result<Vec<RouteFile>> {
-    let api_dir = app_dir.join("pages").join("api");
-    let mut files = Vec::new();
-    if api_dir.is_dir() {
-        walk(&api_dir, &mut Vec::new(), app_dir, &mut files)?;
+    let files = AppFiles::open(app_dir);
+    let mut scan = files.scan();
+    match scan.pages_error.take() {
+        Some(err) => Err(err),
+        None => Ok(route_files(&files, &scan)),
     }
-    files.sort_by(|a, b| a.display.cmp(&b.display));
-    Ok(files)
 }
 
-fn walk(
-    dir: &Path,
-    parts: &mut Vec<String>,
-    app_dir: &Path,
-    out: &mut Vec<RouteFile>,
-) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('_') || name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() || (file_type.is_symlink() && path.is_dir()) {
-            parts.push(name);
-            walk(&path, parts, app_dir, out)?;
-            parts.pop();
-        } else if let Some(stem) = name.strip_suffix(".rhai") {
-            let mut segments: Vec<&str> = parts.iter().map(String::as_str).collect();
-            segments.push(stem);
-            out.push(RouteFile {
-                display: display_path(app_dir, &path),
-                pattern: Pattern::from_file_segments(&segments),
-                path,
-            });
-        }
-    }
-    Ok(())
+/// The route files of `scan` with their URL patterns, sorted by path.
+pub fn route_files(files: &AppFiles, scan: &Scan) -> Vec<RouteFile> {
+    let api = files.api_dir();
+    scan.of(Kind::Route)
+        .map(|file| RouteFile {
+            display: file.display.clone(),
+            path: file.path.clone(),
+            pattern: pattern_of(file.path.strip_prefix(&api).unwrap_or(&file.path)),
+        })
+        .collect()
 }
 
-/// A path as users see it in messages: relative to the app dir, with `/` separators.
-pub fn display_path(app_dir: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(app_dir).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+/// The pattern of the route file at `relative` (to `pages/api`): its folders, then its
+/// name without `.rhai`.
+fn pattern_of(relative: &Path) -> Result<Pattern, String> {
+    let names: Vec<String> = relative
+        .iter()
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    let Some((file, folders)) = names.split_last() else {
+        return Pattern::from_file_segments(&[]);
+    };
+    let stem = file.strip_suffix(".rhai").unwrap_or(file);
+    let segments: Vec<&str> = folders.iter().map(String::as_str).chain([stem]).collect();
+    Pattern::from_file_segments(&segments)
 }
 
 /// Pairs of indexes into `patterns` whose files claim the same URLs.

@@ -16,9 +16,6 @@ use super::res::Res;
 use super::run::Reply;
 use crate::error::ScriptError;
 
-/// The file name that makes a folder's middleware.
-pub const FILE_NAME: &str = "_middleware.rhai";
-
 /// A compiled middleware file.
 pub struct Middleware {
     pub script: Arc<RouteScript>,
@@ -56,47 +53,9 @@ impl Middleware {
     }
 }
 
-/// A `_middleware.rhai` found under `pages/api`.
-pub struct MiddlewareFile {
-    /// The folder it covers.
-    pub folder: PathBuf,
-    pub path: PathBuf,
-    /// `pages/api/notes/_middleware.rhai`.
-    pub display: String,
-}
-
-/// Every `_middleware.rhai` of `<app>/pages/api` and its folders, outermost first. Folders
-/// starting with `_` or `.` hold no routes, so their middleware would never run: skipped.
-pub fn scan(app_dir: &Path) -> Vec<MiddlewareFile> {
-    let mut found = Vec::new();
-    let api = app_dir.join("pages").join("api");
-    let mut folders = vec![api];
-    while let Some(folder) = folders.pop() {
-        let file = folder.join(FILE_NAME);
-        if file.is_file() {
-            found.push(MiddlewareFile {
-                display: crate::routes::display_path(app_dir, &file),
-                path: file,
-                folder: folder.clone(),
-            });
-        }
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if !name.starts_with(['_', '.']) && entry.path().is_dir() {
-                folders.push(entry.path());
-            }
-        }
-    }
-    found.sort_by_key(|f| (f.folder.components().count(), f.display.clone()));
-    found
-}
-
 /// The chain of the route file at `route`: the middleware of each folder that contains it,
-/// outermost first (`middleware` is sorted that way by [`scan`]).
+/// outermost first (`middleware` is in the order [`crate::app_files::AppFiles::scan`]
+/// lists them: outermost first).
 pub fn chain_for(
     route: &Path,
     middleware: &[(PathBuf, Result<Arc<Middleware>, ScriptError>)],

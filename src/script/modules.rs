@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
+use crate::app_files::AppFiles;
 use crate::routes::display_path;
 
 /// The module resolver the engine uses.
@@ -89,7 +90,7 @@ impl ModuleResolver for PagesResolver {
             .into());
         }
         let display = display_path(&self.app_dir, &target);
-        let source = std::fs::read_to_string(&target).ok();
+        let source = AppFiles::open(&self.app_dir).read_to_string(&target).ok();
         let in_cycle = LOADING.with(|l| {
             let mut l = l.borrow_mut();
             l.deps.push((target.clone(), source.clone()));
