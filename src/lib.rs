@@ -2,10 +2,10 @@
 //! the command line and calls [`cli::run`]; docs/design.md walks through the modules.
 
 mod app;
+mod app_files;
 mod batteries;
 pub mod cli;
 mod config;
-mod app_files;
 mod cpu;
 pub mod db;
 mod encoding;

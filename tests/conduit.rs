@@ -667,43 +667,6 @@ fn the_feed_lists_followed_authors_newest_first() {
     );
 }
 
-/// A schema of its own on the test PostgreSQL server, dropped at the end.
-struct PgSchema {
-    base: String,
-    name: String,
-}
-
-impl PgSchema {
-    fn new(base: &str) -> PgSchema {
-        let name = format!("conduit_{}", std::process::id());
-        let mut client =
-            postgres::Client::connect(base, postgres::NoTls).expect("connect to test PostgreSQL");
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-            ))
-            .expect("create schema");
-        PgSchema {
-            base: base.to_string(),
-            name,
-        }
-    }
-
-    /// The server's URL with this schema as the search path.
-    fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.base, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
-    }
-}
-
 /// Two instances of the app (two folders, as on two machines) on one PostgreSQL database and
 /// one JWT_SECRET, used alternately: nothing the app needs lives in one process.
 /// Ignored by default; `eval "$(.ci/postgres start)"`, then
@@ -711,13 +674,8 @@ impl Drop for PgSchema {
 #[test]
 #[ignore = "needs PostgreSQL: eval \"$(.ci/postgres start)\" then cargo test --test tests -- --ignored conduit::"]
 fn two_instances_share_one_postgres() {
-    let base = std::env::var("RHAPI_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("RHAPI_TEST_POSTGRES_URL is unset: start PostgreSQL with eval \"$(.ci/postgres start)\"");
-    let schema = PgSchema::new(&base);
-    let url = schema.url();
-    let env = [("DATABASE_URL", url.as_str())];
+    let db = support::Backend::postgres_from_env();
+    let env = db.env();
     let (app_a, app_b) = (conduit_app(), conduit_app());
     let a = app_a.serve_with_env("start", &["--no-watch"], &env);
     let b = app_b.serve_with_env("start", &["--no-watch"], &env);

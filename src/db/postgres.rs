@@ -482,7 +482,6 @@ fn to_param(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
         .ok()
         .or_else(|| int.map(|n| n as f64))
         .or_else(|| text.as_deref().and_then(|t| t.trim().parse::<f64>().ok()));
-    let out_of_range = |n: i64| format!("{n} is out of range for type {}", ty.name());
     Ok(match *ty {
         Type::BOOL => Bound::Bool(match (value.as_bool(), text.as_deref()) {
             (Ok(b), _) => b,
@@ -490,19 +489,7 @@ fn to_param(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
             (_, Some("false")) => false,
             _ => return Err(wrong()),
         }),
-        Type::INT2 => {
-            let n = int.ok_or_else(wrong)?;
-            Bound::I16(i16::try_from(n).map_err(|_| out_of_range(n))?)
-        }
-        Type::INT4 => {
-            let n = int.ok_or_else(wrong)?;
-            Bound::I32(i32::try_from(n).map_err(|_| out_of_range(n))?)
-        }
-        Type::INT8 => Bound::I64(int.ok_or_else(wrong)?),
-        Type::OID => {
-            let n = int.ok_or_else(wrong)?;
-            Bound::Oid(u32::try_from(n).map_err(|_| out_of_range(n))?)
-        }
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => int_param(ty, int.ok_or_else(wrong)?)?,
         Type::FLOAT4 => Bound::F32(float.ok_or_else(wrong)? as f32),
         Type::FLOAT8 => Bound::F64(float.ok_or_else(wrong)?),
         Type::NUMERIC => Bound::Numeric(match (int, value.as_float(), &text) {
@@ -545,6 +532,17 @@ fn to_param(value: &Dynamic, ty: &Type) -> Result<Bound, String> {
                 ty.name()
             ))
         }
+    })
+}
+
+/// An integer parameter of an integer type, checked against the type's range.
+fn int_param(ty: &Type, n: i64) -> Result<Bound, String> {
+    let out_of_range = || format!("{n} is out of range for type {}", ty.name());
+    Ok(match *ty {
+        Type::INT2 => Bound::I16(i16::try_from(n).map_err(|_| out_of_range())?),
+        Type::INT4 => Bound::I32(i32::try_from(n).map_err(|_| out_of_range())?),
+        Type::OID => Bound::Oid(u32::try_from(n).map_err(|_| out_of_range())?),
+        _ => Bound::I64(n),
     })
 }
 

@@ -573,16 +573,8 @@ fn outgoing(method: &str, path: &str, options: Map) -> Result<Outgoing, String> 
             "'{path}' is not a path (it must start with / and be URL-encoded)"
         ));
     }
-    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
-    let mut add = |name: &str, value: &str| -> Result<(), String> {
-        let name = HeaderName::from_str(name).map_err(|_| format!("bad header name '{name}'"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("bad value for the header '{name}'"))?;
-        headers.push((name, value));
-        Ok(())
-    };
+    let mut headers = OutgoingHeaders::default();
     let mut body = None;
-    let mut content_type = None;
     for (key, value) in options {
         match key.as_str() {
             "headers" => {
@@ -590,14 +582,7 @@ fn outgoing(method: &str, path: &str, options: Map) -> Result<Outgoing, String> 
                     .try_cast::<Map>()
                     .ok_or("headers must be a map of name: value")?;
                 for (name, value) in map {
-                    let value = value
-                        .clone()
-                        .into_string()
-                        .unwrap_or_else(|_| value.to_string());
-                    if name.eq_ignore_ascii_case("content-type") {
-                        content_type = Some(value.clone());
-                    }
-                    add(&name, &value)?;
+                    headers.add(&name, &text_of(&value))?;
                 }
             }
             "cookies" => {
@@ -606,16 +591,10 @@ fn outgoing(method: &str, path: &str, options: Map) -> Result<Outgoing, String> 
                     .ok_or("cookies must be a map of name: value")?;
                 let pairs: Vec<String> = map
                     .iter()
-                    .map(|(name, value)| {
-                        let value = value
-                            .clone()
-                            .into_string()
-                            .unwrap_or_else(|_| value.to_string());
-                        format!("{name}={value}")
-                    })
+                    .map(|(name, value)| format!("{name}={}", text_of(value)))
                     .collect();
                 if !pairs.is_empty() {
-                    add("cookie", &pairs.join("; "))?;
+                    headers.add("cookie", &pairs.join("; "))?;
                 }
             }
             "body" => body = Some(value),
@@ -626,33 +605,58 @@ fn outgoing(method: &str, path: &str, options: Map) -> Result<Outgoing, String> 
             }
         }
     }
-    let body = match body {
-        None => None,
-        Some(value) if value.is_blob() => {
-            if content_type.is_none() {
-                add("content-type", "application/octet-stream")?;
-            }
-            value.try_cast::<rhai::Blob>()
-        }
-        Some(value) if value.is_string() => {
-            if content_type.is_none() {
-                add("content-type", "text/plain; charset=utf-8")?;
-            }
-            value.into_string().ok().map(String::into_bytes)
-        }
-        Some(value) => {
-            if content_type.is_none() {
-                add("content-type", "application/json")?;
-            }
-            Some(serde_json::to_vec(&value).map_err(|err| format!("body: {err}"))?)
-        }
-    };
+    let body = body.map(|value| headers.body(value)).transpose()?;
     Ok(Outgoing {
         method,
         uri: path.to_string(),
-        headers,
+        headers: headers.list,
         body,
     })
+}
+
+/// A string as it is, anything else as it prints.
+fn text_of(value: &Dynamic) -> String {
+    value
+        .clone()
+        .into_string()
+        .unwrap_or_else(|_| value.to_string())
+}
+
+/// The headers of a test request, and whether one of them is its content type.
+#[derive(Default)]
+struct OutgoingHeaders {
+    list: Vec<(HeaderName, HeaderValue)>,
+    has_content_type: bool,
+}
+
+impl OutgoingHeaders {
+    fn add(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let name = HeaderName::from_str(name).map_err(|_| format!("bad header name '{name}'"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("bad value for the header '{name}'"))?;
+        self.has_content_type |= name == http::header::CONTENT_TYPE;
+        self.list.push((name, value));
+        Ok(())
+    }
+
+    /// The body's bytes: a blob as it is, a string as UTF-8, anything else as JSON, with
+    /// the content type that says so unless the test set one.
+    fn body(&mut self, value: Dynamic) -> Result<Vec<u8>, String> {
+        let (bytes, content_type) = if value.is_blob() {
+            let bytes = value.try_cast::<rhai::Blob>().unwrap_or_default();
+            (bytes, "application/octet-stream")
+        } else if value.is_string() {
+            let text = value.into_string().unwrap_or_default();
+            (text.into_bytes(), "text/plain; charset=utf-8")
+        } else {
+            let json = serde_json::to_vec(&value).map_err(|err| format!("body: {err}"))?;
+            (json, "application/json")
+        };
+        if !self.has_content_type {
+            self.add("content-type", content_type)?;
+        }
+        Ok(bytes)
+    }
 }
 
 /// `#{ status, headers, body, json, cookies }`.
