@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::app_context::AppContext;
 use crate::app_files::AppFiles;
 use crate::loader::Loader;
 use crate::settings::{AppSettings, Layers};
@@ -18,6 +19,8 @@ pub use crate::snapshot::{LoadReport, Route, Snapshot};
 /// The app being served.
 pub struct App {
     pub dir: PathBuf,
+    /// What the app owns that its engines, runs and server reach (databases, secrets).
+    pub context: Arc<AppContext>,
     /// The app's files (what the watcher classifies changes with).
     pub files: AppFiles,
     /// The settings at start (the mode never changes; the snapshot has the current ones).
@@ -41,10 +44,12 @@ impl App {
         layers: Layers,
         env: Arc<crate::env::EnvVars>,
     ) -> (App, LoadReport) {
-        let mut loader = Loader::new(dir, layers, env);
+        let context = AppContext::new(&env);
+        let mut loader = Loader::new(dir, layers, env, Arc::clone(&context));
         let (snapshot, report) = loader.build();
         let app = App {
             dir: dir.to_path_buf(),
+            context,
             files: AppFiles::open(dir),
             settings: (*snapshot.settings).clone(),
             current: ArcSwap::from_pointee(snapshot),

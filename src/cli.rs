@@ -197,6 +197,7 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
         ..Layers::defaults(mode)
     };
     let (app, report) = App::load(&dir, layers);
+    crate::env::set_served(&app.context);
     // Where to listen is read once, here: a later change of it in rhapi.toml only warns.
     let serve = ServeSettings::new(&app.settings.listen, watch);
     if mode == Mode::Start {
@@ -215,7 +216,8 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    if let Err(err) = crate::db::migrate::apply(&dir, &app.snapshot().env.0) {
+    if let Err(err) = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases)
+    {
         eprintln!("error: {err}");
         if mode == Mode::Start {
             eprintln!("rhapi start: a migration failed; fix it and start again");
@@ -260,6 +262,7 @@ fn print_errors(report: &LoadReport) {
 fn load_for_inspection(dir: Option<PathBuf>) -> Result<(App, LoadReport)> {
     let dir = routes_dir(dir)?;
     let (app, report) = App::load(Path::new(&dir), Layers::defaults(Mode::Start));
+    crate::env::set_served(&app.context);
     for warning in crate::http::public_warnings(&dir, &app.snapshot().settings.public) {
         eprintln!("warning: {warning}");
     }
@@ -346,8 +349,9 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
 fn migrate(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = app_dir(dir)?;
     let env = Arc::new(crate::env::EnvVars::load(&dir, Mode::Start));
-    crate::env::set_current(&env);
-    match crate::db::migrate::apply(&dir, &env) {
+    let app = crate::app_context::AppContext::new(&env);
+    crate::env::set_served(&app);
+    match crate::db::migrate::apply(&dir, &env, &app.databases) {
         Ok(applied) => {
             println!("ok: {} migration(s) applied", applied.len());
             Ok(ExitCode::SUCCESS)
@@ -391,6 +395,7 @@ fn new_app(dir: &Path) -> Result<ExitCode> {
 fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
     let dir = routes_dir(dir)?;
     let (app, _report) = App::load(&dir, Layers::defaults(Mode::Start));
+    crate::env::set_served(&app.context);
     let description = crate::tools::openapi::describe(&dir, &app);
     println!("{}", serde_json::to_string_pretty(&description.document)?);
     for err in &description.broken {

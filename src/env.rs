@@ -7,20 +7,23 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, Module};
 
+use crate::app_context::AppContext;
 use crate::app_files::AppFiles;
 use crate::settings::Mode;
 
-/// The environment currently loaded, for redacting log lines written anywhere.
-static CURRENT: std::sync::RwLock<Option<Arc<EnvVars>>> = std::sync::RwLock::new(None);
+/// The app this process serves (`dev`, `start`, and the commands that load one app), for
+/// lines written outside any run; `rhapi test` sets none (it loads an app per test file).
+static SERVED: std::sync::RwLock<Option<Arc<AppContext>>> = std::sync::RwLock::new(None);
 
-/// Makes `env` the one whose secrets [`redact`] hides.
-pub fn set_current(env: &Arc<EnvVars>) {
-    if let Ok(mut current) = CURRENT.write() {
-        *current = Some(Arc::clone(env));
+/// Makes `app` the one whose secrets [`redact`] hides outside runs.
+pub fn set_served(app: &Arc<AppContext>) {
+    if let Ok(mut served) = SERVED.write() {
+        *served = Some(Arc::clone(app));
     }
 }
 
-/// Replaces the current environment's secret values in `text` with `[redacted]`.
+/// Replaces secret values in `text` with `[redacted]`: the values of the environment of the
+/// run on this thread, or outside a run, of the app this process serves.
 pub fn redact(text: &str) -> String {
     match current() {
         Some(env) => env.redact(text),
@@ -33,18 +36,9 @@ pub fn holds_secret(text: &str) -> bool {
     current().is_some_and(|env| env.holds_secret(text))
 }
 
-/// `value` with the current environment's secrets redacted from its strings, and from the
-/// strings inside its maps and arrays: what a script's `catch` block binds, so that an
-/// error message never hands a secret to a script (docs/reference.md, "env").
-pub fn redact_value(value: Dynamic) -> Dynamic {
-    match current() {
-        Some(env) if !env.secrets.forms.is_empty() => env.secrets.redact_value(value, 0),
-        _ => value,
-    }
-}
-
+/// The environment whose secrets are hidden here and now (see [`redact`]).
 fn current() -> Option<Arc<EnvVars>> {
-    CURRENT.read().ok().and_then(|c| c.clone())
+    crate::script::context::env().or_else(|| SERVED.read().ok()?.as_ref().map(|app| app.env()))
 }
 
 /// Replaces one known secret (a URL's password, which may appear in a message apart from
@@ -175,6 +169,16 @@ impl EnvVars {
     /// `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
         self.secrets.redact(text)
+    }
+
+    /// `value` with this environment's secrets redacted from its strings, and from the
+    /// strings inside its maps and arrays: what a script's `catch` block binds, so that an
+    /// error message never hands a secret to a script (docs/reference.md, "env").
+    pub fn redact_value(&self, value: Dynamic) -> Dynamic {
+        if self.secrets.forms.is_empty() {
+            return value;
+        }
+        self.secrets.redact_value(value, 0)
     }
 
     /// Whether `text` holds a secret value (in any of its forms).

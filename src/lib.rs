@@ -2,6 +2,7 @@
 //! the command line and calls [`cli::run`]; docs/design.md walks through the modules.
 
 mod app;
+mod app_context;
 mod app_files;
 mod batteries;
 pub mod cli;

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use rhai::Engine;
 
+use crate::app_context::AppContext;
 use crate::app_files::{AppFiles, Kind, Scan};
 use crate::env::{EnvMap, EnvVars};
 use crate::error::ScriptError;
@@ -52,6 +53,8 @@ pub struct Loader {
     /// Why the last read of `rhapi.toml` failed (the settings before it are kept).
     config_error: Option<ScriptError>,
     env: Arc<EnvVars>,
+    /// What the app owns that its engines reach (its databases, its secrets).
+    app: Arc<AppContext>,
     engine: Arc<Engine>,
     /// Engines of routes whose `CONFIG` sets its own `max_operations` (Rhai counts
     /// operations per engine), by that budget.
@@ -62,17 +65,17 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader for the app in `dir` with the environment `env` (see [`EnvVars::load`]):
-    /// reads `rhapi.toml` between the `layers`, builds the engine.
-    pub fn new(dir: &Path, layers: Layers, env: Arc<EnvVars>) -> Loader {
-        crate::env::set_current(&env);
+    /// A loader for the app in `dir` with the environment `env` (see [`EnvVars::load`]) and
+    /// the context `app`: reads `rhapi.toml` between the `layers`, builds the engine.
+    pub fn new(dir: &Path, layers: Layers, env: Arc<EnvVars>, app: Arc<AppContext>) -> Loader {
         let running = layers.cli.over(layers.base.clone());
         let settings = running.app(layers.mode);
         let mut loader = Loader {
             dir: dir.to_path_buf(),
             layers,
             running,
-            engine: Arc::new(script::engine::build(dir, &settings.limits, &env)),
+            engine: Arc::new(script::engine::build(dir, &settings.limits, &env, &app)),
+            app,
             settings,
             config_error: None,
             env,
@@ -88,7 +91,7 @@ impl Loader {
     /// Reads `.env` again and rebuilds the engine (env values are part of it).
     pub fn reload_env(&mut self) {
         self.env = Arc::new(EnvVars::load(&self.dir, self.settings.mode));
-        crate::env::set_current(&self.env);
+        self.app.set_env(&self.env);
         // `DATABASE_URL` may have moved the database into the public folder.
         self.reload_config();
         self.rebuild_engines();
@@ -134,6 +137,7 @@ impl Loader {
             &self.dir,
             &self.settings.limits,
             &self.env,
+            &self.app,
         ));
         self.engines.clear();
     }
@@ -143,13 +147,13 @@ impl Loader {
         if max_operations == self.settings.limits.max_operations {
             return Arc::clone(&self.engine);
         }
-        let (dir, env) = (&self.dir, &self.env);
+        let (dir, env, app) = (&self.dir, &self.env, &self.app);
         let mut limits = self.settings.limits.clone();
         limits.max_operations = max_operations;
         Arc::clone(
             self.engines
                 .entry(max_operations)
-                .or_insert_with(|| Arc::new(script::engine::build(dir, &limits, env))),
+                .or_insert_with(|| Arc::new(script::engine::build(dir, &limits, env, app))),
         )
     }
 

@@ -98,7 +98,7 @@ fn on_events(app: &App, events: &[DebouncedEvent]) {
         report.routes
     );
     for err in &report.errors {
-        tracing::error!("{}", crate::env::redact(&err.to_string()));
+        tracing::error!("{}", app.context.redact(&err.to_string()));
     }
 }
 
@@ -120,7 +120,8 @@ fn on_migrations(app: &App, paths: &[PathBuf]) {
         );
         return;
     }
-    match crate::db::migrate::apply(&app.dir, &app.snapshot().env.0) {
+    let databases = &app.context.databases;
+    match crate::db::migrate::apply(&app.dir, &app.snapshot().env.0, databases) {
         Ok(applied) => {
             let applied: Vec<String> = applied.iter().map(|n| format!("migrations/{n}")).collect();
             let old: Vec<&String> = names.iter().filter(|n| !applied.contains(n)).collect();

@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
+use crate::app_context::AppContext;
 use crate::env::EnvVars;
 use crate::script::context::{self, TIMEOUT_TOKEN};
 
 /// Registers every battery module with `engine`, for the app in `app_dir`.
-pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>) {
-    engine.register_static_module("db", db::module(app_dir, env).into());
+pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &Arc<AppContext>) {
+    engine.register_static_module("db", db::module(app_dir, env, app).into());
     engine.register_static_module("crypto", crypto::module().into());
     engine.register_static_module("http", http::module().into());
     engine.register_static_module("jwt", jwt::module().into());

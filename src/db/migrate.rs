@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::database::in_transaction;
-use super::{databases, Database, DbError, Target};
+use super::{Database, Databases, DbError, Target};
 use crate::app_files::{AppFiles, Kind};
 use crate::env::EnvVars;
 
@@ -15,12 +15,12 @@ const STATEMENT_BUDGET: Duration = Duration::from_secs(60);
 /// Applies the app's migrations to the database `env` names (at start, on reload and for
 /// `rhapi migrate`); returns the files applied now. An app without `migrations/` is left
 /// alone. The error is a message with env values redacted.
-pub fn apply(app_dir: &Path, env: &EnvVars) -> Result<Vec<String>, String> {
+pub fn apply(app_dir: &Path, env: &EnvVars, databases: &Databases) -> Result<Vec<String>, String> {
     let target = Target::from_env(app_dir, env).map_err(|err| err.to_string())?;
     if !app_dir.join("migrations").is_dir() {
         return Ok(Vec::new());
     }
-    let db = databases().open(&target).map_err(|err| err.to_string())?;
+    let db = databases.open(&target).map_err(|err| err.to_string())?;
     run(app_dir, &db).map_err(|err| crate::env::redact(&err.to_string()))
 }
 

@@ -312,7 +312,7 @@ fn resolve(
                 return Err(Box::new(preflight));
             }
             log_script_error(req, err);
-            return Err(Box::new(script_error_response(err, settings.is_dev())));
+            return Err(Box::new(script_error_response(req, err, settings.is_dev())));
         }
     };
     if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
@@ -324,7 +324,7 @@ fn resolve(
             Ok(middleware) => chain.push(Arc::clone(middleware)),
             Err(err) => {
                 log_script_error(req, err);
-                return Err(Box::new(script_error_response(err, settings.is_dev())));
+                return Err(Box::new(script_error_response(req, err, settings.is_dev())));
             }
         }
     }

@@ -27,7 +27,7 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
         }
         Reply::Failed(err) => {
             log_script_error(req, &err);
-            script_error_response(&err, dev)
+            script_error_response(req, &err, dev)
         }
         Reply::Busy => {
             tracing::error!("{} {}: no room for another run", req.method(), req.path());
@@ -98,10 +98,10 @@ pub fn stream_response(stream: Stream, req: &HttpRequest, slot: InFlightSlot) ->
 }
 
 /// 500 for a script that failed to load or run: details in `dev`, nothing in `start`.
-pub fn script_error_response(err: &ScriptError, dev: bool) -> HttpResponse {
+pub fn script_error_response(req: &HttpRequest, err: &ScriptError, dev: bool) -> HttpResponse {
     if dev {
         let mut body = err.to_json();
-        body["error"] = crate::env::redact(&err.message).into();
+        body["error"] = redact(req, &err.message).into();
         json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
     } else {
         error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -115,9 +115,17 @@ pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
         "{} {}: {}",
         req.method(),
         req.path(),
-        crate::env::redact(&err.to_string())
+        redact(req, &err.to_string())
     );
     tracing::error!("{}", crate::logging::escape(&line));
+}
+
+/// `text` without the secrets of the app that answers `req`.
+fn redact(req: &HttpRequest, text: &str) -> String {
+    match req.app_data::<actix_web::web::Data<super::Shared>>() {
+        Some(shared) => shared.app.context.redact(text),
+        None => crate::env::redact(text),
+    }
 }
 
 fn status_code(status: u16) -> StatusCode {

@@ -70,7 +70,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
         let env = Arc::new(EnvVars::default());
-        let engine = crate::script::engine::build(dir.path(), &Limits::default(), &env);
+        let app = crate::app_context::AppContext::new(&env);
+        let engine = crate::script::engine::build(dir.path(), &Limits::default(), &env, &app);
         let found = native_functions(&engine).join("\n") + "\n";
         let listed =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/functions.txt");

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use rhai::Dynamic;
 
+use crate::env::EnvVars;
+
 /// Thrown by the progress callback when the request's time budget is spent.
 pub const TIMEOUT_TOKEN: &str = "rhapi:timeout";
 /// Thrown by the progress callback when the run holds more memory than its budget.
@@ -27,6 +29,8 @@ struct RunContext {
     file: Option<Arc<str>>,
     /// Why the run must end at its next operation, found outside the progress callback.
     tripped: Option<&'static str>,
+    /// The run's environment: the secrets its messages are redacted of.
+    env: Option<Arc<EnvVars>>,
 }
 
 thread_local! {
@@ -55,8 +59,14 @@ pub enum LogLevel {
 pub struct RunGuard(());
 
 impl RunGuard {
-    /// Starts a run of `file` that must end by `deadline` and may keep `max_memory` bytes.
-    pub fn enter(file: Arc<str>, deadline: Instant, max_memory: usize) -> RunGuard {
+    /// Starts a run of `file` with `env` that must end by `deadline` and may keep
+    /// `max_memory` bytes.
+    pub fn enter(
+        file: Arc<str>,
+        env: &Arc<EnvVars>,
+        deadline: Instant,
+        max_memory: usize,
+    ) -> RunGuard {
         let ceiling = crate::memory::thread_allocated()
             .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
         MEMORY_CEILING.with(|c| c.set(ceiling));
@@ -66,6 +76,7 @@ impl RunGuard {
                 slice_end: Some(Instant::now() + crate::executor::SLICE),
                 file: Some(file),
                 tripped: None,
+                env: Some(Arc::clone(env)),
             }
         });
         RunGuard(())
@@ -84,7 +95,6 @@ pub struct Saved {
     context: RunContext,
     /// Bytes the run may still allocate (hugely negative when it was tripped).
     memory_left: isize,
-    transaction: crate::batteries::db::SavedTransaction,
 }
 
 impl crate::executor::RunState for Saved {
@@ -94,7 +104,6 @@ impl crate::executor::RunState for Saved {
         Saved {
             context: CONTEXT.with(|c| std::mem::take(&mut *c.borrow_mut())),
             memory_left: ceiling.saturating_sub(crate::memory::thread_allocated()),
-            transaction: crate::batteries::db::SavedTransaction::take(),
         }
     }
 
@@ -103,13 +112,11 @@ impl crate::executor::RunState for Saved {
         let Saved {
             mut context,
             memory_left,
-            transaction,
         } = self;
         context.slice_end = Some(Instant::now() + crate::executor::RESUMED_SLICE);
         CONTEXT.with(|c| *c.borrow_mut() = context);
         MEMORY_CEILING
             .with(|c| c.set(crate::memory::thread_allocated().saturating_add(memory_left)));
-        transaction.restore();
     }
 }
 
@@ -212,6 +219,11 @@ pub fn tick() -> Option<Dynamic> {
         return None;
     }
     progress(0)
+}
+
+/// The environment of the run on this thread (`None` outside a run).
+pub fn env() -> Option<Arc<EnvVars>> {
+    CONTEXT.with(|c| c.borrow().env.clone())
 }
 
 /// Time left in this run's budget (`None` outside a run).

@@ -11,12 +11,13 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallCon
 use super::context::{self, LogLevel};
 use super::modules::PagesResolver;
 use super::res::Res;
+use crate::app_context::AppContext;
 use crate::env::{EnvMap, EnvVars};
 use crate::settings::Limits;
 
-/// Builds the engine for the app in `app_dir`. It is rebuilt when `.env` changes, since
-/// `env::NAME` values are part of it.
-pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
+/// Builds the engine for the app in `app_dir`, whose context is `app`. It is rebuilt when
+/// `.env` changes, since `env::NAME` values are part of it.
+pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>, app: &Arc<AppContext>) -> Engine {
     // Rhai's built-ins ask before they allocate in proportion to their arguments.
     rhai::reserve::set_reserve_hook(context::reserve);
     rhai::reserve::set_tick_hook(context::tick);
@@ -45,7 +46,8 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
         });
     // What `catch (e)` binds never holds a secret, whatever error it was made from
     // (vendor/rhai/PATCHES.md, patch 9).
-    engine.on_catch(crate::env::redact_value);
+    let secrets = Arc::clone(env);
+    engine.on_catch(move |value| secrets.redact_value(value));
     // No code from strings at run time: every script is compiled, located and limited.
     engine.disable_symbol("eval");
     engine.set_module_resolver(PagesResolver::new(app_dir));
@@ -55,7 +57,7 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
     Res::register(&mut engine);
     super::stream::register(&mut engine);
     EnvMap::register(&mut engine);
-    crate::batteries::register(&mut engine, app_dir, env);
+    crate::batteries::register(&mut engine, app_dir, env, app);
     engine
 }
 

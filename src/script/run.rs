@@ -14,7 +14,7 @@ use super::errors::{classify, Failure};
 use super::methods::{self, Target};
 use super::res::{encode_value, Res, ScriptResponse};
 use super::stream::{Stream, CLIENT_CLOSED, SHUTTING_DOWN};
-use crate::env::EnvMap;
+use crate::env::{EnvMap, EnvVars};
 use crate::error::ScriptError;
 use crate::executor::Ran;
 
@@ -68,8 +68,9 @@ impl Call {
     /// when it ends, or when it starts streaming its response (it goes on, detached).
     pub async fn start(self, req: Dynamic) -> Outcome {
         let file = Arc::clone(&self.script.file);
-        let ran =
-            crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after_stream);
+        let env = Arc::clone(&self.env.0);
+        let after = move |reply| after_stream(reply, &env);
+        let ran = crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after);
         match ran.await {
             Ran::Finished(reply) => Outcome::Reply(reply),
             Ran::HandedOut(handed) => match handed.downcast::<Stream>() {
@@ -83,7 +84,12 @@ impl Call {
 
     /// Runs the call on this thread (in its coroutine) with `req`.
     pub fn run(&self, req: Dynamic) -> Reply {
-        let _guard = RunGuard::enter(self.script.file.clone(), self.deadline, self.max_memory);
+        let _guard = RunGuard::enter(
+            self.script.file.clone(),
+            &self.env.0,
+            self.deadline,
+            self.max_memory,
+        );
         let res = Res::default();
         // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
         let mut args = Vec::with_capacity(self.target.arity);
@@ -203,7 +209,7 @@ fn panicked(file: &str) -> ScriptError {
 }
 
 /// What a run ended with after its stream started: only errors matter (they are logged).
-fn after_stream(reply: Option<Reply>) {
+fn after_stream(reply: Option<Reply>, env: &EnvVars) {
     let err = match reply {
         Some(Reply::Failed(err) | Reply::Timeout(err)) => err.to_string(),
         Some(_) => return,
@@ -211,7 +217,7 @@ fn after_stream(reply: Option<Reply>) {
     };
     tracing::error!(
         "{} (after the response started streaming)",
-        crate::logging::clean(&err)
+        crate::logging::escape(&env.redact(&err))
     );
 }
 

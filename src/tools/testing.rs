@@ -154,9 +154,9 @@ fn test_layers(limits: &Limits) -> Layers {
 /// Routes that do not load are said once, before the tests (their requests answer 500).
 fn report_route_errors(dir: &Path, limits: &Limits) {
     let env = Arc::new(EnvVars::for_tests(dir, "sqlite::memory-unused"));
-    let (_app, report) = App::load_with_env(dir, test_layers(limits), env);
+    let (_app, report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
     for err in &report.errors {
-        eprintln!("warning: {}", crate::env::redact(&err.to_string()));
+        eprintln!("warning: {}", env.redact(&err.to_string()));
     }
 }
 
@@ -227,7 +227,8 @@ fn run_file_in(
     options: &TestOptions,
 ) -> Vec<TestOutcome> {
     let limits = &options.limits;
-    let engine = test_engine(dir, limits, &env);
+    let (app, _report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
+    let engine = test_engine(dir, limits, &env, &app.context);
     crate::script::modules::start_loading(file);
     let compiled = engine.compile_into_self_contained(&Scope::new(), source);
     let _ = crate::script::modules::finish_loading();
@@ -244,8 +245,7 @@ fn run_file_in(
         return Vec::new();
     }
 
-    let (app, _report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
-    if let Err(err) = crate::db::migrate::apply(dir, &env) {
+    if let Err(err) = crate::db::migrate::apply(dir, &env, &app.context.databases) {
         return file_failure(display, format!("migrations: {err}"));
     }
     let server = crate::http::Shared::new(Arc::new(app));
@@ -258,7 +258,7 @@ fn run_file_in(
 
     let outcomes = tests
         .into_iter()
-        .map(|name| run_test(&engine, &ast, display, &name, limits))
+        .map(|name| run_test(&engine, &ast, display, &name, limits, &env))
         .collect();
 
     HARNESS.with(|h| *h.borrow_mut() = None);
@@ -283,14 +283,21 @@ fn test_names(ast: &AST, filter: Option<&str>) -> Vec<String> {
     tests.into_iter().map(|(_, name)| name).collect()
 }
 
-fn run_test(engine: &Engine, ast: &AST, display: &str, name: &str, limits: &Limits) -> TestOutcome {
+fn run_test(
+    engine: &Engine,
+    ast: &AST,
+    display: &str,
+    name: &str,
+    limits: &Limits,
+    env: &EnvVars,
+) -> TestOutcome {
     let started = Instant::now();
     DEADLINE.with(|d| d.set(Some(started + limits.timeout)));
     let options = crate::script::run::call_options();
     let result = engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, name, ());
     DEADLINE.with(|d| d.set(None));
     let failure = result.err().map(|err| {
-        let (mut location, message) = failure_message(&err, display, limits);
+        let (mut location, message) = failure_message(&err, display, limits, env);
         // Budget errors come without a position: point at the test.
         if location.line.is_none() {
             if let Some(f) = ast.iter_fn_def().find(|f| f.name == name) {
@@ -312,6 +319,7 @@ fn failure_message(
     err: &EvalAltResult,
     display: &str,
     limits: &Limits,
+    env: &EnvVars,
 ) -> (crate::error::Location, String) {
     let located = locate(err, display);
     let message = match err.unwrap_inner() {
@@ -327,7 +335,7 @@ fn failure_message(
             "timed out (504): over the operations budget of a test (--max-operations {})",
             limits.max_operations
         ),
-        _ => crate::env::redact(&located.message),
+        _ => env.redact(&located.message),
     };
     (located.location, message)
 }
@@ -342,8 +350,13 @@ thread_local! {
 
 /// The engine test files run on: the routes' engine (batteries, `env::`, `print`), the test
 /// functions, and a progress callback that enforces the test's own budget.
-fn test_engine(dir: &Path, limits: &Limits, env: &Arc<EnvVars>) -> Engine {
-    let mut engine = crate::script::engine::build(dir, limits, env);
+fn test_engine(
+    dir: &Path,
+    limits: &Limits,
+    env: &Arc<EnvVars>,
+    app: &Arc<crate::app_context::AppContext>,
+) -> Engine {
+    let mut engine = crate::script::engine::build(dir, limits, env, app);
     engine.on_progress(|ops| {
         if ops & 0xFF != 0 {
             return None;

@@ -3,11 +3,10 @@
 //! transactions, on the database layer ([`crate::db`]).
 //!
 //! What is here binds the layer to scripts: the Rhai functions, and a `db::transaction`'s
-//! connection kept with its run (on the thread while it runs, in [`SavedTransaction`]
-//! while it is suspended). The pools live in the layer's registry, not in the engine: the
+//! connection kept with its run (a [`RunLocal`] the executor saves and restores with the
+//! run). The pools live in the app's registry ([`AppContext`]), not in the engine: the
 //! engine is rebuilt when `.env` changes, and the pools survive that.
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,14 +14,18 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, FnPtr, Map, Module, NativeCallContext};
 
 use super::{at, budget, budget_spent, script_error, timed_out, ScriptResult};
-use crate::db::{databases, Conn, Connection, Database, DbError, Dialect, Executed, Target};
+use crate::app_context::AppContext;
+use crate::db::{Conn, Connection, Database, DbError, Dialect, Executed, Target};
 use crate::db::{Row, ROLLBACK_ALLOWANCE};
 use crate::env::EnvVars;
+use crate::executor::RunLocal;
 
 /// The database of one engine build: resolved from `DATABASE_URL` when the engine is built,
 /// opened on first use.
 struct Handle {
     target: Result<Target, String>,
+    /// The app whose databases it opens from.
+    app: Arc<AppContext>,
     db: OnceLock<Arc<Database>>,
 }
 
@@ -32,7 +35,7 @@ impl Handle {
             return Ok(Arc::clone(db));
         }
         let target = self.target.clone().map_err(DbError::Config)?;
-        let db = databases().open(&target)?;
+        let db = self.app.databases.open(&target)?;
         Ok(Arc::clone(self.db.get_or_init(|| db)))
     }
 }
@@ -55,22 +58,17 @@ impl Drop for Tx {
     }
 }
 
-thread_local! {
-    static TX: RefCell<Option<Tx>> = const { RefCell::new(None) };
-}
+/// The transaction of the run in progress, if it opened one; the executor keeps it with
+/// the run while it is suspended.
+static TX: RunLocal<Tx> = RunLocal::new();
 
-/// A suspended run's open transaction, kept with the run while other runs use the thread.
-pub struct SavedTransaction(Option<Tx>);
-
-impl SavedTransaction {
-    /// Takes this thread's transaction out (its run suspends).
-    pub fn take() -> SavedTransaction {
-        SavedTransaction(TX.with(|tx| tx.borrow_mut().take()))
-    }
-
-    /// Puts it back (its run resumed).
-    pub fn restore(self) {
-        TX.with(|tx| *tx.borrow_mut() = self.0);
+/// Makes `tx` the run's transaction (`None`: it has none).
+fn put(tx: Option<Tx>) {
+    match tx {
+        Some(tx) => {
+            TX.set(tx);
+        }
+        None => drop(TX.take()),
     }
 }
 
@@ -102,11 +100,11 @@ fn with_conn<T: Send + 'static>(
 ) -> ScriptResult<T> {
     let budget = budget()?;
     let db = handle.database().map_err(|err| to_script(call, err))?;
-    let mut tx = TX.with(|tx| tx.borrow_mut().take());
+    let mut tx = TX.take();
     let ours = tx.as_ref().is_none_or(|tx| Arc::ptr_eq(&tx.db, &db));
     if !ours {
         // Another database's transaction: leave it for its own calls.
-        TX.with(|slot| *slot.borrow_mut() = tx.take());
+        put(tx.take());
     }
     if db.dialect() == Dialect::Sqlite {
         let quick = budget.min(SQLITE_INLINE);
@@ -121,7 +119,7 @@ fn with_conn<T: Send + 'static>(
             Some(Err(DbError::Timeout(_))) | None => {}
             Some(result) => {
                 if tx.is_some() {
-                    TX.with(|slot| *slot.borrow_mut() = tx);
+                    put(tx);
                 }
                 return result.map_err(|err| to_script(call, err));
             }
@@ -138,7 +136,7 @@ fn with_conn<T: Send + 'static>(
         })?,
     };
     if tx.is_some() {
-        TX.with(|slot| *slot.borrow_mut() = tx);
+        put(tx);
     }
     result.map_err(|err| to_script(call, err))
 }
@@ -159,7 +157,7 @@ struct UnwindGuard;
 impl Drop for UnwindGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            if let Some(mut tx) = TX.with(|tx| tx.borrow_mut().take()) {
+            if let Some(mut tx) = TX.take() {
                 tx.conn.discard();
             }
         }
@@ -186,12 +184,12 @@ const TX_CALL: &str = "db::transaction";
 /// Opens the transaction (depth 0) or a savepoint inside the running one, and leaves it in
 /// [`TX`] for the calls inside; returns its depth.
 fn begin(db: &Arc<Database>, budget: Duration) -> ScriptResult<usize> {
-    let current = TX.with(|tx| tx.borrow_mut().take());
+    let current = TX.take();
     let mut tx = match current {
         Some(tx) if Arc::ptr_eq(&tx.db, db) => tx,
         other => {
-            TX.with(|slot| *slot.borrow_mut() = other);
-            if TX.with(|slot| slot.borrow().is_some()) {
+            put(other);
+            if TX.with(|tx| tx.is_some()) {
                 return Err(script_error(
                     "db::transaction: another database's transaction is in progress",
                 ));
@@ -218,19 +216,19 @@ fn begin(db: &Arc<Database>, budget: Duration) -> ScriptResult<usize> {
     })?;
     if let Err(err) = begun {
         if depth > 0 {
-            TX.with(|slot| *slot.borrow_mut() = Some(tx));
+            put(Some(tx));
         }
         return Err(to_script(TX_CALL, err));
     }
     tx.depth += 1;
-    TX.with(|slot| *slot.borrow_mut() = Some(tx));
+    put(Some(tx));
     Ok(depth)
 }
 
 /// Commits (or releases the savepoint at `depth`) when the body succeeded, rolls back
 /// otherwise; an outer transaction goes back to [`TX`].
 fn finish(depth: usize, succeeded: bool) -> ScriptResult<()> {
-    let Some(mut tx) = TX.with(|slot| slot.borrow_mut().take()) else {
+    let Some(mut tx) = TX.take() else {
         return Err(script_error("db::transaction: the transaction was lost"));
     };
     tx.depth -= 1;
@@ -256,7 +254,7 @@ fn finish(depth: usize, succeeded: bool) -> ScriptResult<()> {
     })?;
     let outcome = outcome.map_err(|err| to_script(TX_CALL, err));
     if depth > 0 {
-        TX.with(|slot| *slot.borrow_mut() = Some(tx));
+        put(Some(tx));
     }
     outcome
 }
@@ -285,8 +283,9 @@ fn rows_to_array(rows: Vec<Row>) -> Array {
 }
 
 /// The `db` module for an engine built for `app_dir` with `env`.
-pub fn module(app_dir: &Path, env: &EnvVars) -> Module {
+pub fn module(app_dir: &Path, env: &EnvVars, app: &Arc<AppContext>) -> Module {
     let handle = Arc::new(Handle {
+        app: Arc::clone(app),
         target: Target::from_env(app_dir, env).map_err(|err| match err {
             DbError::Config(message) => message,
             other => other.to_string(),

@@ -1,0 +1,47 @@
+//! What one app owns that its engine, its runs and its server reach: the secrets to redact
+//! (its current environment) and its databases; the metrics, the publish/subscribe hub and
+//! the job queue join them when they come. One per [`crate::app::App`], handed to the
+//! engine builder and the loader, as axum hands a router its state: two apps in one
+//! process (`rhapi test` loads one per test file, in parallel) share nothing here.
+//!
+//! What stays process-wide, on purpose: the database threads and the CPU threads (threads
+//! are the process's to spend, and an app each would multiply them), and the log (one
+//! stderr, batched; `logging.rs`).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::db::Databases;
+use crate::env::EnvVars;
+
+pub struct AppContext {
+    /// The app's environment as last loaded: the secrets its messages are redacted of.
+    secrets: ArcSwap<EnvVars>,
+    /// The app's open databases and their pools, kept across reloads.
+    pub databases: Databases,
+}
+
+impl AppContext {
+    pub fn new(env: &Arc<EnvVars>) -> Arc<AppContext> {
+        Arc::new(AppContext {
+            secrets: ArcSwap::new(Arc::clone(env)),
+            databases: Databases::default(),
+        })
+    }
+
+    /// The environment changed (`.env` was edited): redact its values from now on.
+    pub fn set_env(&self, env: &Arc<EnvVars>) {
+        self.secrets.store(Arc::clone(env));
+    }
+
+    /// `text` with the app's secret values replaced by `[redacted]`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.load().redact(text)
+    }
+
+    /// The environment the app's secrets come from.
+    pub fn env(&self) -> Arc<EnvVars> {
+        self.secrets.load_full()
+    }
+}
