@@ -2,6 +2,7 @@
 //!
 //! This file only parses the command line and hands over to [`cli`].
 
+mod analysis;
 mod app;
 mod batteries;
 mod cli;

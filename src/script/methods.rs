@@ -6,7 +6,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::HttpResponse;
 
-use super::compile::{RouteScript, METHODS};
+use super::compile::RouteScript;
+use crate::analysis::METHODS;
 use crate::error::error_response;
 
 /// The function a request calls.
