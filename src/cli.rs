@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::analysis::METHODS;
 use crate::app::{App, LoadReport, Route};
-use crate::script::compile::METHODS;
 use crate::settings::{parse_duration, parse_size, Layers, Limits, Mode, Overrides, ServeSettings};
 
 /// Serve `pages/api/*.rhai` as HTTP API routes, like Next.js API routes.
@@ -327,7 +327,7 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     let (app, report) = load_for_inspection(dir)?;
-    print_lint_warnings(&app.dir);
+    crate::tools::lint::print_warnings(&app.dir);
     let migrations = crate::db::migrate::check(&app.dir);
     for err in &migrations {
         eprintln!("error: {}", crate::env::redact(&err.to_string()));
@@ -406,20 +406,4 @@ fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// `check`'s warnings (exit code unchanged): route functions whose last statement drops
-/// the value it seems to return.
-fn print_lint_warnings(dir: &Path) {
-    for file in crate::routes::scan(dir).unwrap_or_default() {
-        let Ok(source) = std::fs::read_to_string(&file.path) else {
-            continue;
-        };
-        for warning in crate::tools::lint::route_warnings(&source) {
-            eprintln!(
-                "warning: {}:{}:{}: {}",
-                file.display, warning.line, warning.column, warning.message
-            );
-        }
-    }
 }

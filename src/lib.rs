@@ -1,6 +1,7 @@
 //! rhapi: serve `pages/api/*.rhai` as HTTP API routes. The binary (`main.rs`) only parses
 //! the command line and calls [`cli::run`]; docs/design.md walks through the modules.
 
+mod analysis;
 mod app;
 mod app_context;
 mod app_files;

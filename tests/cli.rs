@@ -177,6 +177,19 @@ fn check_reports_every_broken_file() {
     }
 }
 
+/// A JavaScript habit, `'hello'` for a string: a bad character literal in Rhai. `check`
+/// used to panic reading it for its warnings; it reports the compile error instead.
+#[test]
+fn check_reports_a_single_quoted_string_without_a_panic() {
+    let app = TestApp::new();
+    app.write("pages/api/quote.rhai", "fn GET() { 'hello' }\n");
+    let output = app.run("check");
+    let text = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("pages/api/quote.rhai:1:12"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
 #[test]
 fn start_refuses_an_app_with_a_compile_error() {
     let app = app_with_compile_error();

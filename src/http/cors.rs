@@ -7,7 +7,7 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::add_vary;
-use crate::script::compile::METHODS;
+use crate::analysis::METHODS;
 use crate::settings::CorsSettings;
 
 /// The value of `Access-Control-Allow-Origin` for this request, if its origin is allowed:

@@ -4,10 +4,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{Engine, Scope, AST};
+use rhai::{Engine, Scope, Token, AST};
 
 use super::errors::locate;
 use super::modules;
+use crate::analysis::lexer::lex_with;
+use crate::analysis::outline::{functions, imports};
+use crate::analysis::route_shape::{RouteFunction, MAX_ARITY, METHODS};
+use crate::analysis::{Position, SourceFile};
 use crate::error::ScriptError;
 
 impl RouteScript {
@@ -19,12 +23,6 @@ impl RouteScript {
         Some((pos.line()?, pos.position()?))
     }
 }
-
-/// The method functions a route file may define, in `Allow` order.
-pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-/// Handler functions take `req`, `res` and `env`, in that order, all optional.
-const MAX_ARITY: usize = 3;
 
 /// A compiled route, ready to run. Shared by every request that uses this version.
 pub struct RouteScript {
@@ -56,7 +54,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
     let result = engine.compile_into_self_contained(&Scope::new(), source);
     let deps = modules::finish_loading();
     let result = result
-        .map_err(|err| locate_import(locate(&err, display), display, source))
+        .map_err(|err| locate_import(locate(&err, display), display, engine, source))
         .and_then(|mut ast| {
             ast.set_source(display);
             describe(ast, display)
@@ -65,19 +63,23 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
 }
 
 /// Imports are resolved without a position; an import error names its path, so point at
-/// the `import` line that holds that path.
-fn locate_import(mut err: ScriptError, display: &str, source: &str) -> ScriptError {
+/// the `import` that holds that path.
+fn locate_import(
+    mut err: ScriptError,
+    display: &str,
+    engine: &Engine,
+    source: &str,
+) -> ScriptError {
     if err.location.line.is_some() || err.location.file != display {
         return err;
     }
-    let found = source.lines().enumerate().find_map(|(i, line)| {
-        let column = line.find("import")?;
-        let path = line[column..].split('"').nth(1)?;
-        err.message.contains(path).then_some((i + 1, column + 1))
-    });
-    if let Some((line, column)) = found {
-        err.location.line = Some(line);
-        err.location.column = Some(column);
+    let tokens = lex_with(engine, source).tokens;
+    let found = imports(&tokens)
+        .into_iter()
+        .find(|import| err.message.contains(&import.path));
+    if let Some(import) = found {
+        err.location.line = Some(import.at.line);
+        err.location.column = Some(import.at.column);
     }
     err
 }
@@ -87,14 +89,11 @@ fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
     let mut handler = None;
     let mut middleware = None;
     for f in ast.iter_functions() {
-        let slot = if f.name == "handler" {
-            &mut handler
-        } else if f.name == "middleware" {
-            &mut middleware
-        } else if let Some(i) = METHODS.iter().position(|m| *m == f.name) {
-            &mut methods[i]
-        } else {
-            continue;
+        let slot = match RouteFunction::of(f.name) {
+            Some(RouteFunction::Method(i)) => &mut methods[i],
+            Some(RouteFunction::Handler) => &mut handler,
+            Some(RouteFunction::Middleware) => &mut middleware,
+            None => continue,
         };
         if f.params.len() > MAX_ARITY {
             return Err(ScriptError::in_file(
@@ -130,108 +129,33 @@ fn without_trailing_values(engine: &Engine, source: &str) -> String {
     if braces.is_empty() {
         return source.to_string();
     }
-    let mut out = String::with_capacity(source.len() + 2 * braces.len());
-    for (number, line) in source.split_inclusive('\n').enumerate() {
-        let mut columns: Vec<usize> = braces
-            .iter()
-            .filter(|(l, _)| *l == number + 1)
-            .map(|(_, c)| *c)
-            .collect();
-        columns.sort_unstable();
-        for (column, ch) in line.chars().enumerate() {
-            if columns.binary_search(&(column + 1)).is_ok() {
-                out.push_str("()");
-            }
-            out.push(ch);
-        }
+    let file = SourceFile::new("", source);
+    let mut offsets: Vec<usize> = braces.into_iter().filter_map(|b| file.offset(b)).collect();
+    offsets.sort_unstable();
+    let mut out = String::with_capacity(source.len() + 2 * offsets.len());
+    let mut done = 0;
+    for offset in offsets {
+        out.push_str(&source[done..offset]);
+        out.push_str("()");
+        done = offset;
     }
+    out.push_str(&source[done..]);
     out
 }
 
-/// (line, column) of the closing `}` of each top-level route function (method, `handler`
-/// or `middleware`) whose last token before that brace is `;`.
-fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<(usize, usize)> {
-    use rhai::Token;
-
-    let mut found = Vec::new();
-    let mut after_fn = false;
-    let mut route_fn: Option<bool> = None;
-    let mut previous_semicolon = false;
-    for lexed in lex(engine, source) {
-        let is_semicolon = matches!(lexed.token, Token::SemiColon);
-        match lexed.token {
-            Token::Fn if lexed.depth == 0 => after_fn = true,
-            Token::Identifier(name) if after_fn => {
-                after_fn = false;
-                route_fn = Some(
-                    matches!(name.as_str(), "handler" | "middleware")
-                        || METHODS.contains(&name.as_str()),
-                );
-            }
-            Token::RightBrace if lexed.depth == 0 && !lexed.closes_interpolation => {
-                if route_fn == Some(true) && previous_semicolon {
-                    if let (Some(line), Some(column)) = (lexed.pos.line(), lexed.pos.position()) {
-                        found.push((line, column));
-                    }
-                }
-                route_fn = None;
-            }
-            _ => {}
-        }
-        previous_semicolon = is_semicolon;
-    }
-    found
-}
-
-/// A token of a Rhai source, where it is, and the brace depth after it.
-pub struct Lexed {
-    pub token: rhai::Token,
-    pub pos: rhai::Position,
-    /// Open `{` (blocks, maps, `${` of template strings) after this token.
-    pub depth: usize,
-    /// This `}` closes a `${` of a template string (not a block or a map).
-    pub closes_interpolation: bool,
-}
-
-/// The tokens of a Rhai source, lexed as the parser lexes them: after the `}` closing a
-/// `${`, the lexer is told to go back to the template string's text. For reading scripts
-/// without running them (the trailing-`;` rule here, `rhapi check` and `rhapi openapi`).
-pub fn lex(engine: &Engine, source: &str) -> Vec<Lexed> {
-    use rhai::Token;
-
-    let inputs = [source];
-    let (mut stream, control) = engine.lex(&inputs);
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    // Depths at which a `${` of a template string opened: the `}` that brings the depth
-    // back there returns the lexer to the string's text.
-    let mut interpolations: Vec<usize> = Vec::new();
-    for (token, pos) in stream.by_ref() {
-        let mut closes_interpolation = false;
-        match &token {
-            Token::EOF | Token::LexError(_) => break,
-            // `` `a ${`` lexes as `InterpolatedString("a ")` followed by a `{` token of its
-            // own (see rhai's `parse_string_literal`): the `{` counts the depth.
-            Token::InterpolatedString(_) => interpolations.push(depth),
-            Token::LeftBrace | Token::MapStart => depth += 1,
-            Token::RightBrace => {
-                depth = depth.saturating_sub(1);
-                if interpolations.last() == Some(&depth) {
-                    interpolations.pop();
-                    control.borrow_mut().is_within_text = true;
-                    closes_interpolation = true;
-                }
-            }
-            _ => {}
-        }
-        out.push(Lexed {
-            token,
-            pos,
-            depth,
-            closes_interpolation,
-        });
-    }
-    out
+/// Where the closing `}` is of each top-level route function (method, `handler` or
+/// `middleware`) whose last token before that brace is `;`.
+fn closing_braces_after_semicolon(engine: &Engine, source: &str) -> Vec<Position> {
+    let tokens = lex_with(engine, source).tokens;
+    functions(&tokens)
+        .iter()
+        .filter(|f| f.route().is_some())
+        .filter_map(|f| {
+            let close = f.close?;
+            let before = &tokens.get(close.checked_sub(1)?)?.token;
+            (*before == Token::SemiColon).then_some(tokens[close].at)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use http::Method;
 
-use super::compile::{RouteScript, METHODS};
+use super::compile::RouteScript;
+use crate::analysis::METHODS;
 
 /// The function a request calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

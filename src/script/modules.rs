@@ -3,17 +3,18 @@
 //! depended on are recorded so that a change to a module reloads its dependents.
 
 use std::cell::RefCell;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
+use crate::analysis::imports::{ImportError, ImportResolver};
 use crate::app_files::AppFiles;
 use crate::routes::display_path;
 
 /// The module resolver the engine uses.
 pub struct PagesResolver {
     app_dir: PathBuf,
-    pages_dir: PathBuf,
+    imports: ImportResolver,
 }
 
 #[derive(Default)]
@@ -54,20 +55,16 @@ impl PagesResolver {
     pub fn new(app_dir: &Path) -> Self {
         PagesResolver {
             app_dir: app_dir.to_path_buf(),
-            pages_dir: app_dir.join("pages"),
+            imports: ImportResolver::new(app_dir),
         }
     }
 
-    fn target(&self, source: Option<&str>, path: &str) -> Option<PathBuf> {
-        let base = match source {
-            Some(source) if !source.is_empty() => self.app_dir.join(source),
-            _ => LOADING.with(|l| l.borrow().route.clone())?,
-        };
-        let mut target = base.parent()?.join(path);
-        if target.extension().is_none() {
-            target.set_extension("rhai");
+    /// The importing file: the module being compiled (`source`), else the route.
+    fn importer(&self, source: Option<&str>) -> Option<PathBuf> {
+        match source {
+            Some(source) if !source.is_empty() => Some(self.app_dir.join(source)),
+            _ => LOADING.with(|l| l.borrow().route.clone()),
         }
-        Some(normalize(&target))
     }
 }
 
@@ -79,16 +76,19 @@ impl ModuleResolver for PagesResolver {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let Some(target) = self.target(source, path) else {
-            return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into());
+        let resolved = match self.importer(source) {
+            Some(importer) => self.imports.resolve(&importer, path),
+            None => Err(ImportError::NoBase(path.to_string())),
         };
-        if !target.starts_with(&self.pages_dir) {
-            return Err(EvalAltResult::ErrorRuntime(
-                format!("import \"{path}\" leaves pages/: modules must live inside pages/").into(),
-                pos,
-            )
-            .into());
-        }
+        let target = match resolved {
+            Ok(target) => target,
+            Err(ImportError::NoBase(_)) => {
+                return Err(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into())
+            }
+            Err(err @ ImportError::LeavesPages(_)) => {
+                return Err(EvalAltResult::ErrorRuntime(err.to_string().into(), pos).into())
+            }
+        };
         let display = display_path(&self.app_dir, &target);
         let source = AppFiles::open(&self.app_dir).read_to_string(&target).ok();
         let in_cycle = LOADING.with(|l| {
@@ -129,19 +129,4 @@ fn load_module(
     ast.set_source(display);
     let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
     Ok(module.into())
-}
-
-/// Resolves `.` and `..` without touching the file system (the file may not exist).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }

@@ -54,12 +54,3 @@ pub mod lint;
 pub mod openapi;
 pub mod scaffold;
 pub mod testing;
-
-/// The tokens of a Rhai source with their positions, for tools that read scripts without
-/// running them (see [`crate::script::compile::lex`]).
-pub(crate) fn tokens(source: &str) -> Vec<(rhai::Token, rhai::Position)> {
-    crate::script::compile::lex(&rhai::Engine::new_raw(), source)
-        .into_iter()
-        .map(|lexed| (lexed.token, lexed.pos))
-        .collect()
-}

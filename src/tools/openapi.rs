@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use rhai::Token;
 use serde_json::{json, Map, Value};
 
+use crate::analysis::imports::ImportResolver;
+use crate::analysis::lexer::{lex, Lexed};
+use crate::analysis::outline::{functions, imports};
+use crate::analysis::{SourceFile, METHODS};
 use crate::app::{App, Route};
 use crate::routes::pattern::{Pattern, Segment};
-use crate::script::compile::METHODS;
-
-/// What `handler` answers: every method.
-const HANDLER_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 /// How deep calls into other functions and modules are followed for `throw`s.
 const MAX_CALL_DEPTH: usize = 8;
 
@@ -35,7 +35,7 @@ pub struct Description {
 /// Describes the app loaded in `app` (folder `dir`).
 pub fn describe(dir: &Path, app: &App) -> Description {
     let snapshot = app.snapshot();
-    let mut analyses = Analyses::default();
+    let mut analyses = Analyses::new(dir);
     let mut paths = Map::new();
     let mut broken = Vec::new();
     for (pattern, route) in snapshot.routes.iter() {
@@ -54,7 +54,8 @@ pub fn describe(dir: &Path, app: &App) -> Description {
             .map(|(m, _)| (*m, *m))
             .collect();
         if script.handler.is_some() {
-            for method in HANDLER_METHODS {
+            // What `handler` answers: every method.
+            for method in METHODS {
                 if !methods.iter().any(|(m, _)| *m == method) {
                     methods.push((method, "handler"));
                 }
@@ -225,19 +226,31 @@ struct Analysis {
 }
 
 /// The files read so far.
-#[derive(Default)]
 struct Analyses {
     files: HashMap<PathBuf, Analysis>,
+    /// Where the imports of the app's files point.
+    resolver: ImportResolver,
+    /// Where their text comes from.
+    app: crate::app_files::AppFiles,
 }
 
 impl Analyses {
+    fn new(app_dir: &Path) -> Self {
+        Analyses {
+            files: HashMap::new(),
+            resolver: ImportResolver::new(app_dir),
+            app: crate::app_files::AppFiles::open(app_dir),
+        }
+    }
+
     fn analysis(&mut self, file: &Path) -> &Analysis {
-        self.files.entry(file.to_path_buf()).or_insert_with(|| {
-            match std::fs::read_to_string(file) {
-                Ok(source) => analyse(file, &source),
+        let (resolver, app) = (&self.resolver, &self.app);
+        self.files
+            .entry(file.to_path_buf())
+            .or_insert_with(|| match app.read_to_string(file) {
+                Ok(source) => analyse(file, &source, resolver),
                 Err(_) => Analysis::default(),
-            }
-        })
+            })
     }
 
     fn doc(&mut self, file: &Path, function: &str) -> Vec<String> {
@@ -299,90 +312,60 @@ impl Analyses {
 
 /// Reads the functions, doc comments, throws, calls and imports of one file from its
 /// tokens (so strings and comments never confuse it).
-fn analyse(file: &Path, source: &str) -> Analysis {
-    let tokens: Vec<(Token, usize)> = super::tokens(source)
-        .into_iter()
-        .map(|(token, pos)| (token, pos.line().unwrap_or(0)))
-        .collect();
-    let lines: Vec<&str> = source.lines().collect();
+fn analyse(file: &Path, source: &str, resolver: &ImportResolver) -> Analysis {
+    let text = SourceFile::new(file.display().to_string(), source);
+    let tokens = lex(source).tokens;
     let mut analysis = Analysis::default();
-    let mut depth = 0usize;
-    let mut current: Option<String> = None;
-    let mut i = 0;
-    while i < tokens.len() {
-        let (token, line) = &tokens[i];
-        match token {
-            Token::Fn if depth == 0 => {
-                if let Some((Token::Identifier(name), _)) = tokens.get(i + 1) {
-                    let function = Function {
-                        doc: doc_above(&lines, *line),
-                        ..Function::default()
-                    };
-                    analysis.functions.insert(name.to_string(), function);
-                    current = Some(name.to_string());
-                }
-            }
-            Token::Import if depth == 0 => {
-                if let (
-                    Some((Token::StringConstant(path), _)),
-                    Some((Token::As, _)),
-                    Some((Token::Identifier(alias), _)),
-                ) = (tokens.get(i + 1), tokens.get(i + 2), tokens.get(i + 3))
-                {
-                    let mut module = file.parent().unwrap_or(file).join(path.as_str());
-                    if module.extension().is_none_or(|e| e != "rhai") {
-                        module.as_mut_os_string().push(".rhai");
-                    }
-                    analysis.imports.insert(alias.to_string(), module);
-                }
-            }
-            Token::LeftBrace | Token::MapStart => depth += 1,
-            Token::RightBrace => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    current = None;
-                }
-            }
-            Token::Throw => {
-                if let (Some(name), Some((Token::MapStart, _))) = (&current, tokens.get(i + 1)) {
-                    let (status, error) = thrown_map(&tokens[i + 2..]);
-                    if let (Some(status), Some(f)) = (status, analysis.functions.get_mut(name)) {
-                        let errors = f.throws.entry(status).or_default();
-                        errors.extend(error);
-                    }
-                }
-            }
-            Token::Identifier(name) => {
-                let call = match (tokens.get(i + 1), tokens.get(i + 2), tokens.get(i + 3)) {
-                    (
-                        Some((Token::DoubleColon, _)),
-                        Some((Token::Identifier(f), _)),
-                        Some((Token::LeftParen, _)),
-                    ) => Some((Some(name.to_string()), f.to_string())),
-                    (Some((Token::LeftParen, _)), _, _) => Some((None, name.to_string())),
-                    _ => None,
-                };
-                if let (Some(call), Some(current)) = (call, &current) {
-                    if let Some(f) = analysis.functions.get_mut(current) {
-                        f.calls.push(call);
-                    }
-                }
-            }
-            _ => {}
+    for import in imports(&tokens).into_iter().filter(|i| i.top_level) {
+        if let (Some(alias), Ok(module)) = (import.alias, resolver.resolve(file, &import.path)) {
+            analysis.imports.insert(alias, module);
         }
-        i += 1;
+    }
+    for def in functions(&tokens) {
+        let mut function = read_body(def.body(&tokens));
+        function.doc = def.doc(&text);
+        analysis.functions.insert(def.name, function);
     }
     analysis
 }
 
+/// The throws and calls of a function's body.
+fn read_body(body: &[Lexed]) -> Function {
+    let mut function = Function::default();
+    let token = |k: usize| body.get(k).map(|t| &t.token);
+    for (i, lexed) in body.iter().enumerate() {
+        match &lexed.token {
+            Token::Throw if token(i + 1) == Some(&Token::MapStart) => {
+                if let (Some(status), error) = thrown_map(&body[i + 2..]) {
+                    function.throws.entry(status).or_default().extend(error);
+                }
+            }
+            Token::Identifier(name) => {
+                let call = match (token(i + 1), token(i + 2), token(i + 3)) {
+                    (
+                        Some(Token::DoubleColon),
+                        Some(Token::Identifier(f)),
+                        Some(Token::LeftParen),
+                    ) => Some((Some(name.to_string()), f.to_string())),
+                    (Some(Token::LeftParen), _, _) => Some((None, name.to_string())),
+                    _ => None,
+                };
+                function.calls.extend(call);
+            }
+            _ => {}
+        }
+    }
+    function
+}
+
 /// `status: N` and `error: "text"` at the top level of a map literal (the tokens after
 /// its `#{`).
-fn thrown_map(tokens: &[(Token, usize)]) -> (Option<u16>, Option<String>) {
+fn thrown_map(tokens: &[Lexed]) -> (Option<u16>, Option<String>) {
     let mut depth = 0usize;
     let mut status = None;
     let mut error = None;
-    for (i, (token, _)) in tokens.iter().enumerate() {
-        match token {
+    for (i, lexed) in tokens.iter().enumerate() {
+        match &lexed.token {
             Token::LeftBrace | Token::MapStart | Token::LeftBracket | Token::LeftParen => {
                 depth += 1
             }
@@ -391,7 +374,7 @@ fn thrown_map(tokens: &[(Token, usize)]) -> (Option<u16>, Option<String>) {
             Token::RightBrace => depth -= 1,
             Token::Identifier(key) if depth == 0 => {
                 let value = match (tokens.get(i + 1), tokens.get(i + 2)) {
-                    (Some((Token::Colon, _)), Some((value, _))) => value,
+                    (Some(colon), Some(value)) if colon.token == Token::Colon => &value.token,
                     _ => continue,
                 };
                 match (key.as_str(), value) {
@@ -406,28 +389,6 @@ fn thrown_map(tokens: &[(Token, usize)]) -> (Option<u16>, Option<String>) {
         }
     }
     (status, error)
-}
-
-/// The `///` lines right above line `line` (1-based), top to bottom.
-fn doc_above(lines: &[&str], line: usize) -> Vec<String> {
-    let mut doc = Vec::new();
-    let mut at = line.saturating_sub(1);
-    while at > 0 {
-        let text = lines.get(at - 1).map_or("", |l| l.trim());
-        let Some(comment) = text.strip_prefix("///") else {
-            break;
-        };
-        doc.push(
-            comment
-                .strip_prefix(' ')
-                .unwrap_or(comment)
-                .trim_end()
-                .to_string(),
-        );
-        at -= 1;
-    }
-    doc.reverse();
-    doc
 }
 
 #[cfg(test)]
@@ -452,7 +413,8 @@ fn GET(req) {
 
 fn find(req) { throw #{ error: "gone", status: 404 }; }
 "#;
-        let analysis = analyse(Path::new("/app/pages/api/x/y.rhai"), source);
+        let resolver = ImportResolver::new(Path::new("/app"));
+        let analysis = analyse(Path::new("/app/pages/api/x/y.rhai"), source, &resolver);
         let get = &analysis.functions["GET"];
         assert_eq!(get.doc, vec!["Gets one.", "", "Longer text."]);
         assert_eq!(get.throws.keys().copied().collect::<Vec<_>>(), vec![400]);
@@ -468,7 +430,7 @@ fn find(req) { throw #{ error: "gone", status: 404 }; }
         );
         assert_eq!(
             analysis.imports["v"],
-            PathBuf::from("/app/pages/api/x/../_lib/v.rhai")
+            PathBuf::from("/app/pages/api/_lib/v.rhai")
         );
     }
 }

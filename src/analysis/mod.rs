@@ -1,0 +1,23 @@
+//! Reading Rhai source without running it, in one place: route loading (the trailing-`;`
+//! rule, import positions), `rhapi check` (lint rules) and `rhapi openapi` all read scripts
+//! through this module. It knows Rhai's tokens and what a route file looks like, and
+//! nothing of HTTP or the server. See docs/design.md, "Analysis".
+//!
+//! - [`source`]: a file's text with a line index (byte offset <-> line:column);
+//! - [`lexer`]: the tokens, as Rhai's parser lexes them; never panics;
+//! - [`outline`]: a file's top-level functions (with doc comments) and its imports;
+//! - [`route_shape`]: which functions are route functions, and the list of methods;
+//! - [`imports`]: where an `import "..."` points (relative to the file, inside `pages/`);
+//! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file.
+
+pub mod diagnostic;
+pub mod imports;
+pub mod lexer;
+pub mod outline;
+pub mod route_shape;
+pub mod rules;
+pub mod source;
+
+pub use diagnostic::Diagnostic;
+pub use route_shape::METHODS;
+pub use source::{Position, SourceFile};

@@ -1,0 +1,160 @@
+//! The lint rules of `rhapi check`, one per file. A rule looks at one route function (its
+//! name, what kind of route function it is, and its body's tokens) and returns at most one
+//! [`Diagnostic`]. Rules only warn: `check` still exits 0 on them.
+//!
+//! To add a rule: a file here with a doc comment (what it finds, and why it matters), a
+//! `pub const RULE: Rule` with a new code, a unit test, and a line in [`RULES`]; then its
+//! code in docs/reference.md (`check`).
+//!
+//! | code | finds |
+//! |---|---|
+//! | `try-catch-value` | a route function whose last statement is `try`/`catch` ([`try_catch_value`]) |
+//! | `if-without-else` | a method function whose value is an `if` without `else` ([`if_without_else`]) |
+
+pub mod if_without_else;
+pub mod try_catch_value;
+
+use rhai::Token;
+
+use super::diagnostic::Diagnostic;
+use super::lexer::{matching_brace, Lexed};
+use super::outline::functions;
+use super::route_shape::RouteFunction;
+use super::source::{Position, Range, SourceFile};
+
+/// What a rule looks at: one top-level route function of a file.
+pub struct RouteFn<'a> {
+    /// `GET`, `handler`, ...
+    pub name: &'a str,
+    pub kind: RouteFunction,
+    /// The tokens of its body, without the braces.
+    pub body: &'a [Lexed],
+}
+
+/// A lint rule: its code and its check.
+pub struct Rule {
+    /// The stable code its diagnostics carry.
+    pub code: &'static str,
+    /// The diagnostic about one route function, if any.
+    pub check: fn(&RouteFn) -> Option<Diagnostic>,
+}
+
+/// Every rule, in the order their diagnostics about one function are listed.
+pub const RULES: &[Rule] = &[try_catch_value::RULE, if_without_else::RULE];
+
+/// The diagnostics of every rule about the route functions of `source`, in source order.
+/// Any text is fine: a source that does not lex to the end is read as far as it lexes.
+pub fn check(source: &SourceFile) -> Vec<Diagnostic> {
+    let tokens = super::lexer::lex(source.text()).tokens;
+    let mut found = Vec::new();
+    for function in functions(&tokens) {
+        let Some(kind) = function.route() else {
+            continue;
+        };
+        let route_fn = RouteFn {
+            name: &function.name,
+            kind,
+            body: function.body(&tokens),
+        };
+        found.extend(RULES.iter().filter_map(|rule| (rule.check)(&route_fn)));
+    }
+    found
+}
+
+/// The tokens of the last statement of `body` (the tokens inside a block).
+pub fn last_statement(body: &[Lexed]) -> &[Lexed] {
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (k, lexed) in body.iter().enumerate() {
+        match lexed.token {
+            Token::LeftBrace | Token::MapStart | Token::LeftParen | Token::LeftBracket => {
+                depth += 1
+            }
+            Token::RightParen | Token::RightBracket => depth = depth.saturating_sub(1),
+            Token::RightBrace => {
+                depth = depth.saturating_sub(1);
+                // A block statement (`if`, `try`, loops) needs no `;`: what follows it starts
+                // a new statement unless it continues this one.
+                let continues = matches!(
+                    body.get(k + 1).map(|t| &t.token),
+                    None | Some(Token::Else | Token::Catch | Token::Period | Token::SemiColon)
+                );
+                if depth == 0 && !continues && starts_block_statement(&body[start..k]) {
+                    start = k + 1;
+                }
+            }
+            Token::SemiColon if depth == 0 => start = k + 1,
+            _ => {}
+        }
+    }
+    &body[start..]
+}
+
+fn starts_block_statement(statement: &[Lexed]) -> bool {
+    matches!(
+        statement.first().map(|t| &t.token),
+        Some(Token::If | Token::Try | Token::While | Token::Loop | Token::For | Token::Do)
+    )
+}
+
+/// Whether the block opening at `open` is closed and ends in a value (its last token is
+/// not `;`).
+pub fn block_yields_value(tokens: &[Lexed], open: usize) -> bool {
+    matching_brace(tokens, open)
+        .is_some_and(|close| close > open + 1 && tokens[close - 1].token != Token::SemiColon)
+}
+
+/// The range of a statement: from its first token to just after its last token's first
+/// character (the whole statement when it ends in `}`, as block statements do).
+pub fn statement_range(statement: &[Lexed]) -> Range {
+    let start = statement.first().map_or(Position::default(), |t| t.at);
+    let last = statement.last().map_or(start, |t| t.at);
+    Range::new(start, Position::new(last.line, last.column + 1))
+}
+
+/// [`check`] of a file holding `text`, for the rules' tests.
+#[cfg(test)]
+pub fn check_text(text: &str) -> Vec<Diagnostic> {
+    check(&SourceFile::new("pages/api/t.rhai", text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input that made the old `rhapi check` slice out of range: lexing stops at the
+    /// character literal, inside an unclosed body.
+    #[test]
+    fn a_file_that_stops_lexing_never_panics() {
+        for source in [
+            "fn GET() { 'hello' }",
+            "fn GET() {\n    let greeting = 'hello';\n    #{ greeting: greeting }\n}\n",
+            "fn GET() { try { 'hello' } catch { 1 } }",
+            "fn POST() { if a { 'hello' } }",
+            "fn GET() {",
+            "fn GET() { try {",
+            "fn GET() { if a {",
+            "fn handler",
+            "}}} fn GET() { } {{",
+            "'hello'",
+        ] {
+            let _ = check_text(source);
+        }
+        assert!(check_text("fn GET() { 'hello' }").is_empty());
+    }
+
+    #[test]
+    fn the_last_statement() {
+        let tokens = super::super::lexer::lex("a; if b { 1 } c; for x in y { } while z {}").tokens;
+        assert_eq!(last_statement(&tokens)[0].token, Token::While);
+        assert!(last_statement(&[]).is_empty());
+    }
+
+    #[test]
+    fn every_rule_has_its_own_code() {
+        let mut codes: Vec<&str> = RULES.iter().map(|r| r.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), RULES.len());
+    }
+}
