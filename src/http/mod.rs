@@ -88,6 +88,30 @@ impl Drop for OpenConnection {
     }
 }
 
+/// The listening socket rhapi was started with, if any: systemd's socket activation
+/// (`LISTEN_PID` is this process, `LISTEN_FDS` at least 1: the socket is fd 3). The host
+/// and port settings then do not apply. The tests use it too, to start each server on a
+/// port they bound themselves.
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    use std::os::fd::FromRawFd;
+    let ours = std::env::var("LISTEN_PID").is_ok_and(|pid| pid == std::process::id().to_string());
+    let fds = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok());
+    if !ours || fds.unwrap_or(0) < 1 {
+        return Ok(None);
+    }
+    // Not handed on to anything this process starts.
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    // SAFETY: whoever started rhapi handed fd 3 over as a listening socket (the protocol
+    // of LISTEN_FDS); nothing else in the process owns it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
+    listener.local_addr()?; // a TCP socket, or an error that says it is not
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
@@ -100,8 +124,11 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             .disable_signals()
             .on_connect(|_, data| {
                 data.insert(OpenConnection::new());
-            })
-            .bind((settings.hostname.as_str(), settings.port))?;
+            });
+        let http = match inherited_listener()? {
+            Some(listener) => http.listen(listener)?,
+            None => http.bind((settings.hostname.as_str(), settings.port))?,
+        };
         for addr in http.addrs() {
             tracing::info!(
                 "rhapi {} ready on http://{addr}",

@@ -1,5 +1,5 @@
-//! The real `rhapi` binary started on a free port (killed on drop), and raw exchanges
-//! with it that may send malformed bytes on purpose.
+//! The real `rhapi` binary, started on a port the test bound and handed over (killed on
+//! drop), and raw exchanges with it that may send malformed bytes on purpose.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +24,27 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Makes `listener` the child's fd 3 (the first fd of `LISTEN_FDS`).
+fn hand_over_as_fd_3(cmd: &mut Command, listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = listener.as_raw_fd();
+    // SAFETY: between fork and exec, only async-signal-safe calls (dup2, fcntl).
+    unsafe {
+        cmd.pre_exec(move || {
+            let done = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if done == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running `rhapi` server; killed on drop.
 pub struct Server {
     child: Child,
@@ -34,23 +55,18 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `rhapi <command> <dir>` on a port this test bound itself and hands over, as
+    /// systemd's socket activation does (`LISTEN_FDS`): no other test can take the port
+    /// between choosing and listening. `--port` names the same port, for the ready line.
     pub(super) fn start(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        // A free port can be taken by a parallel test between `free_port` and the bind;
-        // only then (the server says so) is it started again on another port.
-        for _ in 0..5 {
-            let mut server = Server::spawn(dir, command, args, env, free_port());
-            match server.wait_ready() {
-                Ok(()) => return server,
-                Err(log) if log.contains("Address already in use") => continue,
-                Err(log) => panic!("rhapi exited before listening:\n{log}"),
-            }
-        }
-        panic!("no free port after 5 attempts");
-    }
-
-    fn spawn(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)], port: u16) -> Server {
-        let mut cmd = Command::new(bin());
-        cmd.arg(command)
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
+        let port = listener.local_addr().expect("test port").port();
+        // `$$` is the shell's pid, which `exec` keeps for rhapi: LISTEN_PID names it.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@""#)
+            .arg(bin())
+            .arg(command)
             .arg(dir)
             .args(["--port", &port.to_string(), "--hostname", "127.0.0.1"])
             .args(args)
@@ -58,7 +74,13 @@ impl Server {
         for (key, value) in env {
             cmd.env(key, value);
         }
-        Server::launch(cmd, port)
+        hand_over_as_fd_3(&mut cmd, &listener);
+        let mut server = Server::launch(cmd, port);
+        drop(listener); // the server has its own copy
+        if let Err(log) = server.wait_ready() {
+            panic!("rhapi exited before listening:\n{log}");
+        }
+        server
     }
 
     /// Starts `cmd` (a serving command with `--port port`, run where the test chose) and
