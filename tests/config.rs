@@ -6,6 +6,18 @@ use crate::support;
 use serde_json::json;
 use support::TestApp;
 
+/// What `/api/echo` answers to a POST of `hi`.
+fn echo_hi(server: &support::Server) -> String {
+    server
+        .request(
+            "POST",
+            "/api/echo",
+            &[("content-type", "text/plain")],
+            b"hi",
+        )
+        .text()
+}
+
 fn app(toml: &str) -> TestApp {
     let app = TestApp::new();
     app.write("rhapi.toml", toml);
@@ -159,17 +171,7 @@ fn dev_starts_with_a_broken_file() {
     let app = app("[server]\nnope = 1\n");
     let server = app.serve("dev", &[]);
     server.wait_for_log("rhapi.toml:2");
-    assert_eq!(
-        server
-            .request(
-                "POST",
-                "/api/echo",
-                &[("content-type", "text/plain")],
-                b"hi"
-            )
-            .text(),
-        "hi"
-    );
+    assert_eq!(echo_hi(&server), "hi");
 }
 
 /// `check` and `start` refuse `toml`: exit 1, the error names `rhapi.toml:line`, the key
@@ -282,17 +284,7 @@ fn the_file_sets_where_to_listen() {
         "[server]\nhost = \"127.0.0.1\"\nport = {port}\nworkers = 1\n"
     ));
     let server = a.serve_exact("start", &[], &[], port);
-    assert_eq!(
-        server
-            .request(
-                "POST",
-                "/api/echo",
-                &[("content-type", "text/plain")],
-                b"hi"
-            )
-            .text(),
-        "hi"
-    );
+    assert_eq!(echo_hi(&server), "hi");
 }
 
 #[test]
