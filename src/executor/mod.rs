@@ -219,9 +219,13 @@ impl<S: RunState, T: 'static> Run<S, T> {
             let Some(coroutine) = self.coroutine.as_mut() else {
                 return Step::Done(None);
             };
-            if let Some((state, locals)) = self.saved.take() {
-                state.restore();
-                locals.restore();
+            match self.saved.take() {
+                Some((state, locals)) => {
+                    state.restore();
+                    locals.restore();
+                }
+                // A new run starts with no per-run values, whatever code outside runs left.
+                None => drop(Locals::take()),
             }
             let step = coroutine.resume(input);
             YIELDER.with(|y| y.set(std::ptr::null()));
