@@ -238,6 +238,23 @@ fn port_variable_is_used_without_port_flag() {
     assert_eq!(server.get("/api/hello").json(), json!({ "message": "hi" }));
 }
 
+/// docs/reference.md, "A socket handed over": systemd's socket activation names the process
+/// the socket is for in `LISTEN_PID`; a `LISTEN_FDS` meant for another process is not taken,
+/// and rhapi listens where `--port` says. (Every other server of these tests is started with
+/// a socket handed over, see `support::Server`.)
+#[test]
+fn a_socket_handed_to_another_process_is_not_taken() {
+    let app = good_app();
+    let port = free_port();
+    let server = app.serve_exact(
+        "dev",
+        &["--hostname", "127.0.0.1", "--port", &port.to_string()],
+        &[("LISTEN_PID", "1"), ("LISTEN_FDS", "1")],
+        port,
+    );
+    assert_eq!(server.get("/api/hello").json(), json!({ "message": "hi" }));
+}
+
 #[test]
 fn dev_logs_each_request_with_method_path_status_and_duration() {
     let app = good_app();

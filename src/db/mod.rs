@@ -3,7 +3,7 @@
 //!
 //! - [`Target`]: which database `DATABASE_URL` names; [`Dialect`]: the SQL that differs.
 //! - [`Databases`]: the open databases, each a [`Database`] with its pool of
-//!   [`POOL_SIZE`] connections; [`databases`] is the process's one registry.
+//!   [`POOL_SIZE`] connections; each app owns one registry (its `AppContext`).
 //! - [`Database::query`], [`Database::execute`], [`Database::transaction`],
 //!   [`Database::notify`]: calls bounded by the current run's budgets ([`Budget`]).
 //! - [`Listener`]: PostgreSQL `LISTEN` on a connection of its own, driven all the time.
@@ -32,7 +32,6 @@ pub use self::database::{Conn, Database, ROLLBACK_ALLOWANCE};
 pub use self::dialect::Dialect;
 pub use self::listen::{Listener, Notification};
 pub use self::pool::{threads, DATABASE_THREADS, POOL_SIZE};
-pub use self::registry::databases;
 pub use self::registry::Databases;
 pub use self::session::{Budget, Session};
 pub use self::target::{sqlite_file, Target};

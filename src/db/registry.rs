@@ -1,14 +1,14 @@
 //! The open databases, keyed by the database they reach.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use super::{Database, DbError, Target};
 
-/// Databases opened so far, each with its pool. A value, so that an owner (the app) can
-/// hold one; for now the process has one, [`databases`], kept across engine rebuilds: the
-/// engine is rebuilt when `.env` changes, and the pools survive that (a new `DATABASE_URL`
-/// simply names another entry).
+/// Databases opened so far, each with its pool. Each app owns one (its
+/// [`crate::app_context::AppContext`]), kept across engine rebuilds: the engine is rebuilt
+/// when `.env` changes, and the pools survive that (a new `DATABASE_URL` simply names
+/// another entry).
 #[derive(Default)]
 pub struct Databases {
     open: Mutex<HashMap<Target, Arc<Database>>>,
@@ -26,10 +26,4 @@ impl Databases {
         open.insert(target.clone(), Arc::clone(&db));
         Ok(db)
     }
-}
-
-/// The process's databases.
-pub fn databases() -> &'static Databases {
-    static ONE: OnceLock<Databases> = OnceLock::new();
-    ONE.get_or_init(Databases::default)
 }
