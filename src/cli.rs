@@ -146,6 +146,8 @@ impl ServeArgs {
 
 /// Runs the command; the exit code is 1 on any error.
 pub fn run(cli: Cli) -> ExitCode {
+    // Before any thread starts (it changes the process environment).
+    crate::http::claim_inherited_socket();
     crate::logging::init();
     let result = match cli.command {
         Command::Dev(serve) => serve_app(serve, Mode::Dev, true),

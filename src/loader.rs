@@ -159,6 +159,8 @@ impl Loader {
 
     /// Scans and compiles the app into a new snapshot.
     pub fn build(&mut self) -> (Snapshot, LoadReport) {
+        // Modules run their top level as they load, and may log: with this app's secrets.
+        let _secrets = script::context::EnvGuard::enter(&self.env);
         let started = Instant::now();
         let mut progress = Progress::default();
         let files = AppFiles::open(&self.dir);

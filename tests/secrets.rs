@@ -166,3 +166,39 @@ fn short_values_and_public_keys_are_not_redacted() {
         "seven77 [redacted] https://site.example/public"
     );
 }
+
+/// A module's top level runs while the app loads, before any request, and may log; a
+/// `rhapi test` test function runs outside any request too. Their lines are redacted all
+/// the same.
+#[test]
+fn lines_logged_while_loading_and_by_test_functions_are_redacted() {
+    let app = TestApp::new();
+    app.write(".env", "RHAPI_T_KEY=sk-load-time-secret\n");
+    app.write(".env.test", "RHAPI_T_KEY=sk-test-time-secret\n");
+    app.write(
+        "pages/_lib/config.rhai",
+        "print(\"key \" + env::RHAPI_T_KEY);\nexport const READY = true;\n",
+    );
+    app.write(
+        "pages/api/ping.rhai",
+        "import \"../_lib/config\" as config;\nfn GET() { config::READY }\n",
+    );
+    let server = app.serve("start", &[]);
+    assert_eq!(server.get("/api/ping").text(), "true");
+    assert_not_logged(&server, "sk-load-time-secret");
+    assert!(
+        server.log_text().contains("key [redacted]"),
+        "{}",
+        server.log_text()
+    );
+
+    app.write(
+        "tests/key.test.rhai",
+        "fn test_prints_the_key() {\n    print(\"key \" + env::RHAPI_T_KEY);\n    log::warn(\"again \" + env::RHAPI_T_KEY);\n}\n",
+    );
+    let out = app.run_to_exit("test", &[]);
+    let printed = format!("{}{}", out.stdout, out.stderr);
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains("sk-test-time-secret"), "{printed}");
+    assert!(printed.contains("key [redacted]"), "{printed}");
+}

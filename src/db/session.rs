@@ -46,7 +46,7 @@ impl Budget {
 impl Database {
     /// Runs `f` on one pooled connection within `budget` (waiting for the connection
     /// counts). The calls block this thread: inside a run, make them on the database
-    /// threads (`crate::executor::blocking`), with a budget taken before.
+    /// threads (`crate::executor::blocking_on`), with a budget taken before.
     pub fn session<T>(
         &self,
         budget: Budget,

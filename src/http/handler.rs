@@ -217,7 +217,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
     let kept = match runs.middleware(&chain, &req_value, &mut locals).await {
         Ok(kept) => kept,
         Err((Outcome::Reply(answered), kept)) => {
-            return keep_headers(respond(answered, req, dev), kept)
+            return keep_headers(respond(answered, req, dev, &runs.env.0), kept)
         }
         Err((Outcome::Stream(stream), kept)) => {
             return keep_headers(stream_response(stream, req, slot), kept)
@@ -231,7 +231,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
                 with_locals(&req_value, &locals)
             };
             match runs.call(script, target).start(req_value).await {
-                Outcome::Reply(reply) => respond(reply, req, dev),
+                Outcome::Reply(reply) => respond(reply, req, dev, &runs.env.0),
                 Outcome::Stream(stream) => stream_response(stream, req, slot),
             }
         }
@@ -311,8 +311,12 @@ fn resolve(
             if let Some(preflight) = cors::preflight(req, &settings.cors, || None) {
                 return Err(Box::new(preflight));
             }
-            log_script_error(req, err);
-            return Err(Box::new(script_error_response(req, err, settings.is_dev())));
+            log_script_error(req, err, &snapshot.env.0);
+            return Err(Box::new(script_error_response(
+                err,
+                settings.is_dev(),
+                &snapshot.env.0,
+            )));
         }
     };
     if let Some(preflight) = cors::preflight(req, &settings.cors, || methods::allow(&script)) {
@@ -323,8 +327,12 @@ fn resolve(
         match slot {
             Ok(middleware) => chain.push(Arc::clone(middleware)),
             Err(err) => {
-                log_script_error(req, err);
-                return Err(Box::new(script_error_response(req, err, settings.is_dev())));
+                log_script_error(req, err, &snapshot.env.0);
+                return Err(Box::new(script_error_response(
+                    err,
+                    settings.is_dev(),
+                    &snapshot.env.0,
+                )));
             }
         }
     }

@@ -88,28 +88,71 @@ impl Drop for OpenConnection {
     }
 }
 
-/// The listening socket rhapi was started with, if any: systemd's socket activation
-/// (`LISTEN_PID` is this process, `LISTEN_FDS` at least 1: the socket is fd 3). The host
-/// and port settings then do not apply. The tests use it too, to start each server on a
-/// port they bound themselves.
-fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
-    use std::os::fd::FromRawFd;
+/// The listening socket rhapi was started with, claimed by [`claim_inherited_socket`].
+static INHERITED: std::sync::Mutex<Option<std::io::Result<std::net::TcpListener>>> =
+    std::sync::Mutex::new(None);
+
+/// Claims the listening socket rhapi was started with, if any: systemd's socket activation
+/// (`LISTEN_PID` is this process, `LISTEN_FDS` at least 1: the socket is fd 3). [`serve`]
+/// then listens on it, and the host and port settings do not apply. The tests use it too,
+/// to start each server on a port they bound themselves. Called first thing, before any
+/// thread starts: it clears both variables, so nothing rhapi starts inherits them.
+pub fn claim_inherited_socket() {
     let ours = std::env::var("LISTEN_PID").is_ok_and(|pid| pid == std::process::id().to_string());
     let fds = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|n| n.parse::<u32>().ok());
     if !ours || fds.unwrap_or(0) < 1 {
-        return Ok(None);
+        return;
     }
-    // Not handed on to anything this process starts.
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDS");
-    // SAFETY: whoever started rhapi handed fd 3 over as a listening socket (the protocol
-    // of LISTEN_FDS); nothing else in the process owns it.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
-    listener.local_addr()?; // a TCP socket, or an error that says it is not
+    let claimed = listening_socket_at(3);
+    *INHERITED.lock().unwrap_or_else(|e| e.into_inner()) = Some(claimed);
+}
+
+/// fd `fd` as a TCP listener, once it is known to be one (a listening stream socket with an
+/// IP address); closed when rhapi starts another program.
+fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let int_option = |option: libc::c_int| -> std::io::Result<libc::c_int> {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes of the sizes given.
+        let done = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        if done == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(value)
+    };
+    let not_a_listener = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "LISTEN_FDS: fd 3 is not a listening TCP socket",
+        )
+    };
+    if int_option(libc::SO_TYPE)? != libc::SOCK_STREAM || int_option(libc::SO_ACCEPTCONN)? != 1 {
+        return Err(not_a_listener());
+    }
+    // SAFETY: fd 3 was handed over as a listening socket (the protocol of LISTEN_FDS, and
+    // checked above); nothing else in the process owns it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // A Unix socket has no IP address: an error here.
+    listener.local_addr()?;
+    // SAFETY: fcntl on a descriptor this process owns.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
     listener.set_nonblocking(true)?;
-    Ok(Some(listener))
+    Ok(listener)
 }
 
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
@@ -125,8 +168,9 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             .on_connect(|_, data| {
                 data.insert(OpenConnection::new());
             });
-        let http = match inherited_listener()? {
-            Some(listener) => http.listen(listener)?,
+        let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let http = match inherited {
+            Some(listener) => http.listen(listener?)?,
             None => http.bind((settings.hostname.as_str(), settings.port))?,
         };
         for addr in http.addrs() {

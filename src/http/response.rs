@@ -6,13 +6,15 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::in_flight::InFlightSlot;
+use crate::env::EnvVars;
 use crate::error::{error_response, json_response, ScriptError};
 use crate::script::res::{ScriptResponse, JSON};
 use crate::script::stream::Stream;
 use crate::script::{Plan, Reply};
 
 /// Builds the response to `req` from a script's reply; errors are logged here, once.
-pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
+/// Messages are redacted of the secrets of `env`, the request's environment.
+pub fn respond(reply: Reply, req: &HttpRequest, dev: bool, env: &EnvVars) -> HttpResponse {
     match reply {
         Reply::Sent(sent) => sent_response(sent, req),
         Reply::NotAllowed(allow) => method_not_allowed(allow),
@@ -22,12 +24,12 @@ pub fn respond(reply: Reply, req: &HttpRequest, dev: bool) -> HttpResponse {
             headers,
         } => thrown_response(status, body, headers),
         Reply::Timeout(err) => {
-            log_script_error(req, &err);
+            log_script_error(req, &err, env);
             error_response(StatusCode::GATEWAY_TIMEOUT, "Script timed out")
         }
         Reply::Failed(err) => {
-            log_script_error(req, &err);
-            script_error_response(req, &err, dev)
+            log_script_error(req, &err, env);
+            script_error_response(&err, dev, env)
         }
         Reply::Busy => {
             tracing::error!("{} {}: no room for another run", req.method(), req.path());
@@ -98,10 +100,10 @@ pub fn stream_response(stream: Stream, req: &HttpRequest, slot: InFlightSlot) ->
 }
 
 /// 500 for a script that failed to load or run: details in `dev`, nothing in `start`.
-pub fn script_error_response(req: &HttpRequest, err: &ScriptError, dev: bool) -> HttpResponse {
+pub fn script_error_response(err: &ScriptError, dev: bool, env: &EnvVars) -> HttpResponse {
     if dev {
         let mut body = err.to_json();
-        body["error"] = redact(req, &err.message).into();
+        body["error"] = env.redact(&err.message).into();
         json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
     } else {
         error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -110,22 +112,14 @@ pub fn script_error_response(req: &HttpRequest, err: &ScriptError, dev: bool) ->
 
 /// Logs a script error with where it happened and which request hit it. The message may
 /// hold what the client sent (a thrown string, a value): escaped to stay one line.
-pub fn log_script_error(req: &HttpRequest, err: &ScriptError) {
+pub fn log_script_error(req: &HttpRequest, err: &ScriptError, env: &EnvVars) {
     let line = format!(
         "{} {}: {}",
         req.method(),
         req.path(),
-        redact(req, &err.to_string())
+        env.redact(&err.to_string())
     );
     tracing::error!("{}", crate::logging::escape(&line));
-}
-
-/// `text` without the secrets of the app that answers `req`.
-fn redact(req: &HttpRequest, text: &str) -> String {
-    match req.app_data::<actix_web::web::Data<super::Shared>>() {
-        Some(shared) => shared.app.context.redact(text),
-        None => crate::env::redact(text),
-    }
 }
 
 fn status_code(status: u16) -> StatusCode {

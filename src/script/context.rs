@@ -221,7 +221,25 @@ pub fn tick() -> Option<Dynamic> {
     progress(0)
 }
 
-/// The environment of the run on this thread (`None` outside a run).
+/// Makes `env` the environment of this thread's work outside runs until dropped: what
+/// messages are redacted of while an app loads (a module's top level may log) or while
+/// `rhapi test` calls a test function. A run sets its own ([`RunGuard`]).
+pub struct EnvGuard(Option<Arc<EnvVars>>);
+
+impl EnvGuard {
+    pub fn enter(env: &Arc<EnvVars>) -> EnvGuard {
+        EnvGuard(CONTEXT.with(|c| c.borrow_mut().env.replace(Arc::clone(env))))
+    }
+}
+
+impl Drop for EnvGuard {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        CONTEXT.with(|c| c.borrow_mut().env = before);
+    }
+}
+
+/// The environment of the run on this thread (or of an [`EnvGuard`]; `None` otherwise).
 pub fn env() -> Option<Arc<EnvVars>> {
     CONTEXT.with(|c| c.borrow().env.clone())
 }

@@ -130,7 +130,11 @@ fn start(head: ScriptResponse, first: Bytes) -> bool {
     // Room for one chunk: this never fails.
     let _ = chunks_tx.try_send(first);
     OPEN.set(Open(Some(chunks_tx)));
-    crate::executor::hand_out(Box::new(Stream { head, chunks }))
+    let taken = crate::executor::hand_out(Box::new(Stream { head, chunks }));
+    if !taken {
+        end();
+    }
+    taken
 }
 
 /// Sends a later chunk, waiting while the client's buffer is full; `false` when the client

@@ -227,6 +227,8 @@ fn run_file_in(
     options: &TestOptions,
 ) -> Vec<TestOutcome> {
     let limits = &options.limits;
+    // What the tests (and the migrations) log is redacted of this file's secrets.
+    let _secrets = crate::script::context::EnvGuard::enter(&env);
     let (app, _report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
     let engine = test_engine(dir, limits, &env, &app.context);
     crate::script::modules::start_loading(file);
