@@ -36,6 +36,14 @@ impl Conn {
         }
     }
 
+    /// The SQL this connection speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
     /// Drops the connection instead of returning it to the pool (its state is unknown,
     /// e.g. mid-transaction).
     pub fn discard(&mut self) {
@@ -78,23 +86,40 @@ impl Database {
 }
 
 /// Runs `f` in a transaction on `conn`: commits when it returns `Ok`, rolls back otherwise.
+/// A connection whose transaction may still be open (its ROLLBACK failed, or `f` panicked)
+/// is discarded, never handed to the next user mid-transaction.
 pub fn in_transaction<T>(
-    conn: &mut dyn Connection,
+    conn: &mut Conn,
     budget: Duration,
-    f: impl FnOnce(&mut dyn Connection) -> Result<T, DbError>,
+    f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    conn.batch(conn.dialect().begin_sql(), budget)?;
-    match f(conn) {
-        Ok(value) => {
-            if let Err(err) = conn.batch("COMMIT", budget) {
-                let _ = conn.batch("ROLLBACK", ROLLBACK_ALLOWANCE);
-                return Err(err);
-            }
-            Ok(value)
+    let begin = conn.dialect().begin_sql();
+    conn.as_dyn().batch(begin, budget)?;
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn))) {
+        Ok(result) => result,
+        Err(panic) => {
+            conn.discard();
+            std::panic::resume_unwind(panic)
         }
+    };
+    match result {
+        Ok(value) => match conn.as_dyn().batch("COMMIT", budget) {
+            Ok(()) => Ok(value),
+            Err(err) => {
+                roll_back(conn);
+                Err(err)
+            }
+        },
         Err(err) => {
-            let _ = conn.batch("ROLLBACK", ROLLBACK_ALLOWANCE);
+            roll_back(conn);
             Err(err)
         }
+    }
+}
+
+/// Rolls back, or discards a connection the ROLLBACK failed on.
+fn roll_back(conn: &mut Conn) {
+    if conn.as_dyn().batch("ROLLBACK", ROLLBACK_ALLOWANCE).is_err() {
+        conn.discard();
     }
 }

@@ -87,13 +87,15 @@ pub fn run(app_dir: &Path, db: &Database) -> Result<Vec<String>, MigrationError>
         check_source(&name, &sql)?;
         sources.push((name, sql));
     }
-    let mut conn = db.get(budget).map_err(fail(""))?;
-    let conn = conn.as_dyn();
-    conn.batch(db.dialect().migrations_table_sql(), budget)
+    let mut pooled = db.get(budget).map_err(fail(""))?;
+    pooled
+        .as_dyn()
+        .batch(db.dialect().migrations_table_sql(), budget)
         .map_err(fail("(creating _rhapi_migrations)"))?;
     let mut applied = Vec::new();
     for (name, sql) in sources {
-        let done = in_transaction(conn, budget, |conn| {
+        let done = in_transaction(&mut pooled, budget, |conn| {
+            let conn = conn.as_dyn();
             if let Some(lock) = conn.dialect().lock_migrations_sql() {
                 conn.batch(lock, budget)?;
             }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::database::in_transaction;
-use super::{Connection, Database, DbError, Dialect, Executed, Row, Value};
+use super::{Conn, Database, DbError, Dialect, Executed, Row, Value};
 use crate::script::context;
 
 /// How long a call may take and how many bytes its rows may take.
@@ -54,8 +54,9 @@ impl Database {
     ) -> Result<T, DbError> {
         let mut conn = self.get(budget.time_left())?;
         f(&mut Session {
-            conn: conn.as_dyn(),
+            conn: &mut conn,
             budget,
+            in_transaction: false,
         })
     }
 
@@ -86,8 +87,10 @@ impl Database {
 
 /// A connection on loan, with the budget its calls share.
 pub struct Session<'a> {
-    conn: &'a mut dyn Connection,
+    conn: &'a mut Conn,
     budget: Budget,
+    /// Inside [`Session::transaction`] (which does not nest).
+    in_transaction: bool,
 }
 
 impl Session<'_> {
@@ -101,30 +104,41 @@ impl Session<'_> {
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         let time = self.budget.time_left();
         self.conn
+            .as_dyn()
             .query_bounded(sql, params, time, self.budget.memory)
     }
 
     /// Runs `sql` for its effect.
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Executed, DbError> {
         let time = self.budget.time_left();
-        self.conn.execute(sql, params, time)
+        self.conn.as_dyn().execute(sql, params, time)
     }
 
     /// Runs statements without parameters.
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         let time = self.budget.time_left();
-        self.conn.batch(sql, time)
+        self.conn.as_dyn().batch(sql, time)
     }
 
-    /// Runs `f` in a transaction on this session's connection (not inside another one):
-    /// commits when it returns `Ok`, rolls back otherwise.
+    /// Runs `f` in a transaction on this session's connection: commits when it returns
+    /// `Ok`, rolls back otherwise. Inside another transaction it is refused
+    /// ([`DbError::Unsupported`]): a nested BEGIN would let the inner COMMIT commit both.
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&mut Session<'_>) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        if self.in_transaction {
+            return Err(DbError::Unsupported(
+                "a transaction inside a transaction (run the calls in the outer one)",
+            ));
+        }
         let budget = self.budget;
         in_transaction(self.conn, budget.time_left(), |conn| {
-            f(&mut Session { conn, budget })
+            f(&mut Session {
+                conn,
+                budget,
+                in_transaction: true,
+            })
         })
     }
 
@@ -149,6 +163,42 @@ mod tests {
     fn sqlite(dir: &tempfile::TempDir) -> std::sync::Arc<Database> {
         let target = Target::Sqlite(dir.path().join("data/app.db"));
         Databases::default().open(&target).expect("opens")
+    }
+
+    #[test]
+    fn a_transaction_inside_a_transaction_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sqlite(&dir);
+        db.execute("CREATE TABLE t (n INTEGER)", &[])
+            .expect("creates");
+        let nested: Result<(), DbError> = db.transaction(|tx| {
+            tx.execute("INSERT INTO t (n) VALUES (1)", &[])?;
+            tx.transaction(|_| Ok(()))
+        });
+        assert!(matches!(nested, Err(DbError::Unsupported(_))), "{nested:?}");
+        let rows = db.query("SELECT n FROM t", &[]).expect("reads");
+        assert!(rows.is_empty(), "the outer transaction rolled back");
+    }
+
+    #[test]
+    fn a_panic_inside_a_transaction_never_pools_its_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sqlite(&dir);
+        db.execute("CREATE TABLE t (n INTEGER)", &[])
+            .expect("creates");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = db.transaction(|tx| -> Result<(), DbError> {
+                tx.execute("INSERT INTO t (n) VALUES (1)", &[])?;
+                panic!("a bug in the caller")
+            });
+        }));
+        assert!(panicked.is_err());
+        // A pooled connection still inside that transaction would hold its row and the
+        // write lock: the next writer would see the row, or wait for the lock.
+        db.execute("INSERT INTO t (n) VALUES (2)", &[])
+            .expect("no transaction left open");
+        let rows = db.query("SELECT n FROM t", &[]).expect("reads");
+        assert_eq!(rows.len(), 1, "only the row written after the panic");
     }
 
     #[test]
