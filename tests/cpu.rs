@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{Server, TestApp};
 
+/// One test at a time: each compares hello's latency with a baseline of its own, and another
+/// test's load on the same two cores would show in it.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`ALONE`] for the rest of the test (a failed test before does not matter).
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Clients that keep the heavy work busy.
 const LOADERS: usize = 8;
 
@@ -119,6 +128,7 @@ fn assert_hello_unaffected_by(server: &Server, load: impl Fn() -> bool + Sync) {
 
 #[test]
 fn hello_stays_prompt_while_clients_loop_on_wrong_passwords() {
+    let _alone = alone();
     let app = app();
     app.write(
         "pages/api/hash.rhai",
@@ -177,6 +187,7 @@ fn get_br(server: &Server, path: &str) -> support::Response {
 
 #[test]
 fn hello_stays_prompt_while_clients_download_a_large_file_with_br() {
+    let _alone = alone();
     let app = app();
     let big = text(8 * 1024 * 1024, "end");
     app.write("public/big.txt", &big);
@@ -231,6 +242,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn compressed_public_files_are_cached_until_they_change() {
+    let _alone = alone();
     let app = app();
     let big = text(8 * 1024 * 1024, "first");
     app.write("public/big.txt", &big);
@@ -271,6 +283,7 @@ fn large_json() -> String {
 
 #[test]
 fn hello_stays_prompt_while_clients_post_large_json() {
+    let _alone = alone();
     let app = app();
     app.write("pages/api/count.rhai", "fn POST(req) { req.body.len() }\n");
     let server = app.serve("start", &["--workers", "1"]);
@@ -289,6 +302,7 @@ fn scrambled(n: u64) -> String {
 
 #[test]
 fn hello_stays_prompt_while_clients_sort_large_arrays() {
+    let _alone = alone();
     let app = app();
     // `split` builds the array natively: the sort is what is measured.
     app.write(
@@ -314,6 +328,7 @@ fn hello_stays_prompt_while_clients_sort_large_arrays() {
 
 #[test]
 fn sort_keeps_rhai_s_rules_for_short_and_long_arrays() {
+    let _alone = alone();
     let app = app();
     app.write(
         "pages/api/sort.rhai",
@@ -343,6 +358,7 @@ fn sort_keeps_rhai_s_rules_for_short_and_long_arrays() {
 
 #[test]
 fn hello_stays_prompt_while_clients_get_large_json_answers() {
+    let _alone = alone();
     let app = app();
     // About 4 MB of JSON, built from one shared string (cheap for the script, so the
     // writing of the JSON text is what costs).

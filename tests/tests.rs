@@ -4,8 +4,8 @@
 //! with `cargo test --test tests <module>::` (for example `cargo test --test tests limits::`).
 //!
 //! One exception: `cpu.rs` compares hello's latency with and without heavy work beside it,
-//! so it is a test binary of its own (cargo runs test binaries one after another, and no
-//! other test shares the cores with it).
+//! so it is a test binary of its own (cargo runs test binaries one after another), and its
+//! tests take turns: no other test shares the cores with the one measuring.
 
 mod support;
 
