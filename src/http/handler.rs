@@ -369,7 +369,6 @@ impl ScriptInput<'_> {
             self.params,
             parsed,
             self.body,
-            Map::new(),
         )
     }
 }

@@ -215,7 +215,8 @@ fn param_value(value: &ParamValue) -> Dynamic {
 }
 
 /// Builds the `req` object map (docs/reference.md, "req"): `body` parsed, `raw` the bytes
-/// as received (`req.raw_body`), `locals` what middleware handed on.
+/// as received (`req.raw_body`), `locals` empty (each middleware and the route get their own
+/// copy with what middleware handed on).
 pub fn build_req(
     http: &HttpRequest,
     client: Option<IpAddr>,
@@ -223,7 +224,6 @@ pub fn build_req(
     params: &Params,
     body: Dynamic,
     raw: &[u8],
-    locals: Map,
 ) -> Result<Dynamic, RequestError> {
     let mut params_map = Map::new();
     for (name, value) in params {
@@ -253,7 +253,7 @@ pub fn build_req(
         ("cookies".into(), Dynamic::from_map(cookies(http))),
         ("headers".into(), Dynamic::from_map(headers)),
         ("ip".into(), ip.into()),
-        ("locals".into(), Dynamic::from_map(locals)),
+        ("locals".into(), Dynamic::from_map(Map::new())),
         ("method".into(), http.method().as_str().into()),
         ("params".into(), Dynamic::from_map(params_map)),
         ("path".into(), decoded_path.into()),
