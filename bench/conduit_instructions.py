@@ -10,12 +10,11 @@ app dir (SQLite data/app.db) is copied afresh for every count, so both binaries 
 data.
 """
 import argparse
-import glob
+import importlib.util
 import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,12 @@ args = ap.parse_args()
 sys.path.insert(0, os.path.join(os.path.abspath(args.worktree), "bench"))
 import run as R  # noqa: E402
 import conduit as C  # noqa: E402
+
+# The counting itself is this script's own bench/instructions.py (the worktree's may be older).
+_spec = importlib.util.spec_from_file_location(
+    "instructions", os.path.join(os.path.dirname(os.path.abspath(__file__)), "instructions.py"))
+I = importlib.util.module_from_spec(_spec)  # noqa: E741
+_spec.loader.exec_module(I)
 
 for k in ("DATABASE_URL", "JWT_SECRET"):
     os.environ.pop(k, None)
@@ -86,24 +91,10 @@ try:
         with open(args.outprefix + ".body.json", "w") as f:
             json.dump(got, f, sort_keys=True, indent=1)
         loop(srv.port, args.warmup)
-        pid = str(srv.proc.pid)
-        subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
         t = time.time()
-        loop(srv.port, args.requests)
+        total, dump = I.counted(srv.proc, out, lambda: loop(srv.port, args.requests))
         took = time.time() - t
-        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
-        deadline = time.time() + 60
-        dumps = []
-        while not dumps and time.time() < deadline:
-            dumps = glob.glob("%s.%s.1" % (out, pid))
-            time.sleep(0.1)
-        if not dumps:
-            raise RuntimeError("no dump")
-        time.sleep(1)
-        shutil.copy(dumps[0], args.outprefix + ".callgrind.out")
-        total = C.__dict__.get("x") or None
-        with open(dumps[0]) as f:
-            total = next(int(l.split()[1]) for l in f if l.startswith("summary:"))
+        shutil.copy(dump, args.outprefix + ".callgrind.out")
     print("binary %s" % R.RHAPI)
     print("GET %s (%s), %d requests after %d warm-up, one keep-alive connection: "
           "%d instructions total, %.0f per request (%.1f s under callgrind)" % (

@@ -17,7 +17,6 @@ Needs valgrind (`apt-get install valgrind`). bench/run.sh instructions builds an
 """
 
 import argparse
-import glob
 import http.client
 import os
 import shutil
@@ -55,6 +54,26 @@ def summary(dump):
     raise RuntimeError("no summary line in %s" % dump)
 
 
+def counted(proc, out, send, wait=60):
+    """Zeroes the counters of the server `proc` runs under callgrind (its dumps go to
+    `out`.PID.N), calls `send()`, dumps the counters, and returns the instructions counted
+    (the dump's summary; the dump is read once it is whole) and the dump's path."""
+    pid = str(proc.pid)
+    subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+    send()
+    subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+    dump = "%s.%s.1" % (out, pid)
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if os.path.exists(dump):
+            try:
+                return summary(dump), dump
+            except RuntimeError:
+                pass  # not written to its end yet
+        time.sleep(0.1)
+    raise RuntimeError("callgrind wrote no whole dump at %s" % dump)
+
+
 def count(args, variant, route, tmp):
     method, path, body = run.ROUTES[route]
     out = os.path.join(tmp, "%s-%s" % (variant, route))
@@ -63,18 +82,9 @@ def count(args, variant, route, tmp):
         run.wait_ready(srv.proc, srv.port, method, path, body, timeout=120)
         run.check_response(variant, route, *run.http_request(srv.port, method, path, body, 60))
         keep_alive_requests(srv.port, route, WARMUP)
-        pid = str(srv.proc.pid)
-        subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
-        keep_alive_requests(srv.port, route, args.requests)
-        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
-        deadline = time.time() + 30
-        dumps = []
-        while not dumps and time.time() < deadline:
-            dumps = glob.glob("%s.%s.1" % (out, pid))
-            time.sleep(0.1)
-        if not dumps:
-            raise RuntimeError("callgrind wrote no dump for %s %s" % (variant, route))
-        return summary(dumps[0]) / args.requests
+        total, _ = counted(srv.proc, out,
+                           lambda: keep_alive_requests(srv.port, route, args.requests))
+        return total / args.requests
 
 
 def main():
