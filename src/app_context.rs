@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::clock::Clock;
 use crate::db::Databases;
 use crate::env::EnvVars;
 
@@ -20,6 +21,9 @@ pub struct AppContext {
     secrets: ArcSwap<EnvVars>,
     /// The app's open databases and their pools, kept across reloads.
     pub databases: Databases,
+    /// The app's wall clock (`time::now()`, job delays, ttls, rate windows); `rhapi test`
+    /// freezes it.
+    pub clock: Clock,
 }
 
 impl AppContext {
@@ -27,6 +31,7 @@ impl AppContext {
         Arc::new(AppContext {
             secrets: ArcSwap::new(Arc::clone(env)),
             databases: Databases::default(),
+            clock: Clock::default(),
         })
     }
 

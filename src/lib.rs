@@ -7,6 +7,7 @@ mod app_context;
 mod app_files;
 mod batteries;
 pub mod cli;
+mod clock;
 mod config;
 mod cpu;
 pub mod db;

@@ -418,7 +418,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size '{text}' is too large"))
 }
 
-/// Parses a duration: `10` (seconds), `2s`, `500ms`, `1m`.
+/// Parses a duration: `10` (seconds), `2s`, `500ms`, `1m`, `2h`, `1d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let lower = text.trim().to_ascii_lowercase();
     let (digits, unit) = split_number(&lower);
@@ -428,8 +428,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = match unit {
         "" | "s" => Duration::from_secs(n),
         "ms" => Duration::from_millis(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        _ => return Err(format!("unknown duration unit in '{text}': use ms, s or m")),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        _ => {
+            return Err(format!(
+                "unknown duration unit in '{text}': use ms, s, m, h or d"
+            ))
+        }
     };
     if duration.is_zero() {
         return Err(format!("duration '{text}' must be more than zero"));
@@ -500,6 +506,8 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
     }
