@@ -9,6 +9,7 @@
 
 mod support;
 
+mod after_response;
 mod bad_input;
 mod batteries_crypto;
 mod batteries_db;

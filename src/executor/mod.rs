@@ -88,7 +88,15 @@ thread_local! {
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// The turn of long runs: one slice at a time per worker.
     static TURN: Arc<Semaphore> = Arc::new(Semaphore::new(1));
+    /// What the run on this thread hands out when it next pauses ([`hand_out_at_pause`]);
+    /// taken by the driver every time the run gives the thread back.
+    static AT_PAUSE: RefCell<Option<Thunk>> = const { RefCell::new(None) };
+    /// Runs of this worker that handed a value out and go on detached.
+    static DETACHED: Cell<usize> = const { Cell::new(0) };
 }
+
+/// Makes the value a run hands out at its next pause.
+type Thunk = Box<dyn FnOnce() -> Box<dyn Any>>;
 
 /// The hot per-run state of a kind of run, kept in the caller's own thread-locals while the
 /// run is on its thread: taken out when it suspends, put back (with a fresh slice) when it
@@ -137,15 +145,41 @@ where
         Step::Done(Some(value)) => Ran::Finished(value),
         Step::Done(None) => Ran::Panicked,
         Step::HandedOut(value) => {
+            let detached = Detached::count();
             actix_web::rt::spawn(async move {
-                run.input = Resume::HandedOut(true);
+                if run.parked.is_none() {
+                    run.input = Resume::HandedOut(true);
+                }
                 if let Step::Done(value) = run.drive(false).await {
                     after(value);
                 }
+                drop(detached);
             });
             Ran::HandedOut(value)
         }
     }
+}
+
+/// Counts a detached run of this worker while it lives.
+struct Detached;
+
+impl Detached {
+    fn count() -> Detached {
+        DETACHED.with(|d| d.set(d.get() + 1));
+        Detached
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        DETACHED.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// How many runs of this worker handed a value out and have not ended yet (`rhapi test`
+/// waits for them: its `request()` returns when the whole run has ended).
+pub fn detached_runs() -> usize {
+    DETACHED.with(Cell::get)
 }
 
 /// Starts `body` as a run of its own on this worker, awaited by nobody; `after` gets what
@@ -184,6 +218,8 @@ struct Run<S, T> {
     input: Resume,
     /// The run's state while it is suspended.
     saved: Option<(S, Locals)>,
+    /// A suspension not acted on yet: the run handed a value out at that pause first.
+    parked: Option<Suspend>,
     turn: Option<OwnedSemaphorePermit>,
 }
 
@@ -208,6 +244,7 @@ impl<S: RunState, T: 'static> Run<S, T> {
             deadline,
             input: Resume::Go,
             saved: None,
+            parked: None,
             turn: None,
         })
     }
@@ -215,29 +252,21 @@ impl<S: RunState, T: 'static> Run<S, T> {
     /// Resumes the run until it ends or (when `awaited`) hands a value out.
     async fn drive(&mut self, awaited: bool) -> Step<T> {
         loop {
-            let input = std::mem::replace(&mut self.input, Resume::Go);
-            let Some(coroutine) = self.coroutine.as_mut() else {
-                return Step::Done(None);
+            let suspended = match self.parked.take() {
+                Some(suspended) => suspended,
+                None => match self.resume() {
+                    Ok(suspended) => suspended,
+                    Err(value) => return Step::Done(value),
+                },
             };
-            match self.saved.take() {
-                Some((state, locals)) => {
-                    state.restore();
-                    locals.restore();
+            // A value to hand out at this pause goes first; the pause itself is acted on
+            // when the run is driven again, detached.
+            if let Some(make) = AT_PAUSE.with(|p| p.borrow_mut().take()) {
+                if awaited {
+                    self.parked = Some(suspended);
+                    return Step::HandedOut(make());
                 }
-                // A new run starts with no per-run values, whatever code outside runs left.
-                None => drop(Locals::take()),
             }
-            let step = coroutine.resume(input);
-            YIELDER.with(|y| y.set(std::ptr::null()));
-            let suspended = match step {
-                CoroutineResult::Return(value) => {
-                    // What the run kept per run ends with it.
-                    drop(Locals::take());
-                    return Step::Done(value);
-                }
-                CoroutineResult::Yield(suspended) => suspended,
-            };
-            self.saved = Some((S::take(), Locals::take()));
             match suspended {
                 Suspend::Slice => self.take_turn().await,
                 Suspend::Wait(future) => {
@@ -251,6 +280,38 @@ impl<S: RunState, T: 'static> Run<S, T> {
                 }
                 Suspend::HandOut(value) if awaited => return Step::HandedOut(value),
                 Suspend::HandOut(_) => self.input = Resume::HandedOut(false),
+            }
+        }
+    }
+
+    /// Puts the run back on this thread until it pauses (`Ok`, its state put aside) or ends
+    /// (`Err`: its value; `None` if it panicked).
+    fn resume(&mut self) -> Result<Suspend, Option<T>> {
+        let input = std::mem::replace(&mut self.input, Resume::Go);
+        let Some(coroutine) = self.coroutine.as_mut() else {
+            return Err(None);
+        };
+        match self.saved.take() {
+            Some((state, locals)) => {
+                state.restore();
+                locals.restore();
+            }
+            // A new run starts with no per-run values, whatever code outside runs left.
+            None => drop(Locals::take()),
+        }
+        let step = coroutine.resume(input);
+        YIELDER.with(|y| y.set(std::ptr::null()));
+        match step {
+            CoroutineResult::Return(value) => {
+                // What the run kept per run ends with it; a value to hand out at a pause
+                // is moot (what it ended with says it all).
+                drop(Locals::take());
+                AT_PAUSE.with(|p| p.borrow_mut().take());
+                Err(value)
+            }
+            CoroutineResult::Yield(suspended) => {
+                self.saved = Some((S::take(), Locals::take()));
+                Ok(suspended)
             }
         }
     }
@@ -330,6 +391,17 @@ pub fn hand_out(value: Box<dyn Any>) -> bool {
         suspend(Suspend::HandOut(value)),
         Some(Resume::HandedOut(true))
     )
+}
+
+/// Hands out what `make` gives when the run on this thread next pauses (waits, or its
+/// slice ends), as [`hand_out`] would, and goes on detached; nothing if the run ends
+/// first (its end says it all) or nobody awaits it. A later call replaces an earlier one.
+/// Outside a run, nothing. This is how a sent response goes out at the script's next
+/// pause, as Node flushes a written response at the next `await`.
+pub fn hand_out_at_pause(make: impl FnOnce() -> Box<dyn Any> + 'static) {
+    if in_run() {
+        AT_PAUSE.with(|p| *p.borrow_mut() = Some(Box::new(make)));
+    }
 }
 
 /// Whether this thread is running a script's coroutine right now.

@@ -208,6 +208,17 @@ impl Res {
             .into());
         }
         state.sent = Some((body, content_type, etag));
+        drop(state);
+        // The response goes out at the script's next pause (a wait, or its slice's end),
+        // and the code after the sender runs after that; a script that ends first sends
+        // it at its end, as before (docs/reference.md, "After the response").
+        let res = self.clone();
+        crate::executor::hand_out_at_pause(move || {
+            let reply = res
+                .take_sent()
+                .map_or(super::run::Reply::Streamed, super::run::Reply::Sent);
+            Box::new(reply)
+        });
         Ok(())
     }
 

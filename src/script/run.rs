@@ -69,13 +69,16 @@ impl Call {
     pub async fn start(self, req: Dynamic) -> Outcome {
         let file = Arc::clone(&self.script.file);
         let env = Arc::clone(&self.env.0);
-        let after = move |reply| after_stream(reply, &env);
+        let after = move |reply| after_handed_out(reply, &env);
         let ran = crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after);
         match ran.await {
             Ran::Finished(reply) => Outcome::Reply(reply),
             Ran::HandedOut(handed) => match handed.downcast::<Stream>() {
                 Ok(stream) => Outcome::Stream(*stream),
-                Err(_) => unreachable!("a script run hands out nothing but its stream"),
+                Err(handed) => match handed.downcast::<Reply>() {
+                    Ok(reply) => Outcome::Reply(*reply),
+                    Err(_) => unreachable!("a script run hands out its stream or its reply"),
+                },
             },
             Ran::NoRoom => Outcome::Reply(Reply::Busy),
             Ran::Panicked => Outcome::Reply(Reply::Failed(panicked(&file))),
@@ -208,15 +211,16 @@ fn panicked(file: &str) -> ScriptError {
     )
 }
 
-/// What a run ended with after its stream started: only errors matter (they are logged).
-fn after_stream(reply: Option<Reply>, env: &EnvVars) {
+/// What a run ended with after it handed its response out (a stream, or a response sent
+/// before the script's end): only errors matter, and they are logged, never sent.
+fn after_handed_out(reply: Option<Reply>, env: &EnvVars) {
     let err = match reply {
         Some(Reply::Failed(err) | Reply::Timeout(err)) => err.to_string(),
         Some(_) => return,
-        None => "internal error while streaming (a panic; see the server log)".into(),
+        None => "internal error (a panic; see the server log)".into(),
     };
     tracing::error!(
-        "{} (after the response started streaming)",
+        "{} (after the response was sent)",
         crate::logging::escape(&env.redact(&err))
     );
 }

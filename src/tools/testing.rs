@@ -496,7 +496,13 @@ impl Harness {
                     while let Some((outgoing, reply)) = queue.recv().await {
                         let request = test_request(outgoing).to_request();
                         let result = actix_web::test::try_call_service(&service, request).await;
-                        let _ = reply.send(read_answer(result).await);
+                        let answer = read_answer(result).await;
+                        // `request()` returns when the whole run has ended, code after
+                        // the response included (its run goes on detached).
+                        while crate::executor::detached_runs() > 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let _ = reply.send(answer);
                     }
                 });
             })?;
