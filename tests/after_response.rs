@@ -182,3 +182,30 @@ fn GET() { db::query("SELECT name FROM events", []) }
         output.stdout
     );
 }
+
+#[test]
+fn shutdown_lets_the_code_after_the_response_finish() {
+    let gate = Gate::start(usize::MAX);
+    let app = app_with_gate(&gate);
+    app.write(
+        "pages/api/late.rhai",
+        r#"fn POST(req, res, env) {
+    res.status(202).json(#{ queued: true });
+    let answer = http::get(env.UPSTREAM + "/mail");
+    log::info(`mail sent: ${answer.status}`);
+}
+"#,
+    );
+    let mut server = app.serve("start", &[]);
+    assert_eq!(server.post_json("/api/late", "{}").status, 202);
+    gate.wait_open(1);
+    server.signal("TERM");
+    server.wait_for_log_line("the shutdown", |l| l.contains("SIGTERM"));
+    // Held by the gate, the code after the response keeps the server up.
+    assert!(!server.has_exited());
+    gate.release();
+    server.wait_for_log_line("the code after the response", |l| {
+        l.contains("mail sent: 200")
+    });
+    assert!(server.wait_exit().success());
+}

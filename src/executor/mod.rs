@@ -28,6 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -160,12 +161,16 @@ where
     }
 }
 
-/// Counts a detached run of this worker while it lives.
+/// Detached runs of every worker (shutdown waits for them).
+static DETACHED_ALL: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a detached run, on its worker and in the process, while it lives.
 struct Detached;
 
 impl Detached {
     fn count() -> Detached {
         DETACHED.with(|d| d.set(d.get() + 1));
+        DETACHED_ALL.fetch_add(1, Ordering::Relaxed);
         Detached
     }
 }
@@ -173,7 +178,14 @@ impl Detached {
 impl Drop for Detached {
     fn drop(&mut self) {
         DETACHED.with(|d| d.set(d.get() - 1));
+        DETACHED_ALL.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// How many runs of any worker handed a value out and have not ended yet (the server's
+/// shutdown lets them finish, within its grace).
+pub fn detached_runs_in_process() -> usize {
+    DETACHED_ALL.load(Ordering::Relaxed)
 }
 
 /// How many runs of this worker handed a value out and have not ended yet (`rhapi test`
