@@ -209,3 +209,26 @@ fn shutdown_lets_the_code_after_the_response_finish() {
     });
     assert!(server.wait_exit().success());
 }
+
+#[test]
+fn code_after_the_response_keeps_its_place_in_max_in_flight() {
+    let gate = Gate::start(usize::MAX);
+    let app = app_with_gate(&gate);
+    app.write(
+        "pages/api/late.rhai",
+        r#"fn POST(req, res, env) {
+    res.status(202).json(#{ queued: true });
+    http::get(env.UPSTREAM);
+}
+"#,
+    );
+    let server = app.serve("start", &["--max-in-flight", "2", "--timeout", "60s"]);
+    assert_eq!(server.post_json("/api/late", "{}").status, 202);
+    assert_eq!(server.post_json("/api/late", "{}").status, 202);
+    gate.wait_open(2);
+    // Both answered, both still running: no room for a third request.
+    let refused = server.get("/api/hello");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    gate.release();
+    server.poll_until("/api/hello", |r| r.status == 200);
+}

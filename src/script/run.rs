@@ -53,6 +53,9 @@ pub struct Call {
     pub deadline: Instant,
     /// Bytes the run may allocate and keep.
     pub max_memory: usize,
+    /// Kept until the run has ended, its detached part included (the request's place in
+    /// `--max-in-flight`: code after the response still counts).
+    pub hold: Option<Box<dyn std::any::Any>>,
 }
 
 /// How a run of a route's (or a middleware's) function ended, for the HTTP side.
@@ -66,10 +69,14 @@ pub enum Outcome {
 impl Call {
     /// Runs the call with `req` on a coroutine of this worker ([`crate::executor`]); returns
     /// when it ends, or when it starts streaming its response (it goes on, detached).
-    pub async fn start(self, req: Dynamic) -> Outcome {
+    pub async fn start(mut self, req: Dynamic) -> Outcome {
         let file = Arc::clone(&self.script.file);
         let env = Arc::clone(&self.env.0);
-        let after = move |reply| after_handed_out(reply, &env);
+        let hold = self.hold.take();
+        let after = move |reply| {
+            after_handed_out(reply, &env);
+            drop(hold);
+        };
         let ran = crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after);
         match ran.await {
             Ran::Finished(reply) => Outcome::Reply(reply),
