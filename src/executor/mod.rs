@@ -89,15 +89,9 @@ thread_local! {
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// The turn of long runs: one slice at a time per worker.
     static TURN: Arc<Semaphore> = Arc::new(Semaphore::new(1));
-    /// What the run on this thread hands out when it next pauses ([`hand_out_at_pause`]);
-    /// taken by the driver every time the run gives the thread back.
-    static AT_PAUSE: RefCell<Option<Thunk>> = const { RefCell::new(None) };
     /// Runs of this worker that handed a value out and go on detached.
     static DETACHED: Cell<usize> = const { Cell::new(0) };
 }
-
-/// Makes the value a run hands out at its next pause.
-type Thunk = Box<dyn FnOnce() -> Box<dyn Any>>;
 
 /// The hot per-run state of a kind of run, kept in the caller's own thread-locals while the
 /// run is on its thread: taken out when it suspends, put back (with a fresh slice) when it
@@ -107,6 +101,13 @@ pub trait RunState: 'static {
     fn take() -> Self;
     /// Puts it back (the run is about to resume).
     fn restore(self);
+    /// A value to hand out, as [`hand_out`] would, at this pause of the run (its state was
+    /// just taken): how a sent response leaves at the script's next pause, as Node flushes
+    /// a written response at the next `await`. Asked at every pause; an awaited run hands
+    /// it out and goes on detached, any other drops it.
+    fn hand_out_at_pause(&mut self) -> Option<Box<dyn Any>> {
+        None
+    }
 }
 
 impl RunState for () {
@@ -273,11 +274,10 @@ impl<S: RunState, T: 'static> Run<S, T> {
             };
             // A value to hand out at this pause goes first; the pause itself is acted on
             // when the run is driven again, detached.
-            if let Some(make) = AT_PAUSE.with(|p| p.borrow_mut().take()) {
-                if awaited {
-                    self.parked = Some(suspended);
-                    return Step::HandedOut(make());
-                }
+            let handed = self.saved.as_mut().and_then(|(s, _)| s.hand_out_at_pause());
+            if let (Some(value), true) = (handed, awaited) {
+                self.parked = Some(suspended);
+                return Step::HandedOut(value);
             }
             match suspended {
                 Suspend::Slice => self.take_turn().await,
@@ -315,10 +315,8 @@ impl<S: RunState, T: 'static> Run<S, T> {
         YIELDER.with(|y| y.set(std::ptr::null()));
         match step {
             CoroutineResult::Return(value) => {
-                // What the run kept per run ends with it; a value to hand out at a pause
-                // is moot (what it ended with says it all).
+                // What the run kept per run ends with it.
                 drop(Locals::take());
-                AT_PAUSE.with(|p| p.borrow_mut().take());
                 Err(value)
             }
             CoroutineResult::Yield(suspended) => {
@@ -403,17 +401,6 @@ pub fn hand_out(value: Box<dyn Any>) -> bool {
         suspend(Suspend::HandOut(value)),
         Some(Resume::HandedOut(true))
     )
-}
-
-/// Hands out what `make` gives when the run on this thread next pauses (waits, or its
-/// slice ends), as [`hand_out`] would, and goes on detached; nothing if the run ends
-/// first (its end says it all) or nobody awaits it. A later call replaces an earlier one.
-/// Outside a run, nothing. This is how a sent response goes out at the script's next
-/// pause, as Node flushes a written response at the next `await`.
-pub fn hand_out_at_pause(make: impl FnOnce() -> Box<dyn Any> + 'static) {
-    if in_run() {
-        AT_PAUSE.with(|p| *p.borrow_mut() = Some(Box::new(make)));
-    }
 }
 
 /// Whether this thread is running a script's coroutine right now.

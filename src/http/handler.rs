@@ -269,7 +269,7 @@ impl Runs {
             hold: self
                 .slot
                 .clone()
-                .map(|slot| Box::new(slot) as Box<dyn std::any::Any>),
+                .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
         }
     }
 

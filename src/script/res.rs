@@ -48,6 +48,14 @@ pub enum Streaming {
     Ended,
 }
 
+/// What a run hands out when its sent response leaves before its end: the `Reply`.
+pub(super) fn handed_out(res: Res) -> Box<dyn std::any::Any> {
+    let reply = res
+        .take_sent()
+        .map_or(super::run::Reply::Streamed, super::run::Reply::Sent);
+    Box::new(reply)
+}
+
 /// The `res` handle. Cloning shares the same response, which is what makes chaining work.
 #[derive(Clone, Default)]
 pub struct Res(Arc<Mutex<State>>);
@@ -212,13 +220,7 @@ impl Res {
         // The response goes out at the script's next pause (a wait, or its slice's end),
         // and the code after the sender runs after that; a script that ends first sends
         // it at its end, as before (docs/reference.md, "After the response").
-        let res = self.clone();
-        crate::executor::hand_out_at_pause(move || {
-            let reply = res
-                .take_sent()
-                .map_or(super::run::Reply::Streamed, super::run::Reply::Sent);
-            Box::new(reply)
-        });
+        super::context::sent(self);
         Ok(())
     }
 

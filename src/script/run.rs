@@ -55,7 +55,7 @@ pub struct Call {
     pub max_memory: usize,
     /// Kept until the run has ended, its detached part included (the request's place in
     /// `--max-in-flight`: code after the response still counts).
-    pub hold: Option<Box<dyn std::any::Any>>,
+    pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// How a run of a route's (or a middleware's) function ended, for the HTTP side.
