@@ -45,3 +45,4 @@ mod shutdown;
 mod smoke;
 mod streaming;
 mod test_command;
+mod time_cache;
