@@ -6,6 +6,10 @@
 //! actix app `rhapi dev` serves ([`crate::http::app`]), in-process: a thread per test file
 //! runs that app, and the test's thread waits for each answer, so route scripts never run
 //! nested inside the test script.
+//!
+//! The app is loaded with a test context ([`crate::app_context::AppContext::for_tests`]):
+//! `mail::send` fills its outbox (`sent_mail()`), and `set_time(ms)` freezes its clock;
+//! both are reset before each test.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
