@@ -392,9 +392,16 @@ fn printed(output: &support::Output) -> String {
     format!("{}{}", output.stdout, output.stderr)
 }
 
+/// The fixture app `mail_and_time`, its test file under the name `rhapi test` runs.
+fn mail_and_time() -> TestApp {
+    let app = TestApp::fixture("mail_and_time");
+    app.rename("tests/signup.test.rhai.txt", "tests/signup.test.rhai");
+    app
+}
+
 #[test]
 fn rhapi_test_catches_mail_and_freezes_the_clock() {
-    let app = TestApp::fixture("mail_and_time");
+    let app = mail_and_time();
     let output = app.run_to_exit("test", &[]);
     let text = printed(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
@@ -403,7 +410,7 @@ fn rhapi_test_catches_mail_and_freezes_the_clock() {
 
 #[test]
 fn rhapi_test_fails_a_test_that_expects_what_did_not_happen() {
-    let app = TestApp::fixture("mail_and_time");
+    let app = mail_and_time();
     app.remove("tests/signup.test.rhai");
     app.write(
         "tests/wrong.test.rhai",
