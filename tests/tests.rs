@@ -46,3 +46,4 @@ mod shutdown;
 mod smoke;
 mod streaming;
 mod test_command;
+mod time_cache;
