@@ -104,5 +104,6 @@ pub fn locate(err: &EvalAltResult, file: &str) -> ScriptError {
             line: position.line(),
             column: position.position(),
         },
+        hint: None,
     }
 }
