@@ -13,6 +13,8 @@
 //!   compile errors, run-time errors and `rhapi check`.
 
 pub mod diagnostic;
+#[cfg(test)]
+mod fuzz;
 pub mod hints;
 pub mod imports;
 pub mod lexer;
