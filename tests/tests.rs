@@ -28,6 +28,7 @@ mod errors;
 mod example_app_tests;
 mod fuzz_builtins;
 mod handlers;
+mod hints;
 mod isolation;
 mod limits;
 mod middleware;
