@@ -45,5 +45,6 @@ mod routing;
 mod secrets;
 mod shutdown;
 mod smoke;
+mod starter_guard;
 mod streaming;
 mod test_command;
