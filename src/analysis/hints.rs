@@ -359,10 +359,10 @@ pub fn scan(source: &SourceFile) -> Vec<Diagnostic> {
     let tokens = lex(source.text()).tokens;
     let scan = Scan::new(source, &tokens);
     let mut found = Vec::new();
-    for i in 0..tokens.len() {
+    for (i, lexed) in tokens.iter().enumerate() {
         for habit in HABITS {
             if habit.scan.is_some_and(|matches| matches(&scan, i)) {
-                let at = tokens[i].at;
+                let at = lexed.at;
                 found.push(Diagnostic {
                     code: habit.code,
                     severity: Severity::Warning,
