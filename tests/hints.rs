@@ -215,6 +215,39 @@ fn a_dev_error_body_and_its_log_line_have_the_hint() {
 }
 
 #[test]
+fn a_habit_in_a_module_is_hinted_at_in_the_module() {
+    let app = TestApp::new();
+    app.write(
+        "pages/api/_lib/util.rhai",
+        "fn first(items) {\n    if items == null { return (); }\n    items[0]\n}\n",
+    );
+    app.write(
+        "pages/api/_lib/text.rhai",
+        "fn low(s) {\n    s.toLowerCase()\n}\n",
+    );
+    app.write(
+        "pages/api/a.rhai",
+        "import \"_lib/util\" as util;\nfn GET() { util::first([1]) }\n",
+    );
+    app.write(
+        "pages/api/b.rhai",
+        "import \"_lib/text\" as text;\nfn GET() { text::low(\"A\") }\n",
+    );
+    let output = app.run("check");
+    let text = output.stderr;
+    assert!(
+        text.contains("error: pages/api/_lib/util.rhai:2:17: ")
+            && text.contains("  hint: Rhai has no `null`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: pages/api/_lib/text.rhai:2:7: JavaScript habit")
+            && text.contains("  hint: use `to_lower()`"),
+        "{text}"
+    );
+}
+
+#[test]
 fn start_bodies_are_unchanged() {
     let app = TestApp::new();
     app.write(
