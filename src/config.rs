@@ -41,6 +41,7 @@ impl From<ConfigError> for ScriptError {
                 line: Some(err.line),
                 column: None,
             },
+            hint: None,
         }
     }
 }

@@ -8,9 +8,14 @@
 //! - [`outline`]: a file's top-level functions (with doc comments) and its imports;
 //! - [`route_shape`]: which functions are route functions, and the list of methods;
 //! - [`imports`]: where an `import "..."` points (relative to the file, inside `pages/`);
-//! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file.
+//! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file;
+//! - [`hints`]: the JavaScript habits and the hint naming the Rhai form of each, for
+//!   compile errors, run-time errors and `rhapi check`.
 
 pub mod diagnostic;
+#[cfg(test)]
+mod fuzz;
+pub mod hints;
 pub mod imports;
 pub mod lexer;
 pub mod outline;

@@ -183,7 +183,7 @@ impl Call {
                 Failure::Error(e) if e.message == CLIENT_CLOSED || e.message == SHUTTING_DOWN => {
                     Reply::Streamed
                 }
-                Failure::Error(e) => Reply::Failed(self.with_position(e)),
+                Failure::Error(e) => Reply::Failed(self.with_hint(self.with_position(e))),
                 Failure::Timeout(e) => Reply::Timeout(e),
                 Failure::Thrown { .. } => Reply::Streamed,
             };
@@ -205,9 +205,34 @@ impl Call {
                 body,
                 headers: res.take().map(|shaped| shaped.headers).unwrap_or_default(),
             },
-            Failure::Error(e) => Reply::Failed(self.with_position(e)),
+            Failure::Error(e) => Reply::Failed(self.with_hint(self.with_position(e))),
         }
     }
+
+    /// The hint of a run-time error that is a JavaScript habit; the top-level constants
+    /// are this route's (a function reading one without `global::`).
+    fn with_hint(&self, mut err: ScriptError) -> ScriptError {
+        let consts = if err.location.file == *self.script.file {
+            top_level_constants(&self.script.ast)
+        } else {
+            Vec::new()
+        };
+        err.hint = crate::analysis::hints::for_runtime_error(&err.message, &consts);
+        err
+    }
+}
+
+/// The names of the `const`s at the top level of `ast`.
+fn top_level_constants(ast: &rhai::AST) -> Vec<String> {
+    ast.statements()
+        .iter()
+        .filter_map(|stmt| match stmt {
+            rhai::Stmt::Var(var, flags, _) if flags.contains(rhai::ASTFlags::CONSTANT) => {
+                Some(var.0.name.to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The error of a run that panicked: a 500, never a dead worker.

@@ -7,7 +7,9 @@ use crate::analysis::{rules, Diagnostic, SourceFile};
 
 /// The diagnostics of one route file.
 pub fn route_warnings(source: &SourceFile) -> Vec<Diagnostic> {
-    rules::check(source)
+    let mut found = rules::check(source);
+    found.extend(crate::analysis::hints::scan(source));
+    found
 }
 
 /// Prints the diagnostics of every route file of the app in `dir` to stderr.
@@ -19,6 +21,23 @@ pub fn print_warnings(dir: &Path) {
         };
         let source = SourceFile::new(file.display, text);
         for diagnostic in route_warnings(&source) {
+            eprintln!("{}", diagnostic.render(source.path()));
+        }
+    }
+    print_module_hints(&files);
+}
+
+/// The JavaScript habits ([`crate::analysis::hints`]) in middleware and module files, which
+/// the route rules do not read.
+fn print_module_hints(files: &crate::app_files::AppFiles) {
+    use crate::app_files::Kind;
+    let scan = files.scan();
+    for file in scan.of(Kind::Middleware).chain(scan.of(Kind::Module)) {
+        let Ok(text) = files.read_to_string(&file.path) else {
+            continue;
+        };
+        let source = SourceFile::new(files.display(&file.path), text);
+        for diagnostic in crate::analysis::hints::scan(&source) {
             eprintln!("{}", diagnostic.render(source.path()));
         }
     }
