@@ -23,8 +23,9 @@ pub struct AppContext {
     pub databases: Databases,
     /// The app's wall clock (`time::now()`, job delays, ttls, rate windows); `rhapi test`
     /// freezes it.
-    #[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
     pub clock: Clock,
+    /// The job names `jobs::enqueue` accepts and the wake-up of the job runner.
+    pub jobs: crate::jobs::Queue,
 }
 
 impl AppContext {
@@ -33,6 +34,7 @@ impl AppContext {
             secrets: ArcSwap::new(Arc::clone(env)),
             databases: Databases::default(),
             clock: Clock::default(),
+            jobs: crate::jobs::Queue::default(),
         })
     }
 

@@ -47,6 +47,12 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Print the pending, running and failed jobs (state, name, id, attempts, next run,
+    /// last error); `rhapi jobs [DIR] retry ID` puts a failed job back.
+    Jobs {
+        /// `[DIR]`, then optionally `retry ID`.
+        args: Vec<String>,
+    },
     /// Print an OpenAPI 3.1 description of the routes (JSON) on stdout.
     Openapi {
         /// The app folder (default: the current directory).
@@ -157,6 +163,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate { dir } => migrate(dir),
         Command::New { dir } => new_app(&dir),
         Command::Openapi { dir } => openapi(dir),
+        Command::Jobs { args } => crate::tools::jobs::run(&args),
         Command::Test {
             dir,
             filter,
@@ -179,7 +186,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     dir.canonicalize()
         .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
@@ -321,6 +328,23 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
     for (pattern, methods, file) in rows {
         println!("{pattern:width$}  {methods:method_width$}  {file}");
     }
+    for (name, job) in &snapshot.jobs {
+        let (what, file) = match job {
+            crate::jobs::Job::Ready(job) => {
+                let schedule = job
+                    .config
+                    .schedule_text
+                    .as_deref()
+                    .map_or(String::new(), |s| format!("  (schedule: {s})"));
+                ("job".to_string(), format!("{}{schedule}", job.script.file))
+            }
+            crate::jobs::Job::Broken(err) => ("error".to_string(), err.location.file.clone()),
+        };
+        println!(
+            "job {name:width$}  {what:method_width$}  {file}",
+            width = width.saturating_sub(4)
+        );
+    }
     // A listing, not a verdict: broken routes show as `error` (details on stderr) and
     // `rhapi check` is the command that fails on them.
     print_errors(&report);
@@ -340,7 +364,13 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
         } else {
             ""
         };
-        println!("ok: {} routes compiled{hint}", report.routes);
+        let jobs = app.snapshot().jobs.len();
+        let jobs = if jobs == 0 {
+            String::new()
+        } else {
+            format!(", {jobs} job(s)")
+        };
+        println!("ok: {} routes{jobs} compiled{hint}", report.routes);
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);

@@ -7,7 +7,6 @@ mod app_context;
 mod app_files;
 mod batteries;
 pub mod cli;
-#[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
 mod clock;
 mod config;
 mod cpu;
@@ -17,6 +16,7 @@ mod env;
 mod error;
 pub mod executor;
 mod http;
+mod jobs;
 mod loader;
 mod logging;
 mod memory;

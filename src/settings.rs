@@ -36,6 +36,35 @@ pub struct Settings {
     /// `[cors]`: cross-origin requests (reloadable).
     #[serde(default = "crate::config::cors_below")]
     pub cors: CorsSettings,
+    /// `[jobs]`: the job runner (reloadable).
+    #[serde(default = "crate::config::jobs_below")]
+    pub jobs: JobsSettings,
+}
+
+/// `[jobs]`: how the server runs jobs (docs/reference.md, "Jobs").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::jobs_below")]
+pub struct JobsSettings {
+    /// Jobs run at once in this instance, all jobs together.
+    #[serde(deserialize_with = "crate::config::positive_usize")]
+    pub concurrency: usize,
+    /// Added to a job's timeout to make its lease: past it, a job whose process died runs
+    /// again.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub lease_grace: Duration,
+    /// How long completed jobs are kept before they are deleted.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub keep_completed: Duration,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        JobsSettings {
+            concurrency: 4,
+            lease_grace: Duration::from_secs(30),
+            keep_completed: Duration::from_secs(24 * 60 * 60),
+        }
+    }
 }
 
 /// `[server]`. Keys marked "command line only" are not read from the file (a typo check
@@ -160,6 +189,7 @@ impl Settings {
             max_in_flight: server.max_in_flight,
             public: self.public.clone(),
             cors: self.cors.clone(),
+            jobs: self.jobs.clone(),
             listen: Listen {
                 hostname: server.host.clone().unwrap_or_else(|| {
                     match mode {
@@ -352,6 +382,7 @@ pub struct AppSettings {
     pub max_in_flight: usize,
     pub public: PublicSettings,
     pub cors: CorsSettings,
+    pub jobs: JobsSettings,
     /// Where to listen: read at start only.
     pub listen: Listen,
 }

@@ -158,16 +158,23 @@ fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpL
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
+    let jobs_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
+    // Jobs run on the HTTP workers, each of which registers itself as it starts.
+    let workers = Arc::new(crate::jobs::runner::Workers::default());
+    let registry = Arc::clone(&workers);
     actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || self::app(server.clone()))
-            .workers(settings.workers)
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            // actix stops at once on SIGINT; both signals must let running requests finish.
-            .disable_signals()
-            .on_connect(|_, data| {
-                data.insert(OpenConnection::new());
-            });
+        let http = HttpServer::new(move || {
+            registry.register_current();
+            self::app(server.clone())
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // actix stops at once on SIGINT; both signals must let running requests finish.
+        .disable_signals()
+        .on_connect(|_, data| {
+            data.insert(OpenConnection::new());
+        });
         let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
         let http = match inherited {
             Some(listener) => http.listen(listener?)?,
@@ -180,6 +187,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             );
         }
         let running = http.run();
+        crate::jobs::runner::start(jobs_app, workers);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;

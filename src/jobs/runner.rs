@@ -1,0 +1,406 @@
+//! The server's job runner: one task per server process that claims due jobs from the
+//! app's database and runs each on an HTTP worker as a script run of its own
+//! (`executor::spawn`, with the budgets, memory ceiling and redaction of a request, and the
+//! snapshot it started with), then records how it ended. It also enqueues the ticks of
+//! scheduled jobs. It wakes on an enqueue in this process, on PostgreSQL's `NOTIFY` from
+//! any instance, when a run ends, and otherwise when the next delayed job is due (at most
+//! [`POLL`] apart). Database calls run on tokio's blocking threads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_rt::ArbiterHandle;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::queue::{self, Claimed, Ended, Wanted};
+use super::{Job, JobScript};
+use crate::app::{App, Snapshot};
+use crate::db::{Conn, Database, DbError, Listener, Target};
+
+/// The longest sleep between two looks at the queue (other processes' changes on SQLite,
+/// `rhapi jobs retry`, a reload that added jobs).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Time one database call of the runner may take.
+const DB_BUDGET: Duration = Duration::from_secs(10);
+
+/// How often completed jobs past `keep_completed` are deleted.
+const CLEAN_EVERY_MS: i64 = 60_000;
+
+/// The HTTP workers jobs run on: each registers itself as it starts.
+#[derive(Default)]
+pub struct Workers(Mutex<Vec<ArbiterHandle>>);
+
+impl Workers {
+    /// Adds the worker this is called on.
+    pub fn register_current(&self) {
+        let mut workers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        workers.push(actix_rt::Arbiter::current());
+    }
+
+    fn pick(&self, n: usize) -> Option<ArbiterHandle> {
+        let workers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (!workers.is_empty()).then(|| workers[n % workers.len()].clone())
+    }
+}
+
+/// How a run ended, sent back to the runner.
+struct Done {
+    id: i64,
+    name: String,
+    attempt: i64,
+    attempts: u32,
+    ended: Ended,
+}
+
+/// Starts the runner on this thread's actix runtime.
+pub fn start(app: Arc<App>, workers: Arc<Workers>) {
+    let (done, finished) = unbounded_channel();
+    let runner = Runner {
+        app,
+        workers,
+        dispatched: 0,
+        running: HashMap::new(),
+        done,
+        finished,
+        db: None,
+        listener: None,
+        next_tick: i64::MIN,
+        next_clean: i64::MIN,
+    };
+    actix_web::rt::spawn(runner.run());
+}
+
+struct Runner {
+    app: Arc<App>,
+    workers: Arc<Workers>,
+    dispatched: usize,
+    /// Runs in progress in this process, by job name.
+    running: HashMap<String, usize>,
+    done: UnboundedSender<Done>,
+    finished: UnboundedReceiver<Done>,
+    db: Option<(Target, Arc<Database>)>,
+    listener: Option<Listener>,
+    /// When a schedule may next tick (app clock).
+    next_tick: i64,
+    next_clean: i64,
+}
+
+impl Runner {
+    async fn run(mut self) {
+        loop {
+            let wait = match self.round().await {
+                Ok(wait) => wait,
+                Err(err) => {
+                    tracing::error!("jobs: {}", self.app.context.redact(&err.to_string()));
+                    self.db = None;
+                    POLL * 5
+                }
+            };
+            self.sleep(wait).await;
+        }
+    }
+
+    /// One look at the queue: schedules, clean-up, claims; returns how long to sleep.
+    async fn round(&mut self) -> Result<Duration, DbError> {
+        let snapshot = self.app.snapshot();
+        if snapshot.jobs.is_empty() {
+            return Ok(POLL);
+        }
+        let db = self.database(&snapshot)?;
+        let app = Arc::clone(&self.app);
+        let clock = &app.context.clock;
+        let mut now = clock.now_ms();
+        if now >= self.next_tick {
+            self.next_tick = self.tick(&snapshot, &db, now).await?;
+        }
+        if now >= self.next_clean {
+            let keep = i64::try_from(snapshot.settings.jobs.keep_completed.as_millis())
+                .unwrap_or(i64::MAX);
+            let before = now.saturating_sub(keep);
+            blocking(&db, move |conn| {
+                queue::delete_completed(conn.as_dyn(), DB_BUDGET, before)
+            })
+            .await?;
+            self.next_clean = now + CLEAN_EVERY_MS;
+        }
+        let free = snapshot
+            .settings
+            .jobs
+            .concurrency
+            .saturating_sub(self.in_progress());
+        let (mut wanted, ready) = self.wanted(&snapshot);
+        let names: Vec<String> = ready.keys().cloned().collect();
+        if free > 0 && !wanted.is_empty() {
+            let claimed = blocking(&db, move |conn| {
+                crate::db::in_transaction(conn, DB_BUDGET, |conn| {
+                    queue::claim(conn.as_dyn(), DB_BUDGET, now, &mut wanted, free)
+                })
+            })
+            .await?;
+            let full = claimed.len() == free;
+            for job in claimed {
+                if let Some(script) = ready.get(&job.name) {
+                    self.dispatch(&snapshot, script, job);
+                }
+            }
+            if full {
+                return Ok(Duration::ZERO);
+            }
+        }
+        let next = blocking(&db, move |conn| {
+            queue::next_due(conn.as_dyn(), DB_BUDGET, &names)
+        })
+        .await?;
+        now = clock.now_ms();
+        let until = next.unwrap_or(i64::MAX).min(self.next_tick);
+        let wait = u64::try_from(until.saturating_sub(now)).unwrap_or(0);
+        Ok(Duration::from_millis(wait).clamp(Duration::from_millis(5), POLL))
+    }
+
+    fn in_progress(&self) -> usize {
+        self.running.values().sum()
+    }
+
+    /// The jobs that may run now (loaded, under their own concurrency), and room for each.
+    fn wanted(&self, snapshot: &Snapshot) -> (Vec<Wanted>, HashMap<String, Arc<JobScript>>) {
+        let settings = &snapshot.settings;
+        let mut wanted = Vec::new();
+        let mut ready = HashMap::new();
+        for (name, job) in &snapshot.jobs {
+            let Job::Ready(script) = job else { continue };
+            let busy = self.running.get(name).copied().unwrap_or(0);
+            let room = script
+                .config
+                .concurrency
+                .unwrap_or(usize::MAX)
+                .saturating_sub(busy);
+            let timeout = script.config.timeout.unwrap_or(settings.limits.timeout);
+            let lease = timeout + settings.jobs.lease_grace;
+            ready.insert(name.clone(), Arc::clone(script));
+            wanted.push(Wanted {
+                name: name.clone(),
+                room,
+                attempts: script.config.attempts,
+                lease_ms: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+            });
+        }
+        (wanted, ready)
+    }
+
+    /// Enqueues the due tick of each scheduled job; returns when the next one is due.
+    async fn tick(
+        &self,
+        snapshot: &Snapshot,
+        db: &Arc<Database>,
+        now: i64,
+    ) -> Result<i64, DbError> {
+        let mut next = now + POLL.as_millis() as i64 * 60;
+        for (name, job) in &snapshot.jobs {
+            let Job::Ready(script) = job else { continue };
+            let Some(schedule) = script.config.schedule.clone() else {
+                continue;
+            };
+            let name = name.clone();
+            let due = blocking(db, move |conn| {
+                crate::db::in_transaction(conn, DB_BUDGET, |conn| {
+                    let next_after = |ms| schedule.next_after(ms);
+                    queue::tick(conn.as_dyn(), DB_BUDGET, &name, &next_after, now)
+                })
+            })
+            .await?;
+            next = next.min(due.unwrap_or(i64::MAX));
+        }
+        Ok(next)
+    }
+
+    /// Runs `job` on a worker (round robin) as a script run of its own.
+    fn dispatch(&mut self, snapshot: &Arc<Snapshot>, script: &Arc<JobScript>, job: Claimed) {
+        *self.running.entry(job.name.clone()).or_default() += 1;
+        let (snapshot, script, done) =
+            (Arc::clone(snapshot), Arc::clone(script), self.done.clone());
+        let work = async move { run_on_worker(&snapshot, &script, job, done) };
+        self.dispatched += 1;
+        match self.workers.pick(self.dispatched) {
+            Some(worker) => {
+                worker.spawn(work);
+            }
+            None => {
+                actix_web::rt::spawn(work);
+            }
+        }
+    }
+
+    /// Waits `wait`, or less: an enqueue here, a notification, a run that ended.
+    async fn sleep(&mut self, wait: Duration) {
+        if wait.is_zero() {
+            self.record_finished().await;
+            return;
+        }
+        let woken = self.app.context.jobs.woken();
+        let notified = async {
+            match self.listener.as_mut() {
+                Some(listener) => {
+                    listener.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = woken => {}
+            () = notified => {}
+            Some(done) = self.finished.recv() => self.record(vec![done]).await,
+            () = tokio::time::sleep(wait) => {}
+        }
+        self.record_finished().await;
+    }
+
+    /// Records every run that has ended.
+    async fn record_finished(&mut self) {
+        let mut ended = Vec::new();
+        while let Ok(done) = self.finished.try_recv() {
+            ended.push(done);
+        }
+        if !ended.is_empty() {
+            self.record(ended).await;
+        }
+    }
+
+    async fn record(&mut self, ended: Vec<Done>) {
+        for done in &ended {
+            if let Some(n) = self.running.get_mut(&done.name) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let Some((_, db)) = self.db.clone() else {
+            return;
+        };
+        let now = self.app.context.clock.now_ms();
+        let recorded = blocking(&db, move |conn| {
+            for done in &ended {
+                queue::finish(
+                    conn.as_dyn(),
+                    DB_BUDGET,
+                    done.id,
+                    done.attempt,
+                    done.attempts,
+                    &done.ended,
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(err) = recorded {
+            // The row keeps its lease: the job runs again when it passes.
+            tracing::error!(
+                "jobs: cannot record a run's end: {}",
+                self.app.context.redact(&err.to_string())
+            );
+        }
+    }
+
+    /// The app's database (opened again when `DATABASE_URL` changed), with its tables and,
+    /// on PostgreSQL, a listener.
+    fn database(&mut self, snapshot: &Snapshot) -> Result<Arc<Database>, DbError> {
+        let target = Target::from_env(&self.app.dir, &snapshot.env.0)?;
+        if let Some((current, db)) = &self.db {
+            if *current == target {
+                return Ok(Arc::clone(db));
+            }
+        }
+        let db = self.app.context.databases.open(&target)?;
+        let mut conn = db.get(DB_BUDGET)?;
+        queue::create_tables(conn.as_dyn(), DB_BUDGET)?;
+        self.app.context.jobs.mark_tables_ready();
+        self.listener = match Listener::open(&target) {
+            Ok(listener) => {
+                listener.listen(queue::CHANNEL)?;
+                Some(listener)
+            }
+            Err(_) => None,
+        };
+        self.db = Some((target, Arc::clone(&db)));
+        Ok(db)
+    }
+}
+
+/// Runs `f` on a connection of `db`, on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    db: &Arc<Database>,
+    f: impl FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    let db = Arc::clone(db);
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get(DB_BUDGET)?;
+        f(&mut conn)
+    })
+    .await;
+    joined.unwrap_or_else(|err| Err(DbError::Sql(format!("the job runner's call failed: {err}"))))
+}
+
+/// On the worker: the job's run, as a script run of its own; its end goes to `done`.
+fn run_on_worker(
+    snapshot: &Snapshot,
+    script: &JobScript,
+    job: Claimed,
+    done: UnboundedSender<Done>,
+) {
+    let limits = &snapshot.settings.limits;
+    let timeout = script.config.timeout.unwrap_or(limits.timeout);
+    let deadline = Instant::now() + timeout;
+    let call = crate::script::Call {
+        engine: Arc::clone(&snapshot.engine),
+        script: Arc::clone(&script.script),
+        target: crate::script::methods::Target {
+            function: "run",
+            arity: script.arity,
+            handler: false,
+            middleware: false,
+        },
+        env: snapshot.env.clone(),
+        deadline,
+        max_memory: limits.max_memory,
+    };
+    let env = Arc::clone(&snapshot.env.0);
+    let attempts = script.config.attempts;
+    let Claimed {
+        id,
+        name,
+        payload,
+        attempt,
+    } = job;
+    let after = move |ran: Option<Result<(), crate::error::ScriptError>>| {
+        let ended = match ran {
+            Some(Ok(())) => Ended::Completed,
+            Some(Err(err)) => Ended::Failed(env.redact(&err.to_string())),
+            None => Ended::Failed(
+                "internal error while running the job (a panic; see the server log)".into(),
+            ),
+        };
+        if let Ended::Failed(error) = &ended {
+            let what = if attempt >= i64::from(attempts) {
+                "failed for good"
+            } else {
+                "failed, will retry"
+            };
+            tracing::warn!(
+                "job {name} #{id} attempt {attempt}/{attempts} {what}: {}",
+                crate::logging::escape(error)
+            );
+        }
+        let _ = done.send(Done {
+            id,
+            name,
+            attempt,
+            attempts,
+            ended,
+        });
+    };
+    crate::executor::spawn::<crate::script::context::Saved, _>(
+        deadline,
+        move || call.run_job(&payload),
+        after,
+    );
+}
