@@ -29,6 +29,7 @@ mod example_app_tests;
 mod fuzz_builtins;
 mod handlers;
 mod isolation;
+mod jobs;
 mod limits;
 mod middleware;
 mod modules;

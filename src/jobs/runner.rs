@@ -108,7 +108,7 @@ impl Runner {
         if snapshot.jobs.is_empty() {
             return Ok(POLL);
         }
-        let db = self.database(&snapshot)?;
+        let db = self.database(&snapshot).await?;
         let app = Arc::clone(&self.app);
         let clock = &app.context.clock;
         let mut now = clock.now_ms();
@@ -303,24 +303,33 @@ impl Runner {
 
     /// The app's database (opened again when `DATABASE_URL` changed), with its tables and,
     /// on PostgreSQL, a listener.
-    fn database(&mut self, snapshot: &Snapshot) -> Result<Arc<Database>, DbError> {
+    async fn database(&mut self, snapshot: &Snapshot) -> Result<Arc<Database>, DbError> {
         let target = Target::from_env(&self.app.dir, &snapshot.env.0)?;
         if let Some((current, db)) = &self.db {
             if *current == target {
                 return Ok(Arc::clone(db));
             }
         }
-        let db = self.app.context.databases.open(&target)?;
-        let mut conn = db.get(DB_BUDGET)?;
-        queue::create_tables(conn.as_dyn(), DB_BUDGET)?;
+        let (app, opening) = (Arc::clone(&self.app), target.clone());
+        // Connecting blocks (PostgreSQL's client runs a runtime of its own).
+        let opened = tokio::task::spawn_blocking(move || {
+            let db = app.context.databases.open(&opening)?;
+            let mut conn = db.get(DB_BUDGET)?;
+            queue::create_tables(conn.as_dyn(), DB_BUDGET)?;
+            let listener = match Listener::open(&opening) {
+                Ok(listener) => {
+                    listener.listen(queue::CHANNEL)?;
+                    Some(listener)
+                }
+                Err(_) => None,
+            };
+            Ok::<_, DbError>((db, listener))
+        })
+        .await
+        .unwrap_or_else(|err| Err(DbError::Sql(format!("the job runner's call failed: {err}"))));
+        let (db, listener) = opened?;
         self.app.context.jobs.mark_tables_ready();
-        self.listener = match Listener::open(&target) {
-            Ok(listener) => {
-                listener.listen(queue::CHANNEL)?;
-                Some(listener)
-            }
-            Err(_) => None,
-        };
+        self.listener = listener;
         self.db = Some((target, Arc::clone(&db)));
         Ok(db)
     }

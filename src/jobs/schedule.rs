@@ -36,9 +36,11 @@ impl Schedule {
         let cron = match text {
             "@hourly" => "0 * * * *",
             "@daily" | "@midnight" => "0 0 * * *",
-            other if other.starts_with('@') => return Err(format!(
+            other if other.starts_with('@') => {
+                return Err(format!(
                 "'{other}' is not a schedule (use five cron fields, @every 10m, @hourly or @daily)"
-            )),
+            ))
+            }
             other => other,
         };
         if cron.split_whitespace().count() != 5 {
