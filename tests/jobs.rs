@@ -258,3 +258,25 @@ fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Two instances on one PostgreSQL: every job runs, and each attempt in one instance only.
+#[test]
+#[ignore = "needs RHAPI_TEST_POSTGRES_URL (see README)"]
+fn two_instances_run_each_attempt_once() {
+    let db = Backend::postgres_from_env();
+    let app = record_app(&db);
+    let a = app.serve("dev", &[]);
+    let b = app.serve("dev", &[]);
+    for n in 0..60 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            server
+                .post_json("/api/enqueue", &format!(r#"{{"n":{n}}}"#))
+                .status,
+            200
+        );
+    }
+    let r = count(&a, "done", 60);
+    assert_eq!(r.json()["attempts"], 60, "each job ran once: {}", r.text());
+    drop(b);
+}

@@ -41,6 +41,7 @@ mod reload;
 mod request;
 mod response;
 mod routing;
+mod schedules;
 mod secrets;
 mod shutdown;
 mod smoke;
