@@ -280,3 +280,31 @@ fn two_instances_run_each_attempt_once() {
     assert_eq!(r.json()["attempts"], 60, "each job ran once: {}", r.text());
     drop(b);
 }
+
+#[test]
+fn run_jobs_in_rhapi_test_runs_every_due_job() {
+    let app = record_app(&Backend::Sqlite);
+    app.write(
+        "tests/jobs.test.rhai",
+        r#"
+        fn test_due_jobs_run() {
+            jobs::enqueue("record", #{ n: 1 });
+            request("POST", "/api/enqueue", #{ body: #{ n: 2 } });
+            jobs::enqueue("record", #{ n: 3 }, #{ delay: "1h" });
+            assert_eq(run_jobs(), 2);
+            assert_eq(parse_json(request("GET", "/api/count").body).done, 2);
+            assert_eq(run_jobs(), 0);
+        }
+        fn test_a_failing_job_waits_for_its_retry() {
+            let before = parse_json(request("GET", "/api/count").body);
+            jobs::enqueue("record", #{ fail: true });
+            assert_eq(run_jobs(), 1);
+            let after = parse_json(request("GET", "/api/count").body);
+            assert_eq([after.done, after.attempts], [before.done, before.attempts + 1]);
+        }
+        "#,
+    );
+    let out = app.run_to_exit("test", &[]);
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("2 passed"), "{}", out.stdout);
+}

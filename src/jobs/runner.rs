@@ -56,19 +56,8 @@ struct Done {
 
 /// Starts the runner on this thread's actix runtime.
 pub fn start(app: Arc<App>, workers: Arc<Workers>) {
-    let (done, finished) = unbounded_channel();
-    let runner = Runner {
-        app,
-        workers,
-        dispatched: 0,
-        running: HashMap::new(),
-        done,
-        finished,
-        db: None,
-        listener: None,
-        next_tick: i64::MIN,
-        next_clean: i64::MIN,
-    };
+    let mut runner = Runner::idle(&app);
+    runner.workers = workers;
     actix_web::rt::spawn(runner.run());
 }
 
@@ -88,6 +77,23 @@ struct Runner {
 }
 
 impl Runner {
+    /// A runner of `app` with nothing running yet.
+    fn idle(app: &Arc<App>) -> Runner {
+        let (done, finished) = unbounded_channel();
+        Runner {
+            app: Arc::clone(app),
+            workers: Arc::default(),
+            dispatched: 0,
+            running: HashMap::new(),
+            done,
+            finished,
+            db: None,
+            listener: None,
+            next_tick: i64::MIN,
+            next_clean: i64::MIN,
+        }
+    }
+
     async fn run(mut self) {
         loop {
             let wait = match self.round().await {
@@ -349,13 +355,71 @@ async fn blocking<T: Send + 'static>(
     joined.unwrap_or_else(|err| Err(DbError::Sql(format!("the job runner's call failed: {err}"))))
 }
 
-/// On the worker: the job's run, as a script run of its own; its end goes to `done`.
-fn run_on_worker(
-    snapshot: &Snapshot,
-    script: &JobScript,
-    job: Claimed,
-    done: UnboundedSender<Done>,
-) {
+/// Jobs `run_jobs()` runs at most in one call (a job that enqueues itself at once would
+/// otherwise never let it end).
+pub const MOST_DUE_RUNS: usize = 1_000;
+
+/// `rhapi test`'s `run_jobs()`: runs the jobs due at the app's clock one after another, on
+/// this thread, until none is due; returns how many ran.
+pub async fn run_due(app: &Arc<App>) -> Result<usize, String> {
+    let snapshot = app.snapshot();
+    let target = Target::from_env(&app.dir, &snapshot.env.0).map_err(|e| e.to_string())?;
+    let db = app
+        .context
+        .databases
+        .open(&target)
+        .map_err(|e| e.to_string())?;
+    blocking(&db, |conn| queue::create_tables(conn.as_dyn(), DB_BUDGET))
+        .await
+        .map_err(|e| e.to_string())?;
+    app.context.jobs.mark_tables_ready();
+    let idle = Runner::idle(app);
+    for ran in 0..MOST_DUE_RUNS {
+        let now = app.context.clock.now_ms();
+        let (mut wanted, ready) = idle.wanted(&snapshot);
+        let claimed = blocking(&db, move |conn| {
+            crate::db::in_transaction(conn, DB_BUDGET, |conn| {
+                queue::claim(conn.as_dyn(), DB_BUDGET, now, &mut wanted, 1)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let Some(job) = claimed.into_iter().next() else {
+            return Ok(ran);
+        };
+        let Some(script) = ready.get(&job.name) else {
+            return Ok(ran);
+        };
+        let (call, deadline) = call_for(&snapshot, script);
+        let (id, attempt, attempts) = (job.id, job.attempt, script.config.attempts);
+        let payload = job.payload;
+        let ran_job = crate::executor::run::<crate::script::context::Saved, _>(
+            deadline,
+            move || call.run_job(&payload),
+            |_| {},
+        )
+        .await;
+        let ended = match ran_job {
+            crate::executor::Ran::Finished(Ok(())) => Ended::Completed,
+            crate::executor::Ran::Finished(Err(err)) => {
+                Ended::Failed(snapshot.env.0.redact(&err.to_string()))
+            }
+            _ => Ended::Failed("internal error while running the job".into()),
+        };
+        let now = app.context.clock.now_ms();
+        blocking(&db, move |conn| {
+            queue::finish(conn.as_dyn(), DB_BUDGET, id, attempt, attempts, &ended, now)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    Err(format!(
+        "more than {MOST_DUE_RUNS} jobs were due (does a job enqueue itself without a delay?)"
+    ))
+}
+
+/// The run of `script`'s `fn run` with the snapshot's budgets, and its deadline.
+fn call_for(snapshot: &Snapshot, script: &JobScript) -> (crate::script::Call, Instant) {
     let limits = &snapshot.settings.limits;
     let timeout = script.config.timeout.unwrap_or(limits.timeout);
     let deadline = Instant::now() + timeout;
@@ -372,6 +436,17 @@ fn run_on_worker(
         deadline,
         max_memory: limits.max_memory,
     };
+    (call, deadline)
+}
+
+/// On the worker: the job's run, as a script run of its own; its end goes to `done`.
+fn run_on_worker(
+    snapshot: &Snapshot,
+    script: &JobScript,
+    job: Claimed,
+    done: UnboundedSender<Done>,
+) {
+    let (call, deadline) = call_for(snapshot, script);
     let env = Arc::clone(&snapshot.env.0);
     let attempts = script.config.attempts;
     let Claimed {
