@@ -1,5 +1,6 @@
 //! The app's own files, behind one source: the scripts under `pages/` (routes,
-//! `_middleware.rhai`, modules), `migrations/*.sql`, the `.env*` files and `rhapi.toml`.
+//! `_middleware.rhai`, modules), the job files `jobs/*.rhai`, `migrations/*.sql`, the
+//! `.env*` files and `rhapi.toml`.
 //! [`AppFiles::scan`] lists them once, each with its [`Kind`]; [`AppFiles::classify`] applies
 //! the same rules to a path the watcher reports; [`AppFiles::read`] and
 //! [`AppFiles::read_to_string`] are how the loaders read them (never `std::fs` directly).

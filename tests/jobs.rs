@@ -257,6 +257,17 @@ fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
         assert!(started.elapsed() < DEADLINE, "lost: {}", r.text());
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // At least once: a job running when the server died ran again (reported, not asserted).
+    app.write(
+        "pages/api/twice.rhai",
+        r#"fn GET(req) { db::query_one("SELECT COUNT(*) - COUNT(DISTINCT v) AS n FROM done").n }"#,
+    );
+    let twice = server.poll_until("/api/twice", |r| r.status == 200);
+    eprintln!(
+        "acknowledged {}, ran twice {}",
+        acknowledged.len(),
+        twice.text()
+    );
 }
 
 /// Two instances on one PostgreSQL: every job runs, and each attempt in one instance only.
