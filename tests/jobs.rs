@@ -319,3 +319,53 @@ fn run_jobs_in_rhapi_test_runs_every_due_job() {
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("2 passed"), "{}", out.stdout);
 }
+
+/// A job that counts the runs of itself in progress, and the most at once.
+const GAUGE_JOB: &str = r#"
+fn run() {
+    db::execute("UPDATE gauge SET cur = cur + 1, peak = max(peak, cur + 1)");
+    sleep(150);
+    db::execute("UPDATE gauge SET cur = cur - 1");
+    db::execute("INSERT INTO done (v) VALUES ('gauge')");
+}
+"#;
+
+/// Six gauge jobs under `config` (a job's `CONFIG`) and `toml`: the most at once.
+fn peak_of(config: &str, toml: &str) -> i64 {
+    let app = record_app(&Backend::Sqlite);
+    app.write("rhapi.toml", toml);
+    app.write(
+        "migrations/002_gauge.sql",
+        "CREATE TABLE gauge (cur INTEGER, peak INTEGER); INSERT INTO gauge VALUES (0, 0);",
+    );
+    app.write("jobs/gauge.rhai", &format!("{config}\n{GAUGE_JOB}"));
+    app.write(
+        "pages/api/gauge.rhai",
+        r#"fn POST(req) { for i in 0..6 { jobs::enqueue("gauge", i); } db::query_one("SELECT peak FROM gauge").peak }
+           fn GET(req) { db::query_one("SELECT peak FROM gauge").peak }"#,
+    );
+    let server = app.serve("dev", &[]);
+    assert_eq!(server.post_json("/api/gauge", "{}").status, 200);
+    count(&server, "done", 6);
+    server.get("/api/gauge").text().parse().expect("a number")
+}
+
+#[test]
+fn jobs_run_at_most_concurrency_at_once() {
+    assert_eq!(peak_of("", "[jobs]\nconcurrency = 2\n"), 2);
+    assert_eq!(peak_of("const CONFIG = #{ concurrency: 1 };", ""), 1);
+}
+
+#[test]
+fn completed_jobs_are_deleted_after_keep_completed() {
+    let app = record_app(&Backend::Sqlite);
+    app.write("rhapi.toml", "[jobs]\nkeep_completed = \"1s\"\n");
+    app.write(
+        "pages/api/stored.rhai",
+        r#"fn GET(req) { db::query_one("SELECT COUNT(*) AS n FROM _rhapi_jobs").n }"#,
+    );
+    let server = app.serve("dev", &[]);
+    server.post_json("/api/enqueue", r#"{"n":1}"#);
+    count(&server, "done", 1);
+    server.poll_until("/api/stored", |r| r.text() == "0");
+}

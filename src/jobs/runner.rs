@@ -25,7 +25,8 @@ const POLL: Duration = Duration::from_secs(1);
 /// Time one database call of the runner may take.
 const DB_BUDGET: Duration = Duration::from_secs(10);
 
-/// How often completed jobs past `keep_completed` are deleted.
+/// How often completed jobs past `keep_completed` are deleted (more often when they are
+/// kept for less).
 const CLEAN_EVERY_MS: i64 = 60_000;
 
 /// The HTTP workers jobs run on: each registers itself as it starts.
@@ -129,7 +130,7 @@ impl Runner {
                 queue::delete_completed(conn.as_dyn(), DB_BUDGET, before)
             })
             .await?;
-            self.next_clean = now + CLEAN_EVERY_MS;
+            self.next_clean = now + CLEAN_EVERY_MS.min(keep);
         }
         let free = snapshot
             .settings
