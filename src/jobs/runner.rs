@@ -284,23 +284,13 @@ impl Runner {
             return;
         };
         let now = self.app.context.clock.now_ms();
+        // One transaction for the lot: one commit (one sync on SQLite) however many ended.
         let recorded = blocking(&db, move |conn| {
-            for done in &ended {
-                queue::finish(
-                    conn.as_dyn(),
-                    DB_BUDGET,
-                    done.id,
-                    done.attempt,
-                    done.attempts,
-                    &done.ended,
-                    now,
-                )?;
-            }
-            Ok(())
+            crate::db::in_transaction(conn, DB_BUDGET, |conn| record_all(conn, &ended, now))
         })
         .await;
         if let Err(err) = recorded {
-            // The row keeps its lease: the job runs again when it passes.
+            // The rows keep their lease: the jobs run again when it passes.
             tracing::error!(
                 "jobs: cannot record a run's end: {}",
                 self.app.context.redact(&err.to_string())
@@ -488,4 +478,20 @@ fn run_on_worker(
         move || call.run_job(&payload),
         after,
     );
+}
+
+/// Records the end of each run in `ended`.
+fn record_all(conn: &mut Conn, ended: &[Done], now: i64) -> Result<(), DbError> {
+    for done in ended {
+        queue::finish(
+            conn.as_dyn(),
+            DB_BUDGET,
+            done.id,
+            done.attempt,
+            done.attempts,
+            &done.ended,
+            now,
+        )?;
+    }
+    Ok(())
 }
