@@ -322,33 +322,42 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
                 err.location.file.clone(),
             ),
         })
+        .chain(job_rows(&snapshot))
         .collect();
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let method_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     for (pattern, methods, file) in rows {
         println!("{pattern:width$}  {methods:method_width$}  {file}");
     }
-    for (name, job) in &snapshot.jobs {
-        let (what, file) = match job {
-            crate::jobs::Job::Ready(job) => {
-                let schedule = job
-                    .config
-                    .schedule_text
-                    .as_deref()
-                    .map_or(String::new(), |s| format!("  (schedule: {s})"));
-                ("job".to_string(), format!("{}{schedule}", job.script.file))
-            }
-            crate::jobs::Job::Broken(err) => ("error".to_string(), err.location.file.clone()),
-        };
-        println!(
-            "job {name:width$}  {what:method_width$}  {file}",
-            width = width.saturating_sub(4)
-        );
-    }
     // A listing, not a verdict: broken routes show as `error` (details on stderr) and
     // `rhapi check` is the command that fails on them.
     print_errors(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines of `rhapi routes` for the job files: `job NAME`, `job` (or `error`), the file
+/// and its schedule.
+fn job_rows(snapshot: &crate::app::Snapshot) -> Vec<(String, String, String)> {
+    let row = |(name, job): (&String, &crate::jobs::Job)| match job {
+        crate::jobs::Job::Ready(job) => {
+            let schedule = job
+                .config
+                .schedule_text
+                .as_deref()
+                .map_or(String::new(), |s| format!("  (schedule: {s})"));
+            (
+                format!("job {name}"),
+                "job".to_string(),
+                format!("{}{schedule}", job.script.file),
+            )
+        }
+        crate::jobs::Job::Broken(err) => (
+            format!("job {name}"),
+            "error".to_string(),
+            err.location.file.clone(),
+        ),
+    };
+    snapshot.jobs.iter().map(row).collect()
 }
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
