@@ -369,3 +369,27 @@ fn completed_jobs_are_deleted_after_keep_completed() {
     count(&server, "done", 1);
     server.poll_until("/api/stored", |r| r.text() == "0");
 }
+
+#[test]
+fn a_stopping_server_lets_its_running_jobs_finish() {
+    let app = record_app(&Backend::Sqlite);
+    app.write(
+        "jobs/slow.rhai",
+        r#"fn run() {
+            db::execute("INSERT INTO attempts (v) VALUES ('slow')");
+            sleep(300);
+            db::execute("INSERT INTO done (v) VALUES ('slow')");
+        }"#,
+    );
+    app.write(
+        "pages/api/slow.rhai",
+        r#"fn POST(req) { jobs::enqueue("slow", ()) }"#,
+    );
+    let server = app.serve("dev", &[]);
+    server.post_json("/api/slow", "{}");
+    count(&server, "attempts", 1);
+    assert!(server.terminate().success());
+    // Completed (not listed), not left running until its lease passes.
+    let listed = app.run("jobs");
+    assert_eq!(listed.stdout, "", "{}", listed.stdout);
+}

@@ -187,11 +187,14 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             );
         }
         let running = http.run();
-        crate::jobs::runner::start(jobs_app, workers);
+        let jobs = crate::jobs::runner::start(jobs_app, workers);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;
-            tracing::info!("{signal}: finishing running requests, then stopping");
+            tracing::info!("{signal}: finishing running requests and jobs, then stopping");
+            // Jobs run on the workers: they finish (no new one starts) before those stop.
+            let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            jobs.drain(grace).await;
             // Streams end at their next write instead of running out the grace.
             crate::script::stream::shut_down();
             // Stops accepting at once, closes idle keep-alive connections, and lets the
@@ -199,7 +202,6 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             actix_web::rt::spawn(async move { handle.stop(true).await });
             // actix looks at its connections once a second only: done as soon as the last
             // one has ended (or the grace is over, like actix).
-            let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
             while OPEN_CONNECTIONS.load(Ordering::Relaxed) > 0
                 && tokio::time::Instant::now() < grace
             {

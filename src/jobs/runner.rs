@@ -46,6 +46,31 @@ impl Workers {
     }
 }
 
+/// How a stopping server lets the runner finish: no job starts after [`Stop::drain`], and
+/// it returns once the running ones have ended.
+#[derive(Default)]
+pub struct Stop {
+    stopping: std::sync::atomic::AtomicBool,
+    /// The runner says it has nothing running any more (once stopping).
+    drained: tokio::sync::Notify,
+    /// Wakes the runner to see that it is stopping.
+    wake: tokio::sync::Notify,
+}
+
+impl Stop {
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Starts no more jobs and waits for the running ones to end, until `grace` at most.
+    pub async fn drain(&self, grace: tokio::time::Instant) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+        let _ = tokio::time::timeout_at(grace, self.drained.notified()).await;
+    }
+}
+
 /// How a run ended, sent back to the runner.
 struct Done {
     id: i64,
@@ -56,10 +81,12 @@ struct Done {
 }
 
 /// Starts the runner on this thread's actix runtime.
-pub fn start(app: Arc<App>, workers: Arc<Workers>) {
+pub fn start(app: Arc<App>, workers: Arc<Workers>) -> Arc<Stop> {
     let mut runner = Runner::idle(&app);
     runner.workers = workers;
+    let stop = Arc::clone(&runner.stop);
     actix_web::rt::spawn(runner.run());
+    stop
 }
 
 struct Runner {
@@ -75,6 +102,7 @@ struct Runner {
     /// When a schedule may next tick (app clock).
     next_tick: i64,
     next_clean: i64,
+    stop: Arc<Stop>,
 }
 
 impl Runner {
@@ -92,6 +120,7 @@ impl Runner {
             listener: None,
             next_tick: i64::MIN,
             next_clean: i64::MIN,
+            stop: Arc::default(),
         }
     }
 
@@ -111,6 +140,12 @@ impl Runner {
 
     /// One look at the queue: schedules, clean-up, claims; returns how long to sleep.
     async fn round(&mut self) -> Result<Duration, DbError> {
+        if self.stop.stopping() {
+            if self.in_progress() == 0 {
+                self.stop.drained.notify_one();
+            }
+            return Ok(POLL);
+        }
         let snapshot = self.app.snapshot();
         if snapshot.jobs.is_empty() {
             return Ok(POLL);
@@ -246,6 +281,7 @@ impl Runner {
             return;
         }
         let woken = self.app.context.jobs.woken();
+        let stopping = self.stop.wake.notified();
         let notified = async {
             match self.listener.as_mut() {
                 Some(listener) => {
@@ -256,6 +292,7 @@ impl Runner {
         };
         tokio::select! {
             () = woken => {}
+            () = stopping => {}
             () = notified => {}
             Some(done) = self.finished.recv() => self.record(vec![done]).await,
             () = tokio::time::sleep(wait) => {}
