@@ -57,6 +57,8 @@ enum Command {
         /// The folder to create.
         dir: PathBuf,
     },
+    /// Serve the Language Server Protocol on stdin and stdout, for editors (docs/editor.md).
+    Lsp,
     /// Run every `fn test_*()` in tests/**/*.test.rhai against the app, in-process; exit 1
     /// when one fails or none ran.
     Test {
@@ -157,6 +159,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate { dir } => migrate(dir),
         Command::New { dir } => new_app(&dir),
         Command::Openapi { dir } => openapi(dir),
+        Command::Lsp => lsp(),
         Command::Test {
             dir,
             filter,
@@ -404,6 +407,17 @@ fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
         eprintln!("error: {err} (left out of the description)");
     }
     Ok(if description.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `rhapi lsp`: exit 0 after the client's `shutdown` and `exit`, 1 when the input ends
+/// without them.
+fn lsp() -> Result<ExitCode> {
+    let shut_down = crate::lsp::serve(std::io::stdin(), std::io::stdout())?;
+    Ok(if shut_down {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -19,6 +19,7 @@ pub mod executor;
 mod http;
 mod loader;
 mod logging;
+mod lsp;
 mod memory;
 mod routes;
 mod script;

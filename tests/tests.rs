@@ -30,6 +30,7 @@ mod fuzz_builtins;
 mod handlers;
 mod isolation;
 mod limits;
+mod lsp;
 mod middleware;
 mod modules;
 mod newcomer;

@@ -8,8 +8,10 @@
 //! - [`outline`]: a file's top-level functions (with doc comments) and its imports;
 //! - [`route_shape`]: which functions are route functions, and the list of methods;
 //! - [`imports`]: where an `import "..."` points (relative to the file, inside `pages/`);
+//! - [`api_docs`]: the doc tables of `req`, `res` and the batteries, for the language server;
 //! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file.
 
+pub mod api_docs;
 pub mod diagnostic;
 pub mod imports;
 pub mod lexer;
