@@ -18,7 +18,7 @@ use super::workspace::{lsp_position, App, Workspace};
 use crate::analysis::api_docs::{self, Entry};
 use crate::analysis::imports::ImportResolver;
 use crate::analysis::lexer::lex_with;
-use crate::analysis::outline::{functions, imports, FunctionDef};
+use crate::analysis::outline::{functions, import_lines, imports, FunctionDef};
 use crate::analysis::SourceFile;
 
 /// One document, as the features read it.
@@ -32,7 +32,7 @@ pub struct Doc<'a> {
 /// A function of a script: where, its `fn` line, its doc comment.
 struct ScriptFn {
     file: PathBuf,
-    source: SourceFile,
+    source: Arc<SourceFile>,
     def: FunctionDef,
 }
 
@@ -78,12 +78,12 @@ impl Doc<'_> {
             return Vec::new();
         };
         let tokens = lex_with(&self.app.engine, &text).tokens;
-        let source = SourceFile::new(path.display().to_string(), text);
+        let source = Arc::new(SourceFile::new(path.display().to_string(), text));
         functions(&tokens)
             .into_iter()
             .map(|def| ScriptFn {
                 file: path.to_path_buf(),
-                source: source.clone(),
+                source: Arc::clone(&source),
                 def,
             })
             .collect()
@@ -91,7 +91,7 @@ impl Doc<'_> {
 
     /// The module file imported as `alias` by this document.
     fn module_file(&self, alias: &str) -> Option<PathBuf> {
-        let import = imports(&lex_with(&self.app.engine, self.text).tokens)
+        let import = import_lines(&self.app.engine, self.text)
             .into_iter()
             .find(|i| i.alias.as_deref() == Some(alias))?;
         ImportResolver::new(&self.app.dir)
@@ -103,13 +103,13 @@ impl Doc<'_> {
     fn script_fns(&self, qualifier: &Qualifier) -> Vec<ScriptFn> {
         match qualifier {
             Qualifier::None => {
-                let own = SourceFile::new(self.path.display().to_string(), self.text);
+                let own = Arc::new(SourceFile::new(self.path.display().to_string(), self.text));
                 let tokens = lex_with(&self.app.engine, self.text).tokens;
                 functions(&tokens)
                     .into_iter()
                     .map(|def| ScriptFn {
                         file: self.path.clone(),
-                        source: own.clone(),
+                        source: Arc::clone(&own),
                         def,
                     })
                     .collect()

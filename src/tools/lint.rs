@@ -7,8 +7,7 @@ use rhai::Engine;
 
 use crate::analysis::diagnostic::Severity;
 use crate::analysis::imports::ImportResolver;
-use crate::analysis::lexer::lex_with;
-use crate::analysis::outline::imports;
+use crate::analysis::outline::import_lines;
 use crate::analysis::source::Range;
 use crate::analysis::{rules, Diagnostic, Position, SourceFile};
 
@@ -37,7 +36,7 @@ pub fn file_diagnostics(
         found.push(error_at(source, at, "compile", located.message));
     }
     let resolver = ImportResolver::new(app_dir);
-    for import in imports(&lex_with(engine, source.text()).tokens) {
+    for import in import_lines(engine, source.text()) {
         let problem = match resolver.resolve(path, &import.path) {
             Err(err) => err.to_string(),
             Ok(target) if !target.is_file() => {
