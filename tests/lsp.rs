@@ -415,3 +415,23 @@ fn garbage_scripts_and_positions_are_answered() {
     client.notify("exit", Value::Null);
     assert_eq!(client.exit_status().code(), Some(0));
 }
+
+/// Neovim's built-in client against the real binary (tests/editors/neovim.lua): a mistake
+/// typed into the buffer shows as an error on its line; completion and hover answer.
+/// Needs `nvim` (Debian's `neovim`, 0.7 or later): `cargo test --test tests lsp:: -- --include-ignored`.
+#[test]
+#[ignore = "needs nvim (apt-get install neovim)"]
+fn neovim_shows_the_diagnostic() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/editors/neovim.lua");
+    let mut cmd = Command::new("nvim");
+    cmd.args(["--headless", "-u", "NONE", "-c"])
+        .arg(format!("luafile {}", script.display()))
+        .env("RHAPI_BIN", bin());
+    let output = crate::support::run_with_deadline(cmd);
+    let stdout = &output.stdout;
+    assert!(
+        output.status.success() && stdout.contains("nvim: ok"),
+        "{stdout}{}",
+        output.stderr
+    );
+}
