@@ -537,3 +537,114 @@ fn script_item(found: &ScriptFn) -> CompletionItem {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::lexer::lex;
+
+    #[test]
+    fn calls_and_parameters_from_a_table_cell() {
+        let cell = "http::get(url[, opts]), http::post(url, body[, opts]), http::request(#{ method, url })";
+        assert_eq!(
+            calls_named(cell, "http::post"),
+            ["http::post(url, body[, opts])"]
+        );
+        assert!(calls_named(cell, "http::put").is_empty());
+        let found = signature("http::post(url, body[, opts])".into(), "");
+        let labels: Vec<ParameterLabel> = found
+            .parameters
+            .unwrap()
+            .into_iter()
+            .map(|p| p.label)
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ParameterLabel::LabelOffsets([11, 14]),
+                ParameterLabel::LabelOffsets([16, 28])
+            ]
+        );
+        assert!(signature("f()".into(), "").parameters.unwrap().is_empty());
+        assert!(signature("no parens".into(), "")
+            .parameters
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn the_open_call_before_the_cursor() {
+        let call =
+            |text: &str| open_call(&lex(text).tokens).map(|c| (c.qualifier, c.name, c.argument));
+        assert_eq!(
+            call("let r = db::query(\"x\", [1, 2"),
+            Some((Qualifier::Module("db".into()), "query".into(), 1))
+        );
+        assert_eq!(
+            call("res.status(f(1, 2), "),
+            Some((Qualifier::Member("res".into()), "status".into(), 1))
+        );
+        assert_eq!(call("f(1); g"), None);
+        assert_eq!(call("fn GET() { x"), None);
+        assert_eq!(call(")))"), None);
+    }
+
+    /// Every feature on mutated scripts at every kind of place: no panic.
+    #[test]
+    fn garbage_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
+        std::fs::write(dir.path().join("pages/lib.rhai"), "fn f(a) { a }").unwrap();
+        let mut workspace = Workspace::default();
+        let path = dir.path().join("pages/api/x.rhai");
+        let app = workspace.app_of(&path);
+        let base = "import \"../lib\" as lib;\nfn GET(req, res) {\n  let r = db::query(\"s\", [lib::f(req.body)]);\n  res.json(#{ r: `${r}` })\n}\n";
+        let pieces = [
+            "(",
+            ")",
+            "{",
+            "}",
+            "#{",
+            "`${",
+            "\"",
+            "'",
+            "é",
+            "::",
+            ".",
+            ",",
+            "\n",
+            "import \"",
+            "\u{0}",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..1_000 {
+            let mut text = base.to_string();
+            for _ in 0..1 + next(4) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.insert_str(at, pieces[next(pieces.len())]);
+            }
+            let source = SourceFile::new("pages/api/x.rhai", text.as_str());
+            crate::tools::lint::file_diagnostics(&app.engine, &app.dir, &path, &source);
+            let doc = Doc {
+                app: Arc::clone(&app),
+                path: path.clone(),
+                text: &text,
+                workspace: &workspace,
+            };
+            let offset = next(text.len() + 2);
+            doc.completion(offset);
+            doc.hover(offset);
+            doc.definition(offset);
+            doc.signature_help(offset);
+        }
+    }
+}
