@@ -7,7 +7,8 @@ import), then measures:
 
   change   didChange (one character typed, an incremental edit) -> publishDiagnostics:
            alternately a mistake (`let x = ;`, one error) and its fix (no diagnostic)
-  complete completion right after `db::` and after `req.` (request -> response)
+  complete completion right after `db::`, after `req.`, and of a plain name (request ->
+           response)
   hover    hover on a `db::query` (request -> response)
 
 Each is repeated --rounds times; the report gives the median, p90 and max in ms. Targets
@@ -109,7 +110,7 @@ def generate(lines):
 def stats(samples):
     samples = sorted(samples)
     p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
-    return f"median {statistics.median(samples):.1f} ms, p90 {p90:.1f} ms, max {samples[-1]:.1f} ms"
+    return f"median {statistics.median(samples):.2f} ms, p90 {p90:.2f} ms, max {samples[-1]:.2f} ms"
 
 
 def main():
@@ -143,7 +144,7 @@ def main():
         client.wait_diagnostics()
         opened = (time.perf_counter() - started) * 1000
 
-        change, complete_db, complete_req, hover = [], [], [], []
+        change, complete_db, complete_req, complete_plain, hover = [], [], [], [], []
         version = 1
         for i in range(args.rounds):
             # `let x = 1;` <-> `let x = ;`: delete or type the `1` (column 12).
@@ -157,7 +158,11 @@ def main():
             client.wait_diagnostics()
             change.append((time.perf_counter() - t) * 1000)
 
-            for samples, line, column in ((complete_db, db_line, 19), (complete_req, req_line, 19)):
+            # After `db::`, after `req.`, and a plain name (`l` of `let`: the whole file's
+            # functions are read).
+            points = ((complete_db, db_line, 19), (complete_req, req_line, 19),
+                      (complete_plain, edit_line, 5))
+            for samples, line, column in points:
                 t = time.perf_counter()
                 answer = client.request("textDocument/completion", {
                     "textDocument": {"uri": uri}, "position": {"line": line - 1, "character": column}})
@@ -179,6 +184,7 @@ def main():
     print(f"- didChange -> publishDiagnostics: {stats(change)}")
     print(f"- completion after `db::`: {stats(complete_db)}")
     print(f"- completion after `req.`: {stats(complete_req)}")
+    print(f"- completion of a plain name (the file's functions): {stats(complete_plain)}")
     print(f"- hover on `db::query`: {stats(hover)}")
 
 
