@@ -34,6 +34,7 @@ mod hints;
 mod isolation;
 mod jobs;
 mod limits;
+mod lsp;
 mod middleware;
 mod modules;
 mod newcomer;

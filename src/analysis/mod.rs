@@ -8,10 +8,12 @@
 //! - [`outline`]: a file's top-level functions (with doc comments) and its imports;
 //! - [`route_shape`]: which functions are route functions, and the list of methods;
 //! - [`imports`]: where an `import "..."` points (relative to the file, inside `pages/`);
+//! - [`api_docs`]: the doc tables of `req`, `res` and the batteries, for the language server;
 //! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file;
 //! - [`hints`]: the JavaScript habits and the hint naming the Rhai form of each, for
 //!   compile errors, run-time errors and `rhapi check`.
 
+pub mod api_docs;
 pub mod diagnostic;
 #[cfg(test)]
 mod fuzz;

@@ -1,7 +1,6 @@
 //! Rhai: the engine, compiling route files, the method rules, and running a call.
 
-#[cfg(test)]
-mod catalogue;
+pub mod catalogue;
 pub mod compile;
 pub mod context;
 pub mod engine;
