@@ -17,6 +17,7 @@ fn example_app(env: &str) -> TestApp {
     copy_tree(&root.join("pages"), &app.path().join("pages"));
     copy_tree(&root.join("migrations"), &app.path().join("migrations"));
     copy_tree(&root.join("public"), &app.path().join("public"));
+    copy_tree(&root.join("jobs"), &app.path().join("jobs"));
     app.write(
         ".env",
         &format!("JWT_SECRET=test-secret-0123456789abcdef\n{env}"),
@@ -144,13 +145,23 @@ fn sign_up_log_in_and_notes_only_their_owner_can_touch() {
     assert!(cookie(&logout, "session").ends_with('='));
 }
 
-#[test]
-fn the_contact_form_sends_mail() {
-    // A one-message SMTP sink.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let sink = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
+/// A one-message SMTP sink on `listener`: the DATA of the first message it gets (empty if
+/// none comes within the test deadline).
+fn smtp_sink(listener: TcpListener) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let started = std::time::Instant::now();
+        let stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if started.elapsed() < support::DEADLINE => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(_) => return String::new(),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(support::DEADLINE)).unwrap();
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
         let mut data = String::new();
@@ -180,25 +191,53 @@ fn the_contact_form_sends_mail() {
             let _ = writer.write_all(reply);
         }
         data
-    });
-    let app = example_app(&format!(
+    })
+}
+
+fn contact_app(port: u16) -> TestApp {
+    example_app(&format!(
         "SMTP_URL=smtp://127.0.0.1:{port}\nMAIL_FROM=\"Site <noreply@example.com>\"\nCONTACT_TO=team@example.com\n"
-    ));
+    ))
+}
+
+const CONTACT: &str = r#"{"name":"Ada <script>","email":"ada@example.com","message":"Hi & bye"}"#;
+
+#[test]
+fn the_contact_form_answers_at_once_and_a_job_sends_the_mail() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = smtp_sink(listener);
+    let app = contact_app(port);
     let server = app.serve("dev", &[]);
-    let response = send(
-        &server,
-        "POST",
-        "/api/contact",
-        "",
-        r#"{"name":"Ada <script>","email":"ada@example.com","message":"Hi & bye"}"#,
-    );
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json(), json!({ "sent": true }));
+    let response = send(&server, "POST", "/api/contact", "", CONTACT);
+    assert_eq!(response.status, 202, "{}", response.text());
+    assert_eq!(response.json(), json!({ "queued": true }));
     let data = sink.join().unwrap();
     assert!(data.contains("To: team@example.com"), "{data}");
     assert!(data.contains("Reply-To: ada@example.com"), "{data}");
     assert!(data.contains("multipart/alternative"), "{data}");
     assert!(data.contains("Ada &lt;script&gt;"), "{data}");
+}
+
+#[test]
+fn the_contact_mail_is_retried_until_smtp_is_back() {
+    // A port with nothing listening: the first attempt is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = contact_app(port);
+    let server = app.serve("dev", &[]);
+    let response = send(&server, "POST", "/api/contact", "", CONTACT);
+    assert_eq!(response.status, 202, "{}", response.text());
+    server.wait_for_log_line("the failed attempt", |l| {
+        l.contains("job send_mail") && l.contains("will retry")
+    });
+    // SMTP is back: a later attempt delivers the mail.
+    let sink = smtp_sink(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let data = sink.join().unwrap();
+    assert!(data.contains("To: team@example.com"), "{data}");
 }
 
 #[test]
