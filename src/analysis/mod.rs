@@ -8,16 +8,25 @@
 //! - [`outline`]: a file's top-level functions (with doc comments) and its imports;
 //! - [`route_shape`]: which functions are route functions, and the list of methods;
 //! - [`imports`]: where an `import "..."` points (relative to the file, inside `pages/`);
-//! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file.
+//! - [`tree`]: walking Rhai's own syntax tree of a file;
+//! - [`knowledge`]: what an app's engine lets scripts call ([`AppKnowledge`]);
+//! - [`suggest`]: did-you-mean by edit distance;
+//! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file;
+//!   [`check_file`] runs them all on one file.
 
 pub mod diagnostic;
 pub mod imports;
+pub mod knowledge;
 pub mod lexer;
 pub mod outline;
 pub mod route_shape;
 pub mod rules;
 pub mod source;
+pub mod suggest;
+pub mod tree;
 
 pub use diagnostic::Diagnostic;
+pub use knowledge::AppKnowledge;
 pub use route_shape::METHODS;
+pub use rules::check_file;
 pub use source::{Position, SourceFile};

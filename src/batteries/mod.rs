@@ -7,6 +7,7 @@
 
 pub mod crypto;
 pub mod db;
+pub mod docs;
 pub mod http;
 pub mod jwt;
 pub mod log;

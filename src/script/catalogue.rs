@@ -2,15 +2,15 @@
 //! `name(int, string)`. `tests/fixtures/fuzz/functions.txt` holds the list; the unit test
 //! below fails when a function is added or removed without it, and `tests/fuzz_builtins.rs`
 //! calls every one of them with hostile arguments under the memory budget
-//! (docs/reference.md, "Errors and limits").
+//! (docs/reference.md, "Errors and limits"). `rhapi types` writes the same signatures.
 
 use std::any::TypeId;
 
-use rhai::{Array, Blob, Dynamic, Engine, FnPtr, ImmutableString, Map, FLOAT, INT};
+use rhai::{Array, Blob, Dynamic, FnPtr, ImmutableString, Map, FLOAT, INT};
 
 /// The script-side name of a parameter type; `None` for a type a script cannot make
 /// (Rhai's arithmetic on `i32`, `u8`, ... for hosts that pass such values in).
-fn type_name(id: TypeId) -> Option<&'static str> {
+pub fn type_name(id: TypeId) -> Option<&'static str> {
     let names: [(TypeId, &str); 14] = [
         (TypeId::of::<INT>(), "int"),
         (TypeId::of::<FLOAT>(), "float"),
@@ -36,7 +36,8 @@ fn type_name(id: TypeId) -> Option<&'static str> {
 /// Every native function of `engine` that a script can call, as sorted, distinct lines.
 /// Operators, property getters and setters and indexers are left out (their names are not
 /// callable as functions).
-pub fn native_functions(engine: &Engine) -> Vec<String> {
+#[cfg(test)]
+pub fn native_functions(engine: &rhai::Engine) -> Vec<String> {
     let mut lines: Vec<String> = engine
         .native_functions()
         .into_iter()

@@ -1,7 +1,6 @@
 //! Rhai: the engine, compiling route files, the method rules, and running a call.
 
-#[cfg(test)]
-mod catalogue;
+pub mod catalogue;
 pub mod compile;
 pub mod context;
 pub mod engine;
@@ -12,6 +11,7 @@ pub mod modules;
 pub mod res;
 pub mod route_config;
 pub mod run;
+pub mod shapes;
 pub mod stream;
 
 pub use compile::{compile_route, RouteScript};

@@ -1,24 +1,46 @@
 //! The warnings of `rhapi check`: the lint rules of [`crate::analysis::rules`] run on every
-//! route file. They do not fail `check`; each names file:line:col, its code and the fix.
+//! script of `pages/` (routes, middleware, modules). They do not fail `check`; each names
+//! file:line:col, its code and the fix.
 
 use std::path::Path;
 
-use crate::analysis::{rules, Diagnostic, SourceFile};
+use rhai::Engine;
 
-/// The diagnostics of one route file.
+use crate::analysis::{AppKnowledge, Diagnostic, SourceFile};
+use crate::app_files::{AppFiles, Kind};
+
+/// The diagnostics of one route file from the token rules only (no engine needed).
+#[cfg(test)]
 pub fn route_warnings(source: &SourceFile) -> Vec<Diagnostic> {
-    rules::check(source)
+    crate::analysis::rules::check(source)
 }
 
-/// Prints the diagnostics of every route file of the app in `dir` to stderr.
-pub fn print_warnings(dir: &Path) {
-    let files = crate::app_files::AppFiles::open(dir);
-    for file in crate::routes::scan(dir).unwrap_or_default() {
-        let Ok(text) = files.read_to_string(&file.path) else {
-            continue;
-        };
-        let source = SourceFile::new(file.display, text);
-        for diagnostic in route_warnings(&source) {
+/// The diagnostics of every script of the app in `dir`, whose engine is `engine`, by file
+/// (shown as `pages/...`), files in path order.
+pub fn warnings(dir: &Path, engine: &Engine) -> Vec<(SourceFile, Vec<Diagnostic>)> {
+    let knowledge = AppKnowledge::from_engine(engine, Some(dir));
+    let files = AppFiles::open(dir);
+    let scan = files.scan();
+    let mut scripts: Vec<_> = [Kind::Route, Kind::Middleware, Kind::Module]
+        .into_iter()
+        .flat_map(|kind| scan.of(kind))
+        .collect();
+    scripts.sort_by(|a, b| a.path.cmp(&b.path));
+    scripts
+        .into_iter()
+        .filter_map(|file| {
+            let text = files.read_to_string(&file.path).ok()?;
+            let source = SourceFile::new(file.display.clone(), text);
+            let found = crate::analysis::check_file(&source, &knowledge);
+            Some((source, found))
+        })
+        .collect()
+}
+
+/// Prints the diagnostics of every script of the app in `dir` to stderr.
+pub fn print_warnings(dir: &Path, engine: &Engine) {
+    for (source, found) in warnings(dir, engine) {
+        for diagnostic in found {
             eprintln!("{}", diagnostic.render(source.path()));
         }
     }

@@ -1,22 +1,32 @@
-//! The lint rules of `rhapi check`, one per file. A rule looks at one route function (its
-//! name, what kind of route function it is, and its body's tokens) and returns at most one
-//! [`Diagnostic`]. Rules only warn: `check` still exits 0 on them.
+//! The lint rules of `rhapi check`, one per file, of two kinds. A token [`Rule`] looks at
+//! one route function (its name, what kind of route function it is, and its body's tokens)
+//! and returns at most one [`Diagnostic`]. A [`TreeRule`] reads the whole file as Rhai's
+//! parser does (its syntax tree, see [`super::tree`]) with what the app's engine knows
+//! ([`AppKnowledge`]), and returns any number. Rules only warn: `check` still exits 0 on
+//! them.
 //!
 //! To add a rule: a file here with a doc comment (what it finds, and why it matters), a
-//! `pub const RULE: Rule` with a new code, a unit test, and a line in [`RULES`]; then its
-//! code in docs/reference.md (`check`).
+//! `pub const RULE: Rule` (or `TreeRule`) with a new code, a unit test, and a line in
+//! [`RULES`] (or [`TREE_RULES`]); then its code in docs/reference.md (`check`).
 //!
 //! | code | finds |
 //! |---|---|
 //! | `try-catch-value` | a route function whose last statement is `try`/`catch` ([`try_catch_value`]) |
 //! | `if-without-else` | a method function whose value is an `if` without `else` ([`if_without_else`]) |
+//! | `unknown-function` | a call of a function nothing defines ([`unknown_function`]) |
+//! | `unknown-property` | a field of `req` or a method of `res` that does not exist ([`unknown_property`]) |
+//! | `discarded-value` | the value of a call that changes nothing, thrown away ([`discarded_value`]) |
 
+pub mod discarded_value;
 pub mod if_without_else;
 pub mod try_catch_value;
+pub mod unknown_function;
+pub mod unknown_property;
 
 use rhai::Token;
 
 use super::diagnostic::Diagnostic;
+use super::knowledge::AppKnowledge;
 use super::lexer::{matching_brace, Lexed};
 use super::outline::functions;
 use super::route_shape::RouteFunction;
@@ -41,6 +51,47 @@ pub struct Rule {
 
 /// Every rule, in the order their diagnostics about one function are listed.
 pub const RULES: &[Rule] = &[try_catch_value::RULE, if_without_else::RULE];
+
+/// What a tree rule looks at: a whole file, parsed, and what the app's engine knows.
+pub struct Tree<'a> {
+    pub source: &'a SourceFile,
+    pub ast: &'a rhai::AST,
+    pub knowledge: &'a AppKnowledge,
+}
+
+/// A lint rule that reads a file's syntax tree: its code and its check.
+pub struct TreeRule {
+    /// The stable code its diagnostics carry.
+    pub code: &'static str,
+    /// The diagnostics about one file.
+    pub check: fn(&Tree) -> Vec<Diagnostic>,
+}
+
+/// Every tree rule.
+pub const TREE_RULES: &[TreeRule] = &[
+    unknown_function::RULE,
+    unknown_property::RULE,
+    discarded_value::RULE,
+];
+
+/// The diagnostics of every rule, token and tree rules alike, about `source`, sorted by
+/// position. Any text is fine: a file that does not parse gets only the token rules'
+/// (the loader reports why it does not parse).
+pub fn check_file(source: &SourceFile, knowledge: &AppKnowledge) -> Vec<Diagnostic> {
+    let mut found = check(source);
+    if let Some(ast) = super::knowledge::parse(source.text()) {
+        let tree = Tree {
+            source,
+            ast: &ast,
+            knowledge,
+        };
+        for rule in TREE_RULES {
+            found.extend((rule.check)(&tree));
+        }
+    }
+    found.sort_by_key(|d| d.range.start);
+    found
+}
 
 /// The diagnostics of every rule about the route functions of `source`, in source order.
 /// Any text is fine: a source that does not lex to the end is read as far as it lexes.
@@ -118,6 +169,31 @@ pub fn check_text(text: &str) -> Vec<Diagnostic> {
     check(&SourceFile::new("pages/api/t.rhai", text))
 }
 
+/// [`check_file`] of a file holding `text` with the knowledge of a real app engine (an
+/// empty app in a temporary folder), for the tree rules' tests: the diagnostics of `code`.
+#[cfg(test)]
+pub fn check_tree(text: &str, code: &str) -> Vec<Diagnostic> {
+    use std::sync::{Arc, OnceLock};
+    static KNOWLEDGE: OnceLock<AppKnowledge> = OnceLock::new();
+    let knowledge = KNOWLEDGE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
+        let env = Arc::new(crate::env::EnvVars::default());
+        let app = crate::app_context::AppContext::new(&env);
+        let engine = crate::script::engine::build(
+            dir.path(),
+            &crate::settings::Limits::default(),
+            &env,
+            &app,
+        );
+        AppKnowledge::from_engine(&engine, None)
+    });
+    check_file(&SourceFile::new("pages/api/t.rhai", text), knowledge)
+        .into_iter()
+        .filter(|d| d.code == code)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,9 +228,13 @@ mod tests {
 
     #[test]
     fn every_rule_has_its_own_code() {
-        let mut codes: Vec<&str> = RULES.iter().map(|r| r.code).collect();
+        let mut codes: Vec<&str> = RULES
+            .iter()
+            .map(|r| r.code)
+            .chain(TREE_RULES.iter().map(|r| r.code))
+            .collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), RULES.len());
+        assert_eq!(codes.len(), RULES.len() + TREE_RULES.len());
     }
 }
