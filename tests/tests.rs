@@ -18,6 +18,7 @@ mod batteries_http;
 mod batteries_mail;
 mod batteries_multipart;
 mod browser;
+mod checks;
 mod cli;
 mod concurrency;
 mod conduit;
