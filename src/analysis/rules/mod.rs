@@ -173,9 +173,18 @@ pub fn check_text(text: &str) -> Vec<Diagnostic> {
 /// empty app in a temporary folder), for the tree rules' tests: the diagnostics of `code`.
 #[cfg(test)]
 pub fn check_tree(text: &str, code: &str) -> Vec<Diagnostic> {
+    check_file(&SourceFile::new("pages/api/t.rhai", text), test_knowledge())
+        .into_iter()
+        .filter(|d| d.code == code)
+        .collect()
+}
+
+/// What a real app engine knows (an empty app in a temporary folder), built once.
+#[cfg(test)]
+fn test_knowledge() -> &'static AppKnowledge {
     use std::sync::{Arc, OnceLock};
     static KNOWLEDGE: OnceLock<AppKnowledge> = OnceLock::new();
-    let knowledge = KNOWLEDGE.get_or_init(|| {
+    KNOWLEDGE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
         let env = Arc::new(crate::env::EnvVars::default());
@@ -187,11 +196,7 @@ pub fn check_tree(text: &str, code: &str) -> Vec<Diagnostic> {
             &app,
         );
         AppKnowledge::from_engine(&engine, None)
-    });
-    check_file(&SourceFile::new("pages/api/t.rhai", text), knowledge)
-        .into_iter()
-        .filter(|d| d.code == code)
-        .collect()
+    })
 }
 
 #[cfg(test)]
@@ -217,6 +222,54 @@ mod tests {
             let _ = check_text(source);
         }
         assert!(check_text("fn GET() { 'hello' }").is_empty());
+    }
+
+    /// Every rule on thousands of broken variants of real scripts (cut short, a character
+    /// dropped, doubled or replaced by one that Rhai gives meaning to): no panic, and every
+    /// diagnostic lies inside the file.
+    #[test]
+    fn mutated_scripts_never_panic() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let scripts = [
+            "examples/conduit/pages/api/articles/[slug]/index.rhai",
+            "examples/conduit/pages/api/_lib/articles.rhai",
+            "pages/api/contact.rhai",
+            "src/scaffold/pages/api/hello.rhai",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let specials = [
+            '{', '}', '(', ')', '.', ';', '"', '`', '\'', '#', ':', '|', '$',
+        ];
+        let mut checked = 0;
+        for script in scripts {
+            let text = std::fs::read_to_string(root.join(script)).unwrap();
+            let chars: Vec<char> = text.chars().collect();
+            for round in 0..250 {
+                let at = next(chars.len());
+                let mut mutated = chars.clone();
+                match round % 4 {
+                    0 => mutated.truncate(at),
+                    1 => {
+                        mutated.remove(at.min(mutated.len() - 1));
+                    }
+                    2 => mutated.insert(at, mutated[at.min(mutated.len() - 1)]),
+                    _ => mutated[at.min(chars.len() - 1)] = specials[next(specials.len())],
+                }
+                let source = SourceFile::new(script, mutated.into_iter().collect::<String>());
+                let lines = source.text().lines().count().max(1);
+                for d in check_file(&source, test_knowledge()) {
+                    assert!(d.range.start.line <= lines + 1, "{d:?}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1000);
     }
 
     #[test]
