@@ -14,6 +14,9 @@
 #   bench/run.sh instructions    # user-space instructions per request (bench/instructions.py)
 #   bench/run.sh conduit [...]   # examples/conduit on SQLite and PostgreSQL (bench/conduit.py);
 #                                # uses target/release/rhapi as it is (builds only if missing)
+#   bench/run.sh jobs [--only drain,latency,sqlite,enqueue,kill] [--jobs N]
+#                                # jobs vs graphile-worker on PostgreSQL (.ci/postgres),
+#                                # SQLite, enqueue cost, kill -9 (bench/jobs.py)
 #   bench/run.sh features [--quick] [--groups files,mw,cors] [--no-instructions]
 #                                # public/ files vs actix-files and Bun.file, middleware levels,
 #                                # [cors] (bench/features.py)
@@ -26,7 +29,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 sub=bench
 if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ||
-      "${1:-}" == "features" || "${1:-}" == "conduit" ]]; then
+      "${1:-}" == "features" || "${1:-}" == "conduit" || "${1:-}" == "jobs" ]]; then
     sub=$1
     shift
 fi
@@ -83,6 +86,18 @@ if [[ $sub == conduit ]]; then
     args=()
     for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
     exec python3 bench/conduit.py "${args[@]}"
+fi
+
+if [[ $sub == jobs ]]; then
+    [[ -x target/release/rhapi ]] || cargo build --release --bin rhapi >&2
+    [[ -d bench/jobs/node_modules ]] || (cd bench/jobs && npm install --no-audit --no-fund >&2)
+    if [[ -z "${RHAPI_BENCH_PG_URL:-}" ]]; then
+        eval "$(.ci/postgres start)"
+        export RHAPI_BENCH_PG_URL="${RHAPI_TEST_POSTGRES_URL%/*}/postgres"
+    fi
+    args=()
+    for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
+    exec python3 bench/jobs.py "${args[@]}"
 fi
 
 if [[ $build == 1 ]]; then

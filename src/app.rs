@@ -45,6 +45,17 @@ impl App {
         env: Arc<crate::env::EnvVars>,
     ) -> (App, LoadReport) {
         let context = AppContext::new(&env);
+        App::load_with_context(dir, layers, env, context)
+    }
+
+    /// [`App::load_with_env`] with a context of the caller's (`rhapi test`'s, with an
+    /// outbox for mail).
+    pub fn load_with_context(
+        dir: &Path,
+        layers: Layers,
+        env: Arc<crate::env::EnvVars>,
+        context: Arc<AppContext>,
+    ) -> (App, LoadReport) {
         let mut loader = Loader::new(dir, layers, env, Arc::clone(&context));
         let (snapshot, report) = loader.build();
         let app = App {

@@ -1,5 +1,5 @@
 //! What one app owns that its engine, its runs and its server reach: the secrets to redact
-//! (its current environment) and its databases; the metrics, the publish/subscribe hub and
+//! (its current environment), its databases, its clock and its cache; the metrics, the publish/subscribe hub and
 //! the job queue join them when they come. One per [`crate::app::App`], handed to the
 //! engine builder and the loader, as axum hands a router its state: two apps in one
 //! process (`rhapi test` loads one per test file, in parallel) share nothing here.
@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::batteries::mail::Outbox;
+use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::db::Databases;
 use crate::env::EnvVars;
@@ -23,17 +25,31 @@ pub struct AppContext {
     pub databases: Databases,
     /// The app's wall clock (`time::now()`, job delays, ttls, rate windows); `rhapi test`
     /// freezes it.
-    #[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
     pub clock: Clock,
+    /// `cache::`, shared by every route; its bound follows `[cache] max`.
+    pub cache: Cache,
+    /// Under `rhapi test` only: where `mail::send` puts mail instead of sending it.
+    pub outbox: Option<Outbox>,
 }
 
 impl AppContext {
     pub fn new(env: &Arc<EnvVars>) -> Arc<AppContext> {
-        Arc::new(AppContext {
+        Arc::new(AppContext::with_outbox(env, None))
+    }
+
+    /// The context of an app under `rhapi test`: its mail goes to an outbox.
+    pub fn for_tests(env: &Arc<EnvVars>) -> Arc<AppContext> {
+        Arc::new(AppContext::with_outbox(env, Some(Outbox::default())))
+    }
+
+    fn with_outbox(env: &Arc<EnvVars>, outbox: Option<Outbox>) -> AppContext {
+        AppContext {
             secrets: ArcSwap::new(Arc::clone(env)),
             databases: Databases::default(),
             clock: Clock::default(),
-        })
+            cache: Cache::default(),
+            outbox,
+        }
     }
 
     /// The environment changed (`.env` was edited): redact its values from now on.

@@ -267,7 +267,15 @@ fn listen_error(err: std::io::Error, port: u16) -> anyhow::Error {
 
 fn print_errors(report: &LoadReport) {
     for err in &report.errors {
-        eprintln!("error: {}", crate::env::redact(&err.to_string()));
+        // The hint on a line of its own, as `check` prints its warnings' hints.
+        let hintless = crate::error::ScriptError {
+            hint: None,
+            ..err.clone()
+        };
+        eprintln!("error: {}", crate::env::redact(&hintless.to_string()));
+        if let Some(hint) = err.hint {
+            eprintln!("  hint: {hint}");
+        }
     }
 }
 

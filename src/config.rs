@@ -14,7 +14,8 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Location, ScriptError};
 use crate::settings::{
-    parse_duration, parse_size, CorsSettings, PublicSettings, ServerSettings, Settings,
+    parse_duration, parse_size, CacheSettings, CorsSettings, PublicSettings, ServerSettings,
+    Settings,
 };
 
 /// The file's name, in the app folder.
@@ -40,6 +41,7 @@ impl From<ConfigError> for ScriptError {
                 line: Some(err.line),
                 column: None,
             },
+            hint: None,
         }
     }
 }
@@ -140,6 +142,11 @@ pub(crate) fn public_below() -> PublicSettings {
 /// serde's default for a missing `[cors]` (a `[cors]` section must list its origins).
 pub(crate) fn cors_below() -> CorsSettings {
     BELOW.with(|below| below.borrow().cors.clone())
+}
+
+/// serde's default for `[cache]` and for each key it leaves out.
+pub(crate) fn cache_below() -> CacheSettings {
+    BELOW.with(|below| below.borrow().cache.clone())
 }
 
 /// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
@@ -454,9 +461,11 @@ mod tests {
         let o = parse(
             "[server]\nhost = \"::\"\nport = 8080\nworkers = 3\nbody_limit = \"2mb\"\ntimeout = \"3s\"\nmax_operations = 5\nmax_in_flight = 7\n\
              [public]\ndir = \"static\"\nspa = true\n\
-             [cors]\norigins = [\"https://a.example\"]\nmethods = [\"get\"]\nheaders = [\"X-Key\"]\ncredentials = true\nmax_age = 60\n",
+             [cors]\norigins = [\"https://a.example\"]\nmethods = [\"get\"]\nheaders = [\"X-Key\"]\ncredentials = true\nmax_age = 60\n\
+             [cache]\nmax = \"1mb\"\n",
         )
         .unwrap();
+        assert_eq!(o.cache.max, 1024 * 1024);
         let server = &o.server;
         assert_eq!(server.host.as_deref(), Some("::"));
         assert_eq!((server.port, server.workers), (8080, Some(3)));

@@ -405,7 +405,7 @@ mod tests {
         let env = Arc::new(env_with(&[("KEY", "s3cr3t-value")]));
         let mut engine = Engine::new();
         let hook = Arc::clone(&env);
-        engine.on_catch(move |value| hook.secrets.redact_value(value, 0));
+        engine.on_catch(move |value, _| hook.secrets.redact_value(value, 0));
         let caught = |script: &str| engine.eval::<Dynamic>(script).unwrap().to_string();
         // The map Rhai makes from an error, and a thrown value.
         let message = r#"let m = (); try { parse_int("s3cr3t-value"); } catch (e) { m = e; } m"#;

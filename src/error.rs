@@ -26,12 +26,24 @@ impl std::fmt::Display for Location {
 }
 
 /// A script error with its location: a route that failed to load, or a request's script
-/// that failed at run time.
+/// that failed at run time. Shown as `FILE:LINE:COL: MESSAGE`, and ` (hint: ...)` after it
+/// when the error is a JavaScript habit (`crate::analysis::hints`).
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{location}: {message}")]
 pub struct ScriptError {
     pub message: String,
     pub location: Location,
+    /// The Rhai form to write instead, when the error is a JavaScript habit.
+    pub hint: Option<&'static str>,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)?;
+        match self.hint {
+            Some(hint) => write!(f, " (hint: {hint})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl ScriptError {
@@ -44,17 +56,22 @@ impl ScriptError {
                 line: None,
                 column: None,
             },
+            hint: None,
         }
     }
 
-    /// The `dev` body: `{"error", "file", "line", "column"}`.
+    /// The `dev` body: `{"error", "file", "line", "column"}`, and `"hint"` when there is one.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut body = json!({
             "error": self.message,
             "file": self.location.file,
             "line": self.location.line,
             "column": self.location.column,
-        })
+        });
+        if let Some(hint) = self.hint {
+            body["hint"] = hint.into();
+        }
+        body
     }
 }
 

@@ -6,8 +6,8 @@ mod app;
 mod app_context;
 mod app_files;
 mod batteries;
+mod cache;
 pub mod cli;
-#[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
 mod clock;
 mod config;
 mod cpu;

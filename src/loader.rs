@@ -122,6 +122,7 @@ impl Loader {
                     }
                 }
                 self.settings = running.app(self.layers.mode);
+                self.app.cache.set_max(self.settings.cache.max);
                 self.running = running;
                 self.config_error = None;
             }

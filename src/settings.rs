@@ -36,6 +36,27 @@ pub struct Settings {
     /// `[cors]`: cross-origin requests (reloadable).
     #[serde(default = "crate::config::cors_below")]
     pub cors: CorsSettings,
+    /// `[cache]`: the in-process cache of `cache::` (reloadable).
+    #[serde(default = "crate::config::cache_below")]
+    pub cache: CacheSettings,
+}
+
+/// `[cache]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::cache_below")]
+pub struct CacheSettings {
+    /// Bytes the entries may count for together (each about the size of its JSON); the
+    /// least recently used go first past it. 0 keeps nothing.
+    #[serde(deserialize_with = "crate::config::size")]
+    pub max: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max: crate::cache::DEFAULT_MAX,
+        }
+    }
 }
 
 /// `[server]`. Keys marked "command line only" are not read from the file (a typo check
@@ -160,6 +181,7 @@ impl Settings {
             max_in_flight: server.max_in_flight,
             public: self.public.clone(),
             cors: self.cors.clone(),
+            cache: self.cache.clone(),
             listen: Listen {
                 hostname: server.host.clone().unwrap_or_else(|| {
                     match mode {
@@ -352,6 +374,7 @@ pub struct AppSettings {
     pub max_in_flight: usize,
     pub public: PublicSettings,
     pub cors: CorsSettings,
+    pub cache: CacheSettings,
     /// Where to listen: read at start only.
     pub listen: Listen,
 }

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod after_response;
 mod bad_input;
 mod batteries_crypto;
 mod batteries_db;
@@ -18,6 +19,7 @@ mod batteries_http;
 mod batteries_mail;
 mod batteries_multipart;
 mod browser;
+mod caught_errors;
 mod checks;
 mod cli;
 mod concurrency;
@@ -29,6 +31,7 @@ mod errors;
 mod example_app_tests;
 mod fuzz_builtins;
 mod handlers;
+mod hints;
 mod isolation;
 mod limits;
 mod middleware;
@@ -44,5 +47,7 @@ mod routing;
 mod secrets;
 mod shutdown;
 mod smoke;
+mod starter_guard;
 mod streaming;
 mod test_command;
+mod time_cache;

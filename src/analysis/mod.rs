@@ -12,9 +12,14 @@
 //! - [`knowledge`]: what an app's engine lets scripts call ([`AppKnowledge`]);
 //! - [`suggest`]: did-you-mean by edit distance;
 //! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file;
-//!   [`check_file`] runs them all on one file.
+//!   [`check_file`] runs them all on one file, hints included;
+//! - [`hints`]: the JavaScript habits and the hint naming the Rhai form of each, for
+//!   compile errors, run-time errors and `rhapi check`.
 
 pub mod diagnostic;
+#[cfg(test)]
+mod fuzz;
+pub mod hints;
 pub mod imports;
 pub mod knowledge;
 pub mod lexer;

@@ -1,27 +1,61 @@
 //! `mail::send(#{ to, from, subject, text, html })` through the SMTP server of `SMTP_URL`:
 //! `smtp://user:pass@host:port` (STARTTLS when the server offers it; `?tls=required` to
-//! insist) or `smtps://...` (TLS from the first byte).
+//! insist) or `smtps://...` (TLS from the first byte). Under `rhapi test` the app's
+//! [`Outbox`] takes the mail instead, once it is checked as a message.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Message, SmtpTransport, Transport};
-use rhai::{Array, Map, Module, NativeCallContext};
+use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 
 use super::{at, budget, budget_spent, script_error, timed_out, ScriptResult};
+use crate::app_context::AppContext;
 use crate::env::EnvVars;
 
 /// Longest an SMTP exchange may take, whatever the budget left.
 const MAX_SMTP_TIME: Duration = Duration::from_secs(30);
 
-/// The `mail` module, sending through `SMTP_URL` of `env`.
-pub fn module(env: &EnvVars) -> Module {
+/// The `mail` module, sending through `SMTP_URL` of `env`, or into the outbox of `app`
+/// when it has one.
+pub fn module(env: &EnvVars, app: &Arc<AppContext>) -> Module {
     let smtp_url = env.get("SMTP_URL").map(str::to_string);
+    let app = Arc::clone(app);
     let mut module = Module::new();
     module.set_native_fn("send", move |ctx: NativeCallContext, mail: Map| {
-        at(&ctx, send(smtp_url.as_deref(), &mail))
+        let result = match &app.outbox {
+            Some(outbox) => build(&mail).map(|_| outbox.push(mail)),
+            None => send(smtp_url.as_deref(), &mail),
+        };
+        at(&ctx, result)
     });
     module
+}
+
+/// What `mail::send` was given under `rhapi test`, in order (`sent_mail()`), emptied
+/// before each test.
+#[derive(Default)]
+pub struct Outbox(Mutex<Vec<Map>>);
+
+impl Outbox {
+    fn push(&self, mail: Map) {
+        self.lock().push(mail);
+    }
+
+    /// Copies of the mail sent so far.
+    pub fn sent(&self) -> Array {
+        self.lock().iter().cloned().map(Dynamic::from_map).collect()
+    }
+
+    /// Empties the outbox.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Map>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> Box<rhai::EvalAltResult> {

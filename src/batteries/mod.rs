@@ -5,6 +5,7 @@
 //! waits; see [`crate::executor`]) and bounded by the request's time budget ([`budget`]). A failure is a catchable script error whose message has been
 //! through [`crate::env::redact`]; running out of budget ends the run like any timeout (504).
 
+pub mod cache;
 pub mod crypto;
 pub mod db;
 pub mod docs;
@@ -13,6 +14,7 @@ pub mod jwt;
 pub mod log;
 pub mod mail;
 pub mod sleep;
+pub mod time;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +33,9 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &A
     engine.register_static_module("http", http::module().into());
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
-    engine.register_static_module("mail", mail::module(env).into());
+    engine.register_static_module("mail", mail::module(env, app).into());
+    engine.register_static_module("time", time::module(app).into());
+    engine.register_static_module("cache", cache::module(app).into());
     sleep::register(engine);
 }
 

@@ -28,6 +28,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,8 @@ thread_local! {
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     /// The turn of long runs: one slice at a time per worker.
     static TURN: Arc<Semaphore> = Arc::new(Semaphore::new(1));
+    /// Runs of this worker that handed a value out and go on detached.
+    static DETACHED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The hot per-run state of a kind of run, kept in the caller's own thread-locals while the
@@ -98,6 +101,13 @@ pub trait RunState: 'static {
     fn take() -> Self;
     /// Puts it back (the run is about to resume).
     fn restore(self);
+    /// A value to hand out, as [`hand_out`] would, at this pause of the run (its state was
+    /// just taken): how a sent response leaves at the script's next pause, as Node flushes
+    /// a written response at the next `await`. Asked at every pause; an awaited run hands
+    /// it out and goes on detached, any other drops it.
+    fn hand_out_at_pause(&mut self) -> Option<Box<dyn Any>> {
+        None
+    }
 }
 
 impl RunState for () {
@@ -137,15 +147,52 @@ where
         Step::Done(Some(value)) => Ran::Finished(value),
         Step::Done(None) => Ran::Panicked,
         Step::HandedOut(value) => {
+            let detached = Detached::count();
             actix_web::rt::spawn(async move {
-                run.input = Resume::HandedOut(true);
+                if run.parked.is_none() {
+                    run.input = Resume::HandedOut(true);
+                }
                 if let Step::Done(value) = run.drive(false).await {
                     after(value);
                 }
+                drop(detached);
             });
             Ran::HandedOut(value)
         }
     }
+}
+
+/// Detached runs of every worker (shutdown waits for them).
+static DETACHED_ALL: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a detached run, on its worker and in the process, while it lives.
+struct Detached;
+
+impl Detached {
+    fn count() -> Detached {
+        DETACHED.with(|d| d.set(d.get() + 1));
+        DETACHED_ALL.fetch_add(1, Ordering::Relaxed);
+        Detached
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        DETACHED.with(|d| d.set(d.get() - 1));
+        DETACHED_ALL.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How many runs of any worker handed a value out and have not ended yet (the server's
+/// shutdown lets them finish, within its grace).
+pub fn detached_runs_in_process() -> usize {
+    DETACHED_ALL.load(Ordering::Relaxed)
+}
+
+/// How many runs of this worker handed a value out and have not ended yet (`rhapi test`
+/// waits for them: its `request()` returns when the whole run has ended).
+pub fn detached_runs() -> usize {
+    DETACHED.with(Cell::get)
 }
 
 /// Starts `body` as a run of its own on this worker, awaited by nobody; `after` gets what
@@ -184,6 +231,8 @@ struct Run<S, T> {
     input: Resume,
     /// The run's state while it is suspended.
     saved: Option<(S, Locals)>,
+    /// A suspension not acted on yet: the run handed a value out at that pause first.
+    parked: Option<Suspend>,
     turn: Option<OwnedSemaphorePermit>,
 }
 
@@ -208,6 +257,7 @@ impl<S: RunState, T: 'static> Run<S, T> {
             deadline,
             input: Resume::Go,
             saved: None,
+            parked: None,
             turn: None,
         })
     }
@@ -215,29 +265,20 @@ impl<S: RunState, T: 'static> Run<S, T> {
     /// Resumes the run until it ends or (when `awaited`) hands a value out.
     async fn drive(&mut self, awaited: bool) -> Step<T> {
         loop {
-            let input = std::mem::replace(&mut self.input, Resume::Go);
-            let Some(coroutine) = self.coroutine.as_mut() else {
-                return Step::Done(None);
+            let suspended = match self.parked.take() {
+                Some(suspended) => suspended,
+                None => match self.resume() {
+                    Ok(suspended) => suspended,
+                    Err(value) => return Step::Done(value),
+                },
             };
-            match self.saved.take() {
-                Some((state, locals)) => {
-                    state.restore();
-                    locals.restore();
-                }
-                // A new run starts with no per-run values, whatever code outside runs left.
-                None => drop(Locals::take()),
+            // A value to hand out at this pause goes first; the pause itself is acted on
+            // when the run is driven again, detached.
+            let handed = self.saved.as_mut().and_then(|(s, _)| s.hand_out_at_pause());
+            if let (Some(value), true) = (handed, awaited) {
+                self.parked = Some(suspended);
+                return Step::HandedOut(value);
             }
-            let step = coroutine.resume(input);
-            YIELDER.with(|y| y.set(std::ptr::null()));
-            let suspended = match step {
-                CoroutineResult::Return(value) => {
-                    // What the run kept per run ends with it.
-                    drop(Locals::take());
-                    return Step::Done(value);
-                }
-                CoroutineResult::Yield(suspended) => suspended,
-            };
-            self.saved = Some((S::take(), Locals::take()));
             match suspended {
                 Suspend::Slice => self.take_turn().await,
                 Suspend::Wait(future) => {
@@ -251,6 +292,36 @@ impl<S: RunState, T: 'static> Run<S, T> {
                 }
                 Suspend::HandOut(value) if awaited => return Step::HandedOut(value),
                 Suspend::HandOut(_) => self.input = Resume::HandedOut(false),
+            }
+        }
+    }
+
+    /// Puts the run back on this thread until it pauses (`Ok`, its state put aside) or ends
+    /// (`Err`: its value; `None` if it panicked).
+    fn resume(&mut self) -> Result<Suspend, Option<T>> {
+        let input = std::mem::replace(&mut self.input, Resume::Go);
+        let Some(coroutine) = self.coroutine.as_mut() else {
+            return Err(None);
+        };
+        match self.saved.take() {
+            Some((state, locals)) => {
+                state.restore();
+                locals.restore();
+            }
+            // A new run starts with no per-run values, whatever code outside runs left.
+            None => drop(Locals::take()),
+        }
+        let step = coroutine.resume(input);
+        YIELDER.with(|y| y.set(std::ptr::null()));
+        match step {
+            CoroutineResult::Return(value) => {
+                // What the run kept per run ends with it.
+                drop(Locals::take());
+                Err(value)
+            }
+            CoroutineResult::Yield(suspended) => {
+                self.saved = Some((S::take(), Locals::take()));
+                Ok(suspended)
             }
         }
     }

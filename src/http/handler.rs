@@ -191,6 +191,7 @@ async fn admit(
         // One budget for the whole request: its middleware and its route.
         deadline: Instant::now() + timeout,
         max_memory: limits.max_memory,
+        slot: None,
     };
     Ok(Admitted {
         script,
@@ -205,6 +206,8 @@ async fn admit(
 /// The middleware chain, outermost first, then the route's function (or its automatic
 /// answer); the headers middleware kept go on the response.
 async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpResponse {
+    // Held by the response (its stream) and by every run until its very end.
+    let slot = Arc::new(slot);
     let Admitted {
         script,
         plan,
@@ -214,6 +217,10 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
         dev,
     } = admitted;
     let mut locals = Map::new();
+    let runs = Runs {
+        slot: Some(Arc::clone(&slot)),
+        ..runs
+    };
     let kept = match runs.middleware(&chain, &req_value, &mut locals).await {
         Ok(kept) => kept,
         Err((Outcome::Reply(answered), kept)) => {
@@ -246,6 +253,8 @@ struct Runs {
     env: EnvMap,
     deadline: Instant,
     max_memory: usize,
+    /// The request's in-flight place, held by each run until it has ended.
+    slot: Option<Arc<InFlightSlot>>,
 }
 
 impl Runs {
@@ -257,6 +266,10 @@ impl Runs {
             env: self.env.clone(),
             deadline: self.deadline,
             max_memory: self.max_memory,
+            hold: self
+                .slot
+                .clone()
+                .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
         }
     }
 

@@ -186,17 +186,17 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             tracing::info!("{signal}: finishing running requests, then stopping");
             // Streams end at their next write instead of running out the grace.
             crate::script::stream::shut_down();
-            // Stops accepting at once, closes idle keep-alive connections, and lets the
-            // others finish (up to the grace).
+            let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            // Code running after its response (its connection may be gone) needs its
+            // worker alive: stop accepting, and let it finish first (up to the grace).
+            handle.pause().await;
+            wait_until(grace, || crate::executor::detached_runs_in_process() == 0).await;
+            // Stops accepting, closes idle keep-alive connections, and lets the others
+            // finish (up to the grace).
             actix_web::rt::spawn(async move { handle.stop(true).await });
             // actix looks at its connections once a second only: done as soon as the last
             // one has ended (or the grace is over, like actix).
-            let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-            while OPEN_CONNECTIONS.load(Ordering::Relaxed) > 0
-                && tokio::time::Instant::now() < grace
-            {
-                tokio::time::sleep(SHUTDOWN_POLL).await;
-            }
+            wait_until(grace, || OPEN_CONNECTIONS.load(Ordering::Relaxed) == 0).await;
             Some(())
         };
         tokio::select! {
@@ -204,6 +204,13 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             Some(()) = stopped => Ok(()),
         }
     })
+}
+
+/// Polls `done` until it holds or `deadline` passes.
+async fn wait_until(deadline: tokio::time::Instant, done: impl Fn() -> bool) {
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(SHUTDOWN_POLL).await;
+    }
 }
 
 /// Waits for SIGINT or SIGTERM and names it; `None` if signals cannot be listened to.

@@ -1,6 +1,8 @@
 //! Where a script's reply becomes an HTTP response: status, headers, `ETag` and 304, and the
 //! error bodies of each mode.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
@@ -77,7 +79,7 @@ pub fn server_busy() -> HttpResponse {
 /// The response of a run that streams: its head now, its chunks as the script writes them.
 /// The in-flight slot is held until the stream ends. A `HEAD` request gets the head alone
 /// (the script's next write finds the client gone).
-pub fn stream_response(stream: Stream, req: &HttpRequest, slot: InFlightSlot) -> HttpResponse {
+pub fn stream_response(stream: Stream, req: &HttpRequest, slot: Arc<InFlightSlot>) -> HttpResponse {
     let Stream { head, chunks } = stream;
     let mut builder = HttpResponse::build(status_code(head.status));
     let mut has_type = false;

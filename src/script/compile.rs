@@ -55,6 +55,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
     let deps = modules::finish_loading();
     let result = result
         .map_err(|err| locate_import(locate(&err, display), display, engine, source))
+        .map_err(|err| with_hint(err, display, source, &deps))
         .and_then(|mut ast| {
             ast.set_source(display);
             describe(ast, display)
@@ -80,6 +81,29 @@ fn locate_import(
     if let Some(import) = found {
         err.location.line = Some(import.at.line);
         err.location.column = Some(import.at.column);
+    }
+    err
+}
+
+/// The hint of a compile error that is a JavaScript habit, read from the text of the file
+/// it is in (the route, or a module it imports).
+fn with_hint(
+    mut err: ScriptError,
+    display: &str,
+    source: &str,
+    deps: &[modules::Dependency],
+) -> ScriptError {
+    let text = if err.location.file == display {
+        Some(source)
+    } else {
+        let file = Path::new(&err.location.file);
+        deps.iter()
+            .find(|(path, _)| path.ends_with(file))
+            .and_then(|(_, text)| text.as_deref())
+    };
+    if let Some(text) = text {
+        let (line, column) = (err.location.line, err.location.column);
+        err.hint = crate::analysis::hints::for_compile_error(&err.message, text, line, column);
     }
     err
 }

@@ -31,6 +31,8 @@ struct RunContext {
     tripped: Option<&'static str>,
     /// The run's environment: the secrets its messages are redacted of.
     env: Option<Arc<EnvVars>>,
+    /// A response sent and not handed out yet: it leaves at the run's next pause.
+    sent: Option<super::res::Res>,
 }
 
 thread_local! {
@@ -77,6 +79,7 @@ impl RunGuard {
                 file: Some(file),
                 tripped: None,
                 env: Some(Arc::clone(env)),
+                sent: None,
             }
         });
         RunGuard(())
@@ -107,6 +110,11 @@ impl crate::executor::RunState for Saved {
         }
     }
 
+    /// The response the run sent before this pause (see [`sent`]).
+    fn hand_out_at_pause(&mut self) -> Option<Box<dyn std::any::Any>> {
+        self.context.sent.take().map(super::res::handed_out)
+    }
+
     /// Puts the state back (the run resumes), with a fresh (shorter) slice.
     fn restore(self) {
         let Saved {
@@ -118,6 +126,12 @@ impl crate::executor::RunState for Saved {
         MEMORY_CEILING
             .with(|c| c.set(crate::memory::thread_allocated().saturating_add(memory_left)));
     }
+}
+
+/// A sender ran in the run on this thread: its response leaves at the run's next pause
+/// (a wait, the end of its slice), or with the run's end if that comes first.
+pub fn sent(res: &super::res::Res) {
+    CONTEXT.with(|c| c.borrow_mut().sent = Some(res.clone()));
 }
 
 /// The engine's progress callback. Memory is checked on every operation (a string that

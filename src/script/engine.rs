@@ -44,10 +44,11 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>, app: &Arc<AppC
             };
             context::log(LogLevel::Debug, line)
         });
-    // What `catch (e)` binds never holds a secret, whatever error it was made from
+    // What `catch (e)` binds has one shape wherever the error happened
+    // (`errors::caught`), and never holds a secret, whatever error it was made from
     // (vendor/rhai/PATCHES.md, patch 9).
     let secrets = Arc::clone(env);
-    engine.on_catch(move |value| secrets.redact_value(value));
+    engine.on_catch(move |value, err| secrets.redact_value(super::errors::caught(value, err)));
     // No code from strings at run time: every script is compiled, located and limited.
     engine.disable_symbol("eval");
     engine.set_module_resolver(PagesResolver::new(app_dir));

@@ -1,6 +1,6 @@
 //! Rhai errors, turned into what a client gets and what the log says.
 
-use rhai::EvalAltResult;
+use rhai::{Dynamic, EvalAltResult, Map};
 
 use super::context::{DEPTH_TOKEN, MEMORY_TOKEN, TIMEOUT_TOKEN};
 use crate::error::{Location, ScriptError};
@@ -104,5 +104,72 @@ pub fn locate(err: &EvalAltResult, file: &str) -> ScriptError {
             line: position.line(),
             column: position.position(),
         },
+        hint: None,
+    }
+}
+
+/// The keys of what `catch (e)` binds for an error of Rhai itself (not a `throw`).
+const CAUGHT_KEYS: [&str; 5] = ["message", "error", "source", "line", "position"];
+
+/// What `catch (e)` binds, in one shape wherever the error happened (docs/reference.md,
+/// "Errors"): a thrown value as it was thrown (a battery's error is a thrown string), and
+/// for an error of Rhai itself (`parse_int("x")`, a missing function) the map
+/// `#{ message, error, source, line, position }` of where it happened, whether that was
+/// in the `try` block itself or inside a function it called, of this file or a module.
+/// Rhai gives `value` (its own map, or the thrown value) and the error.
+pub fn caught(value: Dynamic, err: &EvalAltResult) -> Dynamic {
+    let inner = err.unwrap_inner();
+    if matches!(inner, EvalAltResult::ErrorRuntime(..)) {
+        return value;
+    }
+    if std::ptr::eq(inner, err) {
+        // Raised in the `try` block: Rhai's map, without the fields of some kinds only.
+        return match value.try_cast::<Map>() {
+            Some(mut map) => {
+                map.retain(|key, _| CAUGHT_KEYS.contains(&key.as_str()));
+                map.into()
+            }
+            None => Dynamic::UNIT,
+        };
+    }
+    let position = inner.position();
+    let text = inner.to_string();
+    let message = text
+        .strip_suffix(&format!(" ({position})"))
+        .unwrap_or(&text);
+    let kind = format!("{inner:?}");
+    let mut map = Map::new();
+    map.insert("message".into(), message.into());
+    map.insert("error".into(), kind.split('(').next().unwrap_or("").into());
+    if let Some(source) = source_of(err) {
+        map.insert("source".into(), source.into());
+    }
+    if let (Some(line), Some(column)) = (position.line(), position.position()) {
+        map.insert("line".into(), (line as rhai::INT).into());
+        map.insert("position".into(), (column as rhai::INT).into());
+    }
+    map.into()
+}
+
+/// The file the innermost function call of `err` ran in.
+fn source_of(err: &EvalAltResult) -> Option<String> {
+    let mut source = None;
+    let mut err = err;
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(_, file, inner, _) => {
+                if !file.is_empty() {
+                    source = Some(file.clone());
+                }
+                err = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, _) => {
+                if name.ends_with(".rhai") {
+                    source = Some(name.clone());
+                }
+                err = inner;
+            }
+            _ => return source,
+        }
     }
 }

@@ -48,6 +48,14 @@ pub enum Streaming {
     Ended,
 }
 
+/// What a run hands out when its sent response leaves before its end: the `Reply`.
+pub(super) fn handed_out(res: Res) -> Box<dyn std::any::Any> {
+    let reply = res
+        .take_sent()
+        .map_or(super::run::Reply::Streamed, super::run::Reply::Sent);
+    Box::new(reply)
+}
+
 /// The `res` handle. Cloning shares the same response, which is what makes chaining work.
 #[derive(Clone, Default)]
 pub struct Res(Arc<Mutex<State>>);
@@ -208,6 +216,11 @@ impl Res {
             .into());
         }
         state.sent = Some((body, content_type, etag));
+        drop(state);
+        // The response goes out at the script's next pause (a wait, or its slice's end),
+        // and the code after the sender runs after that; a script that ends first sends
+        // it at its end, as before (docs/reference.md, "After the response").
+        super::context::sent(self);
         Ok(())
     }
 
@@ -315,6 +328,16 @@ pub fn to_json_owned(value: Dynamic) -> ScriptResult<Vec<u8>> {
 /// The JSON text of `value` if it takes at most `max` bytes (`None` past it: the writing
 /// stops there, so a text over the budget is never held whole).
 fn write_json_within(value: &Dynamic, max: usize) -> Result<Option<Vec<u8>>, String> {
+    json_within(value, max)
+        .map_err(|err| format!("cannot send a {} as JSON: {err}", value.type_name()))
+}
+
+/// The JSON text of `value` if it takes at most `max` bytes; `None` past it, where the
+/// writing stops. `Err` is the value's own error (a type JSON cannot hold).
+pub fn json_within<T: serde::Serialize + ?Sized>(
+    value: &T,
+    max: usize,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
     struct Within {
         out: Vec<u8>,
         max: usize,
@@ -343,10 +366,7 @@ fn write_json_within(value: &Dynamic, max: usize) -> Result<Option<Vec<u8>>, Str
     match serde_json::to_writer(&mut within, value) {
         Ok(()) => Ok(Some(within.out)),
         Err(err) if err.is_io() => Ok(None),
-        Err(err) => Err(format!(
-            "cannot send a {} as JSON: {err}",
-            value.type_name()
-        )),
+        Err(err) => Err(err),
     }
 }
 

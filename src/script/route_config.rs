@@ -36,6 +36,7 @@ pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
             line: pos.line(),
             column: pos.position(),
         },
+        hint: None,
     };
     if !flags.contains(rhai::ASTFlags::CONSTANT) {
         return Err(error("declare it with const, not let".into()));

@@ -53,6 +53,9 @@ pub struct Call {
     pub deadline: Instant,
     /// Bytes the run may allocate and keep.
     pub max_memory: usize,
+    /// Kept until the run has ended, its detached part included (the request's place in
+    /// `--max-in-flight`: code after the response still counts).
+    pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// How a run of a route's (or a middleware's) function ended, for the HTTP side.
@@ -66,16 +69,23 @@ pub enum Outcome {
 impl Call {
     /// Runs the call with `req` on a coroutine of this worker ([`crate::executor`]); returns
     /// when it ends, or when it starts streaming its response (it goes on, detached).
-    pub async fn start(self, req: Dynamic) -> Outcome {
+    pub async fn start(mut self, req: Dynamic) -> Outcome {
         let file = Arc::clone(&self.script.file);
         let env = Arc::clone(&self.env.0);
-        let after = move |reply| after_stream(reply, &env);
+        let hold = self.hold.take();
+        let after = move |reply| {
+            after_handed_out(reply, &env);
+            drop(hold);
+        };
         let ran = crate::executor::run::<Saved, _>(self.deadline, move || self.run(req), after);
         match ran.await {
             Ran::Finished(reply) => Outcome::Reply(reply),
             Ran::HandedOut(handed) => match handed.downcast::<Stream>() {
                 Ok(stream) => Outcome::Stream(*stream),
-                Err(_) => unreachable!("a script run hands out nothing but its stream"),
+                Err(handed) => match handed.downcast::<Reply>() {
+                    Ok(reply) => Outcome::Reply(*reply),
+                    Err(_) => unreachable!("a script run hands out its stream or its reply"),
+                },
             },
             Ran::NoRoom => Outcome::Reply(Reply::Busy),
             Ran::Panicked => Outcome::Reply(Reply::Failed(panicked(&file))),
@@ -173,7 +183,7 @@ impl Call {
                 Failure::Error(e) if e.message == CLIENT_CLOSED || e.message == SHUTTING_DOWN => {
                     Reply::Streamed
                 }
-                Failure::Error(e) => Reply::Failed(self.with_position(e)),
+                Failure::Error(e) => Reply::Failed(self.with_hint(self.with_position(e))),
                 Failure::Timeout(e) => Reply::Timeout(e),
                 Failure::Thrown { .. } => Reply::Streamed,
             };
@@ -195,9 +205,34 @@ impl Call {
                 body,
                 headers: res.take().map(|shaped| shaped.headers).unwrap_or_default(),
             },
-            Failure::Error(e) => Reply::Failed(self.with_position(e)),
+            Failure::Error(e) => Reply::Failed(self.with_hint(self.with_position(e))),
         }
     }
+
+    /// The hint of a run-time error that is a JavaScript habit; the top-level constants
+    /// are this route's (a function reading one without `global::`).
+    fn with_hint(&self, mut err: ScriptError) -> ScriptError {
+        let consts = if err.location.file == *self.script.file {
+            top_level_constants(&self.script.ast)
+        } else {
+            Vec::new()
+        };
+        err.hint = crate::analysis::hints::for_runtime_error(&err.message, &consts);
+        err
+    }
+}
+
+/// The names of the `const`s at the top level of `ast`.
+fn top_level_constants(ast: &rhai::AST) -> Vec<String> {
+    ast.statements()
+        .iter()
+        .filter_map(|stmt| match stmt {
+            rhai::Stmt::Var(var, flags, _) if flags.contains(rhai::ASTFlags::CONSTANT) => {
+                Some(var.0.name.to_string())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The error of a run that panicked: a 500, never a dead worker.
@@ -208,15 +243,16 @@ fn panicked(file: &str) -> ScriptError {
     )
 }
 
-/// What a run ended with after its stream started: only errors matter (they are logged).
-fn after_stream(reply: Option<Reply>, env: &EnvVars) {
+/// What a run ended with after it handed its response out (a stream, or a response sent
+/// before the script's end): only errors matter, and they are logged, never sent.
+fn after_handed_out(reply: Option<Reply>, env: &EnvVars) {
     let err = match reply {
         Some(Reply::Failed(err) | Reply::Timeout(err)) => err.to_string(),
         Some(_) => return,
-        None => "internal error while streaming (a panic; see the server log)".into(),
+        None => "internal error (a panic; see the server log)".into(),
     };
     tracing::error!(
-        "{} (after the response started streaming)",
+        "{} (after the response was sent)",
         crate::logging::escape(&env.redact(&err))
     );
 }

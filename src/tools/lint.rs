@@ -9,10 +9,13 @@ use rhai::Engine;
 use crate::analysis::{AppKnowledge, Diagnostic, SourceFile};
 use crate::app_files::{AppFiles, Kind};
 
-/// The diagnostics of one route file from the token rules only (no engine needed).
+/// The diagnostics of one route file from the token rules and the hints only (no engine
+/// needed).
 #[cfg(test)]
 pub fn route_warnings(source: &SourceFile) -> Vec<Diagnostic> {
-    crate::analysis::rules::check(source)
+    let mut found = crate::analysis::rules::check(source);
+    found.extend(crate::analysis::hints::scan(source));
+    found
 }
 
 /// The diagnostics of every script of the app in `dir`, whose engine is `engine`, by file

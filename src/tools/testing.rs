@@ -6,6 +6,10 @@
 //! actix app `rhapi dev` serves ([`crate::http::app`]), in-process: a thread per test file
 //! runs that app, and the test's thread waits for each answer, so route scripts never run
 //! nested inside the test script.
+//!
+//! The app is loaded with a test context ([`crate::app_context::AppContext::for_tests`]):
+//! `mail::send` fills its outbox (`sent_mail()`), and `set_time(ms)` freezes its clock;
+//! both are reset before each test.
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -229,7 +233,9 @@ fn run_file_in(
     let limits = &options.limits;
     // What the tests (and the migrations) log is redacted of this file's secrets.
     let _secrets = crate::script::context::EnvGuard::enter(&env);
-    let (app, _report) = App::load_with_env(dir, test_layers(limits), Arc::clone(&env));
+    let context = crate::app_context::AppContext::for_tests(&env);
+    let (app, _report) =
+        App::load_with_context(dir, test_layers(limits), Arc::clone(&env), context);
     let engine = test_engine(dir, limits, &env, &app.context);
     crate::script::modules::start_loading(file);
     let compiled = engine.compile_into_self_contained(&Scope::new(), source);
@@ -250,6 +256,7 @@ fn run_file_in(
     if let Err(err) = crate::db::migrate::apply(dir, &env, &app.context.databases) {
         return file_failure(display, format!("migrations: {err}"));
     }
+    let context = Arc::clone(&app.context);
     let server = crate::http::Shared::new(Arc::new(app));
     let harness = match Harness::start(server) {
         Ok(harness) => harness,
@@ -260,7 +267,14 @@ fn run_file_in(
 
     let outcomes = tests
         .into_iter()
-        .map(|name| run_test(&engine, &ast, display, &name, limits, &env))
+        .map(|name| {
+            // Each test starts with the clock running and no mail sent.
+            context.clock.freeze(None);
+            if let Some(outbox) = &context.outbox {
+                outbox.clear();
+            }
+            run_test(&engine, &ast, display, &name, limits, &env)
+        })
         .collect();
 
     HARNESS.with(|h| *h.borrow_mut() = None);
@@ -367,6 +381,7 @@ fn test_engine(
         over.then(|| Dynamic::from(TEST_TIMEOUT_TOKEN))
     });
     register_asserts(&mut engine);
+    register_app_controls(&mut engine, app);
     engine.register_fn(
         "request",
         |ctx: NativeCallContext, method: &str, path: &str| request(&ctx, method, path, Map::new()),
@@ -378,6 +393,35 @@ fn test_engine(
         },
     );
     engine
+}
+
+/// `set_time(ms)` / `set_time(())`: freezes the app's clock at `ms` (or lets it run);
+/// `sent_mail()`: the maps given to `mail::send` since the test began.
+fn register_app_controls(engine: &mut Engine, app: &Arc<crate::app_context::AppContext>) {
+    let context = Arc::clone(app);
+    engine.register_fn(
+        "set_time",
+        move |ctx: NativeCallContext, ms: i64| -> ScriptResult<()> {
+            if !(crate::batteries::time::MIN_MS..=crate::batteries::time::MAX_MS).contains(&ms) {
+                return Err(assertion(
+                    &ctx,
+                    format!("set_time: {ms} is out of range (years 0000 to 9999)"),
+                ));
+            }
+            context.clock.freeze(Some(ms));
+            Ok(())
+        },
+    );
+    let context = Arc::clone(app);
+    engine.register_fn("set_time", move |_: ()| context.clock.freeze(None));
+    let context = Arc::clone(app);
+    engine.register_fn("sent_mail", move || {
+        context
+            .outbox
+            .as_ref()
+            .map(|outbox| outbox.sent())
+            .unwrap_or_default()
+    });
 }
 
 /// A failed assertion: an error at the position of the call.
@@ -496,7 +540,13 @@ impl Harness {
                     while let Some((outgoing, reply)) = queue.recv().await {
                         let request = test_request(outgoing).to_request();
                         let result = actix_web::test::try_call_service(&service, request).await;
-                        let _ = reply.send(read_answer(result).await);
+                        let answer = read_answer(result).await;
+                        // `request()` returns when the whole run has ended, code after
+                        // the response included (its run goes on detached).
+                        while crate::executor::detached_runs() > 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let _ = reply.send(answer);
                     }
                 });
             })?;

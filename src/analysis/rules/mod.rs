@@ -74,11 +74,12 @@ pub const TREE_RULES: &[TreeRule] = &[
     discarded_value::RULE,
 ];
 
-/// The diagnostics of every rule, token and tree rules alike, about `source`, sorted by
-/// position. Any text is fine: a file that does not parse gets only the token rules'
+/// The diagnostics of every rule, token and tree rules alike, and of the JavaScript
+/// habits ([`super::hints`]) about `source`, sorted by position. Any text is fine: a file that does not parse gets only the token rules'
 /// (the loader reports why it does not parse).
 pub fn check_file(source: &SourceFile, knowledge: &AppKnowledge) -> Vec<Diagnostic> {
     let mut found = check(source);
+    found.extend(super::hints::scan(source));
     if let Some(ast) = super::knowledge::parse(source.text()) {
         let tree = Tree {
             source,
@@ -89,8 +90,34 @@ pub fn check_file(source: &SourceFile, knowledge: &AppKnowledge) -> Vec<Diagnost
             found.extend((rule.check)(&tree));
         }
     }
+    drop_covered_by_hints(source, &mut found);
     found.sort_by_key(|d| d.range.start);
     found
+}
+
+/// A JavaScript habit (`parseInt(x)`, `s.includes(y)`, `JSON.stringify(x)`) is also an
+/// unknown function: the hint, which names the Rhai form, is enough, so the tree rules'
+/// diagnostics on its text (the dotted name that starts where the hint does) are left out.
+fn drop_covered_by_hints(source: &SourceFile, found: &mut Vec<Diagnostic>) {
+    let hints: Vec<Position> = found
+        .iter()
+        .filter(|d| d.code.starts_with("js-"))
+        .map(|d| d.range.start)
+        .collect();
+    let covered = |start: Position| {
+        hints.iter().any(|hint| {
+            if hint.line != start.line || hint.column > start.column {
+                return false;
+            }
+            // Only name characters and `.` between the hint and the diagnostic.
+            let line = source.line(start.line).unwrap_or("");
+            line.chars()
+                .skip(hint.column - 1)
+                .take(start.column - hint.column)
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        })
+    };
+    found.retain(|d| !TREE_RULES.iter().any(|rule| rule.code == d.code) || !covered(d.range.start));
 }
 
 /// The diagnostics of every rule about the route functions of `source`, in source order.
@@ -270,6 +297,22 @@ mod tests {
             }
         }
         assert_eq!(checked, 1000);
+    }
+
+    /// A JavaScript habit gets its hint, not also an unknown-function warning; an unknown
+    /// function elsewhere on the line still gets one.
+    #[test]
+    fn habits_are_hinted_once() {
+        let text = "fn GET(req) {\n    let n = parseInt(req.query.n); let t = JSON.stringify(n);\n    let ok = t.includes(\"a\"); db::qurey(n)\n}";
+        let codes: Vec<&str> =
+            check_file(&SourceFile::new("pages/api/t.rhai", text), test_knowledge())
+                .iter()
+                .map(|d| d.code)
+                .collect();
+        assert_eq!(
+            codes,
+            ["js-parseint", "js-json", "js-includes", "unknown-function"],
+        );
     }
 
     #[test]

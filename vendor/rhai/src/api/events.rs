@@ -250,11 +250,12 @@ impl Engine {
     }
     /// Register a callback that maps the value a `catch` block binds (the thrown value, or
     /// the map made from an error) before the block sees it: a host can take out what a
-    /// script must never read, such as secrets in an error message.
+    /// script must never read, such as secrets in an error message, or make the value from
+    /// the error itself (given as it was caught, its own position taken out).
     ///
     /// # Callback Function Signature
     ///
-    /// `Fn(value: Dynamic) -> Dynamic`
+    /// `Fn(value: Dynamic, error: &EvalAltResult) -> Dynamic`
     ///
     /// # Example
     ///
@@ -264,7 +265,7 @@ impl Engine {
     ///
     /// let mut engine = Engine::new();
     ///
-    /// engine.on_catch(|value| match value.try_cast::<Map>() {
+    /// engine.on_catch(|value, _error| match value.try_cast::<Map>() {
     ///     Some(mut map) => {
     ///         map.insert("message".into(), "hidden".into());
     ///         map.into()
@@ -283,7 +284,7 @@ impl Engine {
     #[inline(always)]
     pub fn on_catch(
         &mut self,
-        callback: impl Fn(Dynamic) -> Dynamic + SendSync + 'static,
+        callback: impl Fn(Dynamic, &crate::EvalAltResult) -> Dynamic + SendSync + 'static,
     ) -> &mut Self {
         self.catch = Some(Box::new(callback));
         self

@@ -831,7 +831,7 @@ impl Engine {
                             }
                         };
                         let err_value = match self.catch {
-                            Some(ref f) if !catch_var.is_unit() => f(err_value),
+                            Some(ref f) if !catch_var.is_unit() => f(err_value, &err),
                             _ => err_value,
                         };
 

@@ -786,10 +786,10 @@ pub type OnPrintCallback = dyn Fn(&str) + Send + Sync;
 
 /// Callback function mapping the value a `catch` block binds.
 #[cfg(not(feature = "sync"))]
-pub type OnCatchCallback = dyn Fn(Dynamic) -> Dynamic;
+pub type OnCatchCallback = dyn Fn(Dynamic, &crate::EvalAltResult) -> Dynamic;
 /// Callback function mapping the value a `catch` block binds.
 #[cfg(feature = "sync")]
-pub type OnCatchCallback = dyn Fn(Dynamic) -> Dynamic + Send + Sync;
+pub type OnCatchCallback = dyn Fn(Dynamic, &crate::EvalAltResult) -> Dynamic + Send + Sync;
 
 /// Callback function for debugging.
 #[cfg(not(feature = "sync"))]

@@ -3579,7 +3579,7 @@ impl<'e> Vm<'e> {
         let mut err = err;
         let value = self.catch_value(&mut err, catch_var.is_some());
         let value = match self.engine.catch {
-            Some(ref f) if catch_var.is_some() => f(value),
+            Some(ref f) if catch_var.is_some() => f(value, &err),
             _ => value,
         };
 
