@@ -55,6 +55,14 @@ pub const BATTERY_FNS: &[FnDoc] = &[
     f("log::info", "message: ?", "()", "A server log line at level info, tagged with the file and line."),
     f("log::warn", "message: ?", "()", "A server log line at level warn, tagged with the file and line."),
     f("log::error", "message: ?", "()", "A server log line at level error, tagged with the file and line."),
+    f("time::now", "", "int", "The app's wall clock: milliseconds since the Unix epoch (as `Date.now()`)."),
+    f("time::iso", "ms: int", "string", "An instant as RFC 3339 text in UTC, with milliseconds: \"2026-12-05T14:00:00.000Z\"."),
+    f("time::parse", "text: string", "int", "The milliseconds of an RFC 3339 timestamp (a date alone is midnight UTC); a time without a zone is an error."),
+    f("time::add", "ms: int, duration: ?", "int", "`ms` moved by a duration string (\"10m\", \"-1d\") or an integer of milliseconds."),
+    f("cache::get", "key: string", "?", "The cached value (a copy), or `()` when the key is missing or expired."),
+    f("cache::set", "key: string, value: ?", "()", "Caches a copy of a value JSON can hold, until evicted."),
+    f("cache::set", "key: string, value: ?, ttl: ?", "()", "Caches a copy of a value JSON can hold for `ttl` (\"30s\" or milliseconds)."),
+    f("cache::delete", "key: string", "()", "Removes a key from the cache."),
     f("env::get", "name: string", "?", "The value of an environment variable, or `()` when it is unset."),
 ];
 

@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn unknown_plain_calls_methods_and_modules() {
-        let got = found("fn GET(req) { let n = parseInt(\"1\"); n.to_lowr(); dbb::query(\"x\") }");
+        let got = found("fn GET(req) { let n = pars_int(\"1\"); n.to_lowr(); dbb::query(\"x\") }");
         let hints: Vec<_> = got
             .iter()
             .map(|g| g.3.clone().unwrap_or_default())
