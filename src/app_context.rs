@@ -30,6 +30,8 @@ pub struct AppContext {
     pub cache: Cache,
     /// Under `rhapi test` only: where `mail::send` puts mail instead of sending it.
     pub outbox: Option<Outbox>,
+    /// The job names `jobs::enqueue` accepts and the wake-up of the job runner.
+    pub jobs: crate::jobs::Queue,
 }
 
 impl AppContext {
@@ -49,6 +51,7 @@ impl AppContext {
             clock: Clock::default(),
             cache: Cache::default(),
             outbox,
+            jobs: crate::jobs::Queue::default(),
         }
     }
 

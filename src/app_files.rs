@@ -1,5 +1,6 @@
 //! The app's own files, behind one source: the scripts under `pages/` (routes,
-//! `_middleware.rhai`, modules), `migrations/*.sql`, the `.env*` files and `rhapi.toml`.
+//! `_middleware.rhai`, modules), the job files `jobs/*.rhai`, `migrations/*.sql`, the
+//! `.env*` files and `rhapi.toml`.
 //! [`AppFiles::scan`] lists them once, each with its [`Kind`]; [`AppFiles::classify`] applies
 //! the same rules to a path the watcher reports; [`AppFiles::read`] and
 //! [`AppFiles::read_to_string`] are how the loaders read them (never `std::fs` directly).
@@ -24,6 +25,8 @@ const PAGES: &str = "pages";
 const API: &str = "api";
 /// The folder of SQL migrations.
 const MIGRATIONS: &str = "migrations";
+/// The folder of job files (`jobs/NAME.rhai`, one job each).
+const JOBS: &str = "jobs";
 /// The file name that makes a folder's middleware.
 pub const MIDDLEWARE_FILE: &str = "_middleware.rhai";
 /// The dotenv files of the serving environment (a change reloads it).
@@ -41,6 +44,8 @@ pub enum Kind {
     Middleware,
     /// Any other `.rhai` file under `pages/`: it runs only when imported.
     Module,
+    /// `jobs/NAME.rhai` (a name not starting with `_` or `.`): the job `NAME`.
+    Job,
     /// `migrations/*.sql`.
     Migration,
     /// `.env`, `.env.local` or `.env.example`: the serving environment.
@@ -169,9 +174,11 @@ impl AppFiles {
             return vec![root(self.dir.clone(), true)];
         }
         let mut roots = vec![root(pages, true), root(self.dir.clone(), false)];
-        let migrations = self.dir.join(MIGRATIONS);
-        if migrations.is_dir() {
-            roots.push(root(migrations, false));
+        for folder in [MIGRATIONS, JOBS] {
+            let path = self.dir.join(folder);
+            if path.is_dir() {
+                roots.push(root(path, false));
+            }
         }
         roots
     }
@@ -185,6 +192,8 @@ impl AppFiles {
             && path.extension().is_some_and(|e| e == "sql")
         {
             Some(Kind::Migration)
+        } else if path.parent() == Some(self.dir.join(JOBS).as_path()) {
+            name.filter(|n| is_job_file(n)).map(|_| Kind::Job)
         } else if in_dir && name.is_some_and(|n| ENV_FILES.contains(&n)) {
             Some(Kind::Env)
         } else if in_dir && name == Some(TEST_ENV_FILE) {
@@ -250,6 +259,7 @@ impl AppFiles {
             self.walk_modules(&pages, Some(&api), scan);
         }
         self.list_migrations(scan);
+        self.list_jobs(scan);
         let root_files = ENV_FILES.iter().map(|name| (*name, Kind::Env)).chain([
             (TEST_ENV_FILE, Kind::TestEnv),
             (crate::config::FILE, Kind::Config),
@@ -354,6 +364,36 @@ impl AppFiles {
     }
 }
 
+impl AppFiles {
+    /// The job files of `jobs/` (not following links to folders); no folder is no jobs.
+    fn list_jobs(&self, scan: &mut Scan) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join(JOBS)) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let is_file = entry.path().is_file();
+            let is_job = entry.file_name().to_str().is_some_and(is_job_file);
+            if is_file && is_job {
+                scan.push(Kind::Job, entry.path(), &self.dir);
+            }
+        }
+    }
+}
+
+/// Whether a file of `jobs/` named `name` is a job: `NAME.rhai`, `NAME` not starting with
+/// `_` or `.`.
+fn is_job_file(name: &str) -> bool {
+    name.strip_suffix(".rhai")
+        .is_some_and(|stem| !stem.is_empty() && !stem.starts_with(['_', '.']))
+}
+
+/// The job name of a job file (`jobs/send_mail.rhai` -> `send_mail`).
+pub fn job_name(file: &AppFile) -> String {
+    file.path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+}
+
 fn keep_first(slot: &mut Option<std::io::Error>, err: std::io::Error) {
     slot.get_or_insert(err);
 }
@@ -389,6 +429,8 @@ mod tests {
             "migrations/002_b.sql",
             "migrations/001_a.sql",
             "migrations/readme.md",
+            "jobs/send_mail.rhai",
+            "jobs/_shared.rhai",
             ".env",
             ".env.test",
             "rhapi.toml",
@@ -433,6 +475,7 @@ mod tests {
             found(&scan, Kind::Migration),
             ["migrations/001_a.sql", "migrations/002_b.sql"]
         );
+        assert_eq!(found(&scan, Kind::Job), ["jobs/send_mail.rhai"]);
         assert_eq!(found(&scan, Kind::Env), [".env"]);
         assert_eq!(found(&scan, Kind::TestEnv), [".env.test"]);
         assert_eq!(found(&scan, Kind::Config), ["rhapi.toml"]);
@@ -469,6 +512,9 @@ mod tests {
         assert_eq!(kind("migrations/003_c.sql"), Some(Kind::Migration));
         assert_eq!(kind("migrations/readme.md"), None);
         assert_eq!(kind("migrations/deeper/x.sql"), None);
+        assert_eq!(kind("jobs/gone.rhai"), Some(Kind::Job));
+        assert_eq!(kind("jobs/_lib.rhai"), None);
+        assert_eq!(kind("jobs/deeper/x.rhai"), None);
         assert_eq!(kind("other/.env"), None);
         assert_eq!(kind("public/index.html"), None);
     }

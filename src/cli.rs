@@ -47,6 +47,12 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Print the pending, running and failed jobs (state, name, id, attempts, next run,
+    /// last error); `rhapi jobs [DIR] retry ID` puts a failed job back.
+    Jobs {
+        /// `[DIR]`, then optionally `retry ID`.
+        args: Vec<String>,
+    },
     /// Print an OpenAPI 3.1 description of the routes (JSON) on stdout.
     Openapi {
         /// The app folder (default: the current directory).
@@ -167,6 +173,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::New { dir } => new_app(&dir),
         Command::Openapi { dir } => openapi(dir),
         Command::Types { dir, out } => types(dir, out),
+        Command::Jobs { args } => crate::tools::jobs::run(&args),
         Command::Test {
             dir,
             filter,
@@ -189,7 +196,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     dir.canonicalize()
         .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
@@ -333,6 +340,7 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
                 err.location.file.clone(),
             ),
         })
+        .chain(job_rows(&snapshot))
         .collect();
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let method_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
@@ -343,6 +351,31 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
     // `rhapi check` is the command that fails on them.
     print_errors(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines of `rhapi routes` for the job files: `job NAME`, `job` (or `error`), the file
+/// and its schedule.
+fn job_rows(snapshot: &crate::app::Snapshot) -> Vec<(String, String, String)> {
+    let row = |(name, job): (&String, &crate::jobs::Job)| match job {
+        crate::jobs::Job::Ready(job) => {
+            let schedule = job
+                .config
+                .schedule_text
+                .as_deref()
+                .map_or(String::new(), |s| format!("  (schedule: {s})"));
+            (
+                format!("job {name}"),
+                "job".to_string(),
+                format!("{}{schedule}", job.script.file),
+            )
+        }
+        crate::jobs::Job::Broken(err) => (
+            format!("job {name}"),
+            "error".to_string(),
+            err.location.file.clone(),
+        ),
+    };
+    snapshot.jobs.iter().map(row).collect()
 }
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
@@ -358,7 +391,13 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
         } else {
             ""
         };
-        println!("ok: {} routes compiled{hint}", report.routes);
+        let jobs = app.snapshot().jobs.len();
+        let jobs = if jobs == 0 {
+            String::new()
+        } else {
+            format!(", {jobs} job(s)")
+        };
+        println!("ok: {} routes{jobs} compiled{hint}", report.routes);
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);

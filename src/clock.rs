@@ -33,11 +33,13 @@ impl Clock {
         }
     }
 
+    #[allow(dead_code, reason = "set_time lands with the time:: battery")]
     /// Stops the clock at `ms` (`rhapi test`'s `set_time`); `None` lets it run again.
     pub fn freeze(&self, ms: Option<i64>) {
         self.frozen.store(ms.unwrap_or(RUNNING), Ordering::Relaxed);
     }
 
+    #[allow(dead_code, reason = "set_time lands with the time:: battery")]
     /// Whether a test has stopped this clock.
     #[allow(dead_code)] // for the job runner, which lands after time:: and cache::
     pub fn is_frozen(&self) -> bool {

@@ -14,8 +14,8 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Location, ScriptError};
 use crate::settings::{
-    parse_duration, parse_size, CacheSettings, CorsSettings, PublicSettings, ServerSettings,
-    Settings,
+    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, PublicSettings,
+    ServerSettings, Settings,
 };
 
 /// The file's name, in the app folder.
@@ -137,6 +137,11 @@ pub(crate) fn server_below() -> ServerSettings {
 /// serde's default for `[public]` and for each key it leaves out.
 pub(crate) fn public_below() -> PublicSettings {
     BELOW.with(|below| below.borrow().public.clone())
+}
+
+/// serde's default for `[jobs]` and for each key it leaves out.
+pub(crate) fn jobs_below() -> JobsSettings {
+    BELOW.with(|below| below.borrow().jobs.clone())
 }
 
 /// serde's default for a missing `[cors]` (a `[cors]` section must list its origins).

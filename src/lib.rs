@@ -17,6 +17,7 @@ mod env;
 mod error;
 pub mod executor;
 mod http;
+mod jobs;
 mod loader;
 mod logging;
 mod memory;

@@ -14,9 +14,11 @@ use crate::app_context::AppContext;
 use crate::app_files::{AppFiles, Kind, Scan};
 use crate::env::{EnvMap, EnvVars};
 use crate::error::ScriptError;
+use crate::jobs::{Job, JobScript, JobTable};
 use crate::routes::{self, Pattern, RouteFile, RouteTable};
+use crate::script::compile::Compiled;
 use crate::script::middleware::{self, Chain, Middleware, Slot};
-use crate::script::{self, compile_route, RouteScript};
+use crate::script::{self, compile_job, compile_route, RouteScript};
 use crate::settings::{AppSettings, Layers, Limits, Mode, Settings};
 use crate::snapshot::{LoadReport, Route, Snapshot};
 
@@ -180,9 +182,11 @@ impl Loader {
         let middleware = self.compile_middleware(&files, &scan, &mut progress);
         let (mut entries, chains) =
             self.compile_routes(&files, &route_files, &middleware, &mut progress);
+        let jobs = self.compile_jobs(&files, &scan, &mut progress);
         let kept = |path: &PathBuf| {
             route_files.iter().any(|f| &f.path == path)
                 || scan.of(Kind::Middleware).any(|f| &f.path == path)
+                || scan.of(Kind::Job).any(|f| &f.path == path)
         };
         self.cache.retain(|path, _| kept(path));
         self.last_good.retain(|path, _| kept(path));
@@ -198,6 +202,7 @@ impl Loader {
             middleware: chains,
             env: EnvMap(Arc::clone(&self.env)),
             settings: Arc::new(self.settings.clone()),
+            jobs,
         };
         let report = LoadReport {
             errors: progress.errors,
@@ -219,7 +224,7 @@ impl Loader {
         let mut middleware = Vec::new();
         for file in scan.of(Kind::Middleware) {
             let mut slot = self
-                .script_for(files, &file.path, &file.display, progress)
+                .script_for(files, &file.path, &file.display, progress, compile_route)
                 .and_then(|script| Middleware::new(script, &file.display));
             if let Err(err) = &slot {
                 progress.errors.push(err.clone());
@@ -261,7 +266,9 @@ impl Loader {
             if !chain.is_empty() {
                 chains.insert(Arc::from(file.display.as_str()), chain.into());
             }
-            let route = match self.script_for(files, &file.path, &file.display, progress) {
+            let compiled =
+                self.script_for(files, &file.path, &file.display, progress, compile_route);
+            let route = match compiled {
                 Ok(script) => Route::Ready(script),
                 Err(err) => {
                     progress.errors.push(err.clone());
@@ -274,6 +281,33 @@ impl Loader {
             entries.push((pattern, route, file.display.clone()));
         }
         (entries, chains)
+    }
+
+    /// Compiles each job file of `scan` into the job table (a broken one is in it too: its
+    /// queued jobs wait), and tells `jobs::enqueue` the names.
+    fn compile_jobs(&mut self, files: &AppFiles, scan: &Scan, progress: &mut Progress) -> JobTable {
+        let mut jobs = JobTable::new();
+        for file in scan.of(Kind::Job) {
+            let name = crate::app_files::job_name(file);
+            let ready = self
+                .script_for(files, &file.path, &file.display, progress, compile_job)
+                .and_then(JobScript::new);
+            let job = match ready {
+                Ok(job) => Job::Ready(Arc::new(job)),
+                Err(err) => {
+                    progress.errors.push(err.clone());
+                    let good = self.last_good.get(&file.path).map(Arc::clone);
+                    let good = good.and_then(|g| JobScript::new(g).ok());
+                    match (self.settings.mode, good) {
+                        (Mode::Start, Some(good)) => Job::Ready(Arc::new(good)),
+                        _ => Job::Broken(err),
+                    }
+                }
+            };
+            jobs.insert(name, job);
+        }
+        self.app.jobs.set_names(jobs.keys().cloned().collect());
+        jobs
     }
 
     /// An engine for every operations budget a route's `CONFIG` sets (Rhai counts
@@ -299,6 +333,7 @@ impl Loader {
         path: &Path,
         display: &str,
         progress: &mut Progress,
+        compile: fn(&Engine, &str, &Path, &str) -> Compiled,
     ) -> Result<Arc<RouteScript>, ScriptError> {
         let seen = &mut progress.seen;
         let mut read = |p: &Path| -> Option<String> {
@@ -316,7 +351,7 @@ impl Loader {
                 return cached.result.clone();
             }
         }
-        let result = compile_route(&self.engine, display, path, &source);
+        let result = compile(&self.engine, display, path, &source);
         progress.compiled.push(display.to_string());
         let deps = result.deps;
         let result = result.result.map(Arc::new);

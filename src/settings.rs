@@ -39,6 +39,9 @@ pub struct Settings {
     /// `[cache]`: the in-process cache of `cache::` (reloadable).
     #[serde(default = "crate::config::cache_below")]
     pub cache: CacheSettings,
+    /// `[jobs]`: the job runner (reloadable).
+    #[serde(default = "crate::config::jobs_below")]
+    pub jobs: JobsSettings,
 }
 
 /// `[cache]`.
@@ -55,6 +58,32 @@ impl Default for CacheSettings {
     fn default() -> Self {
         CacheSettings {
             max: crate::cache::DEFAULT_MAX,
+        }
+    }
+}
+
+/// `[jobs]`: how the server runs jobs (docs/reference.md, "Jobs").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::jobs_below")]
+pub struct JobsSettings {
+    /// Jobs run at once in this instance, all jobs together.
+    #[serde(deserialize_with = "crate::config::positive_usize")]
+    pub concurrency: usize,
+    /// Added to a job's timeout to make its lease: past it, a job whose process died runs
+    /// again.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub lease_grace: Duration,
+    /// How long completed jobs are kept before they are deleted.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub keep_completed: Duration,
+}
+
+impl Default for JobsSettings {
+    fn default() -> Self {
+        JobsSettings {
+            concurrency: 4,
+            lease_grace: Duration::from_secs(30),
+            keep_completed: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -182,6 +211,7 @@ impl Settings {
             public: self.public.clone(),
             cors: self.cors.clone(),
             cache: self.cache.clone(),
+            jobs: self.jobs.clone(),
             listen: Listen {
                 hostname: server.host.clone().unwrap_or_else(|| {
                     match mode {
@@ -375,6 +405,7 @@ pub struct AppSettings {
     pub public: PublicSettings,
     pub cors: CorsSettings,
     pub cache: CacheSettings,
+    pub jobs: JobsSettings,
     /// Where to listen: read at start only.
     pub listen: Listen,
 }

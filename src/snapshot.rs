@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub env: EnvMap,
     /// The settings in force: defaults < `rhapi.toml` < command line.
     pub settings: Arc<AppSettings>,
+    /// The job files, by job name.
+    pub jobs: crate::jobs::JobTable,
 }
 
 impl Snapshot {

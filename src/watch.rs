@@ -76,7 +76,9 @@ fn on_events(app: &App, events: &[DebouncedEvent]) {
             }
             // Serving never reads `.env.test`.
             Some(Kind::TestEnv) | None => false,
-            Some(Kind::Route | Kind::Middleware | Kind::Module | Kind::PagesEntry) => true,
+            Some(Kind::Route | Kind::Middleware | Kind::Module | Kind::Job | Kind::PagesEntry) => {
+                true
+            }
         };
         if relevant && !changed.contains(path) {
             changed.push(path.clone());

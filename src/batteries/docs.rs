@@ -63,6 +63,8 @@ pub const BATTERY_FNS: &[FnDoc] = &[
     f("cache::set", "key: string, value: ?", "()", "Caches a copy of a value JSON can hold, until evicted."),
     f("cache::set", "key: string, value: ?, ttl: ?", "()", "Caches a copy of a value JSON can hold for `ttl` (\"30s\" or milliseconds)."),
     f("cache::delete", "key: string", "()", "Removes a key from the cache."),
+    f("jobs::enqueue", "name: string, payload: ?", "int", "Stores a job for `jobs/NAME.rhai` with a payload JSON can hold; its id. Inside `db::transaction`, enqueued when it commits."),
+    f("jobs::enqueue", "name: string, payload: ?, options: map", "int", "Stores a job with `#{ delay, key }` (`delay` as \"10m\" or milliseconds; a `key` already waiting gives the first job's id); its id."),
     f("env::get", "name: string", "?", "The value of an environment variable, or `()` when it is unset."),
 ];
 

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod db;
 pub mod docs;
 pub mod http;
+pub mod jobs;
 pub mod jwt;
 pub mod log;
 pub mod mail;
@@ -31,6 +32,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &A
     engine.register_static_module("db", db::module(app_dir, env, app).into());
     engine.register_static_module("crypto", crypto::module().into());
     engine.register_static_module("http", http::module().into());
+    engine.register_static_module("jobs", jobs::module(app_dir, env, app).into());
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
     engine.register_static_module("mail", mail::module(env, app).into());

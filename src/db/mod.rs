@@ -28,7 +28,7 @@ mod tls;
 
 use std::time::Duration;
 
-pub use self::database::{Conn, Database, ROLLBACK_ALLOWANCE};
+pub use self::database::{in_transaction, Conn, Database, ROLLBACK_ALLOWANCE};
 pub use self::dialect::Dialect;
 pub use self::listen::{Listener, Notification};
 pub use self::pool::{threads, DATABASE_THREADS, POOL_SIZE};

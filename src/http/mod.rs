@@ -158,16 +158,23 @@ fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpL
 /// Serves `app` until SIGINT or SIGTERM, then lets running requests finish.
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
+    let jobs_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
+    // Jobs run on the HTTP workers, each of which registers itself as it starts.
+    let workers = Arc::new(crate::jobs::runner::Workers::default());
+    let registry = Arc::clone(&workers);
     actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || self::app(server.clone()))
-            .workers(settings.workers)
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-            // actix stops at once on SIGINT; both signals must let running requests finish.
-            .disable_signals()
-            .on_connect(|_, data| {
-                data.insert(OpenConnection::new());
-            });
+        let http = HttpServer::new(move || {
+            registry.register_current();
+            self::app(server.clone())
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // actix stops at once on SIGINT; both signals must let running requests finish.
+        .disable_signals()
+        .on_connect(|_, data| {
+            data.insert(OpenConnection::new());
+        });
         let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
         let http = match inherited {
             Some(listener) => http.listen(listener?)?,
@@ -180,16 +187,19 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             );
         }
         let running = http.run();
+        let jobs = crate::jobs::runner::start(jobs_app, workers);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;
-            tracing::info!("{signal}: finishing running requests, then stopping");
+            tracing::info!("{signal}: finishing running requests and jobs, then stopping");
             // Streams end at their next write instead of running out the grace.
             crate::script::stream::shut_down();
             let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-            // Code running after its response (its connection may be gone) needs its
-            // worker alive: stop accepting, and let it finish first (up to the grace).
+            // Jobs, and code running after its response (its connection may be gone), run
+            // on the workers: stop accepting, start no more jobs, and let both finish
+            // before the workers stop (up to the grace).
             handle.pause().await;
+            jobs.drain(grace).await;
             wait_until(grace, || crate::executor::detached_runs_in_process() == 0).await;
             // Stops accepting, closes idle keep-alive connections, and lets the others
             // finish (up to the grace).

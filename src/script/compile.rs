@@ -49,6 +49,22 @@ pub struct Compiled {
 
 /// Compiles the route at `path` (shown as `display`) from `source`.
 pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) -> Compiled {
+    compile_file(engine, display, path, source, true)
+}
+
+/// Compiles the job file at `path` as [`compile_route`] does a route: the same engine,
+/// imports and positions, but its `CONFIG` is a job's ([`crate::jobs`] reads it).
+pub fn compile_job(engine: &Engine, display: &str, path: &Path, source: &str) -> Compiled {
+    compile_file(engine, display, path, source, false)
+}
+
+fn compile_file(
+    engine: &Engine,
+    display: &str,
+    path: &Path,
+    source: &str,
+    route: bool,
+) -> Compiled {
     let source = &without_trailing_values(engine, source);
     modules::start_loading(path);
     let result = engine.compile_into_self_contained(&Scope::new(), source);
@@ -58,7 +74,7 @@ pub fn compile_route(engine: &Engine, display: &str, path: &Path, source: &str) 
         .map_err(|err| with_hint(err, display, source, &deps))
         .and_then(|mut ast| {
             ast.set_source(display);
-            describe(ast, display)
+            describe(ast, display, route)
         });
     Compiled { result, deps }
 }
@@ -108,11 +124,11 @@ fn with_hint(
     err
 }
 
-fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
+fn describe(ast: AST, display: &str, route: bool) -> Result<RouteScript, ScriptError> {
     let mut methods = [None; METHODS.len()];
     let mut handler = None;
     let mut middleware = None;
-    for f in ast.iter_functions() {
+    for f in ast.iter_functions().filter(|_| route) {
         let slot = match RouteFunction::of(f.name) {
             Some(RouteFunction::Method(i)) => &mut methods[i],
             Some(RouteFunction::Handler) => &mut handler,
@@ -131,7 +147,11 @@ fn describe(ast: AST, display: &str) -> Result<RouteScript, ScriptError> {
         }
         slot.get_or_insert(f.params.len());
     }
-    let config = super::route_config::read(&ast, display)?;
+    let config = if route {
+        super::route_config::read(&ast, display)?
+    } else {
+        Default::default()
+    };
     Ok(RouteScript {
         ast,
         file: Arc::from(display),

@@ -14,7 +14,7 @@ pub mod run;
 pub mod shapes;
 pub mod stream;
 
-pub use compile::{compile_route, RouteScript};
+pub use compile::{compile_job, compile_route, RouteScript};
 pub use methods::{plan, Plan};
 pub use run::{Call, Outcome, Reply};
 

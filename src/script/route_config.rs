@@ -22,28 +22,9 @@ pub struct RouteConfig {
 /// The `CONFIG` of a compiled route file (`display` for errors). It must be a top-level
 /// `const` holding a map of literal values with known keys.
 pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
-    let found = ast.statements().iter().find_map(|stmt| match stmt {
-        Stmt::Var(var, flags, pos) if var.0.name == "CONFIG" => Some((var, *flags, *pos)),
-        _ => None,
-    });
-    let Some((var, flags, pos)) = found else {
+    let Some((value, error)) = literal_const(ast, "CONFIG", display)? else {
         return Ok(RouteConfig::default());
     };
-    let error = |message: String| ScriptError {
-        message: format!("CONFIG: {message}"),
-        location: Location {
-            file: display.to_string(),
-            line: pos.line(),
-            column: pos.position(),
-        },
-        hint: None,
-    };
-    if !flags.contains(rhai::ASTFlags::CONSTANT) {
-        return Err(error("declare it with const, not let".into()));
-    }
-    let value = var.1.get_literal_value(None).ok_or_else(|| {
-        error("must be a map of literal values, e.g. #{ timeout: \"30s\" }".into())
-    })?;
     let map = value
         .try_cast::<rhai::Map>()
         .ok_or_else(|| error("must be a map, e.g. #{ timeout: \"30s\" }".into()))?;
@@ -70,6 +51,43 @@ pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
     Ok(config)
 }
 
+/// An error of the top-level constant it was made for: `NAME: message`, at its line.
+pub type ConstError = Box<dyn Fn(String) -> ScriptError>;
+
+/// The literal value of the top-level `const NAME` of a compiled file, never run, with a
+/// maker of errors that point at it; `None` when the file has no such constant.
+pub fn literal_const(
+    ast: &AST,
+    name: &'static str,
+    display: &str,
+) -> Result<Option<(Dynamic, ConstError)>, ScriptError> {
+    let found = ast.statements().iter().find_map(|stmt| match stmt {
+        Stmt::Var(var, flags, pos) if var.0.name == name => Some((var, *flags, *pos)),
+        _ => None,
+    });
+    let Some((var, flags, pos)) = found else {
+        return Ok(None);
+    };
+    let file = display.to_string();
+    let error: ConstError = Box::new(move |message: String| ScriptError {
+        message: format!("{name}: {message}"),
+        location: Location {
+            file: file.clone(),
+            line: pos.line(),
+            column: pos.position(),
+        },
+        hint: None,
+    });
+    if !flags.contains(rhai::ASTFlags::CONSTANT) {
+        return Err(error("declare it with const, not let".into()));
+    }
+    let value = var
+        .1
+        .get_literal_value(None)
+        .ok_or_else(|| error("must be a literal value, e.g. #{ timeout: \"30s\" }".into()))?;
+    Ok(Some((value, error)))
+}
+
 fn size(value: &Dynamic) -> Result<usize, String> {
     match value.as_int() {
         Ok(n) if n >= 0 => Ok(n as usize),
@@ -78,7 +96,7 @@ fn size(value: &Dynamic) -> Result<usize, String> {
     }
 }
 
-fn duration(value: &Dynamic) -> Result<Duration, String> {
+pub(crate) fn duration(value: &Dynamic) -> Result<Duration, String> {
     match value.as_int() {
         Ok(n) if n >= 1 => Ok(Duration::from_secs(n as u64)),
         Ok(_) => Err("timeout must be more than zero".into()),

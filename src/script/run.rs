@@ -130,6 +130,48 @@ impl Call {
         }
     }
 
+    /// Runs the call as a job's `fn run` on this thread (in its coroutine), with the job's
+    /// payload (its JSON text) and `env`: `Ok` when it returned, else what ended it (a
+    /// throw, an error or the budget), located in the job file.
+    pub fn run_job(&self, payload: &str) -> Result<(), ScriptError> {
+        let _guard = RunGuard::enter(
+            self.script.file.clone(),
+            &self.env.0,
+            self.deadline,
+            self.max_memory,
+        );
+        let payload: Dynamic = serde_json::from_str(payload).map_err(|err| {
+            ScriptError::in_file(&self.script.file, format!("the payload is not JSON: {err}"))
+        })?;
+        let mut args = Vec::with_capacity(self.target.arity);
+        if self.target.arity > 0 {
+            args.push(payload);
+        }
+        if self.target.arity > 1 {
+            args.push(Dynamic::from(self.env.clone()));
+        }
+        let mut caches = self.script.caches.take(&self.engine);
+        let result = self.engine.call_fn_with_caches::<Dynamic>(
+            call_options(),
+            &mut Scope::new(),
+            &self.script.ast,
+            self.target.function,
+            args,
+            &mut caches,
+        );
+        self.script.caches.give_back(&self.engine, caches);
+        let Err(err) = result else {
+            return Ok(());
+        };
+        Err(match classify(&err, &self.script.file) {
+            Failure::Timeout(e) | Failure::Error(e) => self.with_position(e),
+            Failure::Thrown { body, .. } => ScriptError::in_file(
+                &self.script.file,
+                format!("threw {}", String::from_utf8_lossy(&body)),
+            ),
+        })
+    }
+
     fn returned(&self, value: Dynamic, res: &Res) -> Reply {
         if res.is_streaming() {
             return Reply::Streamed;

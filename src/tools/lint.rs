@@ -1,6 +1,6 @@
 //! The warnings of `rhapi check`: the lint rules of [`crate::analysis::rules`] run on every
-//! script of `pages/` (routes, middleware, modules). They do not fail `check`; each names
-//! file:line:col, its code and the fix.
+//! script of the app (routes, middleware and modules of `pages/`, and `jobs/`). They do not
+//! fail `check`; each names file:line:col, its code and the fix.
 
 use std::path::Path;
 
@@ -24,7 +24,7 @@ pub fn warnings(dir: &Path, engine: &Engine) -> Vec<(SourceFile, Vec<Diagnostic>
     let knowledge = AppKnowledge::from_engine(engine, Some(dir));
     let files = AppFiles::open(dir);
     let scan = files.scan();
-    let mut scripts: Vec<_> = [Kind::Route, Kind::Middleware, Kind::Module]
+    let mut scripts: Vec<_> = [Kind::Route, Kind::Middleware, Kind::Module, Kind::Job]
         .into_iter()
         .flat_map(|kind| scan.of(kind))
         .collect();

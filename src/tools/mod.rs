@@ -51,6 +51,7 @@ fn shown(dir: &Path) -> String {
     }
 }
 
+pub mod jobs;
 pub mod lint;
 pub mod openapi;
 pub mod scaffold;

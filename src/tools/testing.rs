@@ -360,7 +360,7 @@ thread_local! {
     /// The running test's deadline (read by the test engine's progress callback).
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The app of the file whose tests run on this thread, and how long to wait for it.
-    static HARNESS: RefCell<Option<(tokio::sync::mpsc::UnboundedSender<Exchange>, Duration)>> =
+    static HARNESS: RefCell<Option<(tokio::sync::mpsc::UnboundedSender<Ask>, Duration)>> =
         const { RefCell::new(None) };
 }
 
@@ -386,6 +386,7 @@ fn test_engine(
         "request",
         |ctx: NativeCallContext, method: &str, path: &str| request(&ctx, method, path, Map::new()),
     );
+    engine.register_fn("run_jobs", |ctx: NativeCallContext| run_jobs(&ctx));
     engine.register_fn(
         "request",
         |ctx: NativeCallContext, method: &str, path: &str, options: Map| {
@@ -522,22 +523,40 @@ struct Incoming {
 
 type Exchange = (Outgoing, mpsc::Sender<Result<Incoming, String>>);
 
+/// What a test asks of the app's thread.
+enum Ask {
+    /// A request, answered on the sender.
+    Request(Exchange),
+    /// `run_jobs()`: how many jobs ran, or why they could not.
+    RunJobs(mpsc::Sender<Result<usize, String>>),
+}
+
 /// The thread that runs one test file's copy of the app.
 struct Harness {
-    jobs: tokio::sync::mpsc::UnboundedSender<Exchange>,
+    jobs: tokio::sync::mpsc::UnboundedSender<Ask>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Harness {
     fn start(server: crate::http::Shared) -> std::io::Result<Harness> {
-        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Ask>();
+        let served = Arc::clone(&server.app);
         let thread = std::thread::Builder::new()
             .name("rhapi-test-app".into())
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
                     let app = crate::http::app(actix_web::web::Data::new(server));
                     let service = actix_web::test::init_service(app).await;
-                    while let Some((outgoing, reply)) = queue.recv().await {
+                    while let Some(ask) = queue.recv().await {
+                        let (outgoing, reply) = match ask {
+                            Ask::Request(exchange) => exchange,
+                            Ask::RunJobs(reply) => {
+                                let ran = crate::jobs::runner::run_due(&served).await;
+                                let _ = reply
+                                    .send(ran.map_err(|e| served.context.redact(&e.to_string())));
+                                continue;
+                            }
+                        };
                         let request = test_request(outgoing).to_request();
                         let result = actix_web::test::try_call_service(&service, request).await;
                         let answer = read_answer(result).await;
@@ -619,7 +638,7 @@ fn request(ctx: &NativeCallContext, method: &str, path: &str, options: Map) -> S
         .with(|h| h.borrow().clone())
         .ok_or_else(|| fail("only tests can send requests".into()))?;
     let (reply, answer) = mpsc::channel();
-    jobs.send((outgoing, reply))
+    jobs.send(Ask::Request((outgoing, reply)))
         .map_err(|_| fail("the app has stopped".into()))?;
     let incoming = match answer.recv_timeout(wait) {
         Ok(Ok(incoming)) => incoming,
@@ -627,6 +646,26 @@ fn request(ctx: &NativeCallContext, method: &str, path: &str, options: Map) -> S
         Err(_) => return Err(fail(format!("no answer within {wait:?}"))),
     };
     Ok(response_map(incoming))
+}
+
+/// `run_jobs()`: runs every job due at the app's `time::now()`, in the app, until none is
+/// due; returns how many ran.
+fn run_jobs(ctx: &NativeCallContext) -> ScriptResult<i64> {
+    let fail = |message: String| -> Box<EvalAltResult> {
+        EvalAltResult::ErrorRuntime(format!("run_jobs: {message}").into(), ctx.call_position())
+            .into()
+    };
+    let (jobs, wait) = HARNESS
+        .with(|h| h.borrow().clone())
+        .ok_or_else(|| fail("only tests can run jobs".into()))?;
+    let (reply, answer) = mpsc::channel();
+    jobs.send(Ask::RunJobs(reply))
+        .map_err(|_| fail("the app has stopped".into()))?;
+    match answer.recv_timeout(wait.saturating_mul(crate::jobs::runner::MOST_DUE_RUNS as u32)) {
+        Ok(Ok(ran)) => Ok(i64::try_from(ran).unwrap_or(i64::MAX)),
+        Ok(Err(message)) => Err(fail(message)),
+        Err(_) => Err(fail("the jobs did not end".into())),
+    }
 }
 
 /// Checks a request's parts and encodes its body (a map or an array as JSON).

@@ -191,6 +191,20 @@ impl Server {
         )
     }
 
+    /// [`Server::post_json`], or `None` when the server is gone (killed mid-request).
+    pub fn try_post_json(&self, path: &str, body: &str) -> Option<Response> {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        stream.write_all(raw.as_bytes()).ok()?;
+        let mut data = Vec::new();
+        stream.read_to_end(&mut data).ok()?;
+        Response::parse(&data)
+    }
+
     /// A well-formed request with a `content-length` body.
     pub fn request(
         &self,

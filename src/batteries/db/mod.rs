@@ -21,8 +21,9 @@ use crate::env::EnvVars;
 use crate::executor::RunLocal;
 
 /// The database of one engine build: resolved from `DATABASE_URL` when the engine is built,
-/// opened on first use.
-struct Handle {
+/// opened on first use. `jobs::` reaches the same database (and the run's transaction)
+/// through one of its own.
+pub(crate) struct Handle {
     target: Result<Target, String>,
     /// The app whose databases it opens from.
     app: Arc<AppContext>,
@@ -30,6 +31,18 @@ struct Handle {
 }
 
 impl Handle {
+    /// The handle of an engine built for `app_dir` with `env`.
+    pub(crate) fn new(app_dir: &Path, env: &EnvVars, app: &Arc<AppContext>) -> Arc<Handle> {
+        Arc::new(Handle {
+            app: Arc::clone(app),
+            target: Target::from_env(app_dir, env).map_err(|err| match err {
+                DbError::Config(message) => message,
+                other => other.to_string(),
+            }),
+            db: OnceLock::new(),
+        })
+    }
+
     fn database(&self) -> Result<Arc<Database>, DbError> {
         if let Some(db) = self.db.get() {
             return Ok(Arc::clone(db));
@@ -62,6 +75,11 @@ impl Drop for Tx {
 /// the run while it is suspended.
 static TX: RunLocal<Tx> = RunLocal::new();
 
+/// Whether the run has a `db::transaction` open.
+pub(crate) fn in_transaction() -> bool {
+    TX.with(|tx| tx.is_some())
+}
+
 /// Makes `tx` the run's transaction (`None`: it has none).
 fn put(tx: Option<Tx>) {
     match tx {
@@ -93,7 +111,7 @@ const SQLITE_INLINE: Duration = Duration::from_millis(1);
 /// thread and back costs more than that (about 14 µs of CPU per request on the SQLite row
 /// route). One that would wait or run longer is stopped (SQLite undoes a stopped statement)
 /// and run again off the worker with the whole budget.
-fn with_conn<T: Send + 'static>(
+pub(crate) fn with_conn<T: Send + 'static>(
     handle: &Handle,
     call: &str,
     f: impl Fn(&mut dyn Connection, Duration) -> Result<T, DbError> + Send + 'static,
@@ -284,14 +302,7 @@ fn rows_to_array(rows: Vec<Row>) -> Array {
 
 /// The `db` module for an engine built for `app_dir` with `env`.
 pub fn module(app_dir: &Path, env: &EnvVars, app: &Arc<AppContext>) -> Module {
-    let handle = Arc::new(Handle {
-        app: Arc::clone(app),
-        target: Target::from_env(app_dir, env).map_err(|err| match err {
-            DbError::Config(message) => message,
-            other => other.to_string(),
-        }),
-        db: OnceLock::new(),
-    });
+    let handle = Handle::new(app_dir, env, app);
     let mut module = Module::new();
     sql_fn(&mut module, &handle, "query", |h, sql, params| {
         let max = crate::script::context::memory_left();
