@@ -72,6 +72,8 @@ enum Command {
         /// The folder to create.
         dir: PathBuf,
     },
+    /// Serve the Language Server Protocol on stdin and stdout, for editors (docs/editor.md).
+    Lsp,
     /// Run every `fn test_*()` in tests/**/*.test.rhai against the app, in-process; exit 1
     /// when one fails or none ran.
     Test {
@@ -174,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Openapi { dir } => openapi(dir),
         Command::Types { dir, out } => types(dir, out),
         Command::Jobs { args } => crate::tools::jobs::run(&args),
+        Command::Lsp => lsp(),
         Command::Test {
             dir,
             filter,
@@ -474,6 +477,17 @@ fn openapi(dir: Option<PathBuf>) -> Result<ExitCode> {
         eprintln!("error: {err} (left out of the description)");
     }
     Ok(if description.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `rhapi lsp`: exit 0 after the client's `shutdown` and `exit`, 1 when the input ends
+/// without them.
+fn lsp() -> Result<ExitCode> {
+    let shut_down = crate::lsp::serve(std::io::stdin(), std::io::stdout())?;
+    Ok(if shut_down {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

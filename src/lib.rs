@@ -20,6 +20,7 @@ mod http;
 mod jobs;
 mod loader;
 mod logging;
+mod lsp;
 mod memory;
 mod routes;
 mod script;

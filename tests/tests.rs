@@ -35,6 +35,7 @@ mod hints;
 mod isolation;
 mod jobs;
 mod limits;
+mod lsp;
 mod middleware;
 mod modules;
 mod newcomer;

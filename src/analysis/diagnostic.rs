@@ -5,7 +5,7 @@ use super::source::Range;
 
 /// How serious a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-// Today's rules only warn; errors and notes come with the language server (issue 28).
+// No rule gives notes (`Info`) yet.
 #[allow(dead_code)]
 pub enum Severity {
     /// The file does not load.

@@ -11,11 +11,13 @@
 //! - [`tree`]: walking Rhai's own syntax tree of a file;
 //! - [`knowledge`]: what an app's engine lets scripts call ([`AppKnowledge`]);
 //! - [`suggest`]: did-you-mean by edit distance;
+//! - [`api_docs`]: the doc tables of `req`, `res` and the batteries, for the language server;
 //! - [`diagnostic`]: what a rule reports; [`rules`]: the lint rules, one per file;
 //!   [`check_file`] runs them all on one file, hints included;
 //! - [`hints`]: the JavaScript habits and the hint naming the Rhai form of each, for
 //!   compile errors, run-time errors and `rhapi check`.
 
+pub mod api_docs;
 pub mod diagnostic;
 #[cfg(test)]
 mod fuzz;

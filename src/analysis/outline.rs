@@ -119,6 +119,24 @@ pub fn imports(tokens: &[Lexed]) -> Vec<Import> {
         .collect()
 }
 
+/// The imports of the lines of `text` that start with `import` (after blanks), lexed line
+/// by line by `engine`: what an editor needs on every keystroke without lexing the whole
+/// file. An `import` after other code on its line is not seen, and `top_level` is not
+/// known (always `true`).
+pub fn import_lines(engine: &rhai::Engine, text: &str) -> Vec<Import> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if !line.trim_start().starts_with("import") {
+            continue;
+        }
+        for mut import in imports(&super::lexer::lex_with(engine, line).tokens) {
+            import.at.line = index + 1;
+            found.push(import);
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +168,14 @@ mod tests {
         assert_eq!(
             (found[1].alias.as_deref(), found[1].top_level),
             (None, false)
+        );
+
+        let by_lines = import_lines(&rhai::Engine::new_raw(), text);
+        assert_eq!(by_lines.len(), 2);
+        assert_eq!(by_lines[0].at, Position::new(1, 1));
+        assert_eq!(
+            (by_lines[1].path.as_str(), by_lines[1].at),
+            ("x", Position::new(6, 3))
         );
     }
 }

@@ -92,7 +92,6 @@ impl SourceFile {
 
     /// The position of byte `offset` (clamped to the text, and back to the start of a
     /// character it falls inside).
-    #[allow(dead_code)] // No reader goes from offsets to positions yet: the language server will.
     pub fn position(&self, offset: usize) -> Position {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {

@@ -340,6 +340,21 @@ mod tests {
         assert_eq!(keys, listed);
     }
 
+    /// The `req` table of docs/reference.md (which the language server completes from)
+    /// names exactly the fields built here.
+    #[test]
+    fn req_has_the_documented_fields() {
+        let http = actix_web::test::TestRequest::default().to_http_request();
+        let req = build_req(&http, None, "/", &Vec::new(), Dynamic::UNIT, b"").unwrap();
+        let built: Vec<String> = req.cast::<Map>().keys().map(|k| k.to_string()).collect();
+        let mut documented: Vec<String> = crate::analysis::api_docs::req_fields()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        documented.sort();
+        assert_eq!(built, documented);
+    }
+
     #[test]
     fn ip_text_matches_display() {
         for ip in [

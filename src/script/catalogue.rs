@@ -2,7 +2,8 @@
 //! `name(int, string)`. `tests/fixtures/fuzz/functions.txt` holds the list; the unit test
 //! below fails when a function is added or removed without it, and `tests/fuzz_builtins.rs`
 //! calls every one of them with hostile arguments under the memory budget
-//! (docs/reference.md, "Errors and limits"). `rhapi types` writes the same signatures.
+//! (docs/reference.md, "Errors and limits"). The language server names types as [`type_name`]
+//! does, and `rhapi types` writes the same signatures.
 
 use std::any::TypeId;
 
