@@ -58,6 +58,15 @@ enum Command {
         /// The app folder (default: the current directory).
         dir: Option<PathBuf>,
     },
+    /// Write Rhai definition files (*.d.rhai) for editors: every function scripts can
+    /// call, with docs, and the shapes of req, res, ws and env.
+    Types {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+        /// Where to write them (default: DIR/.rhapi/types).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create a starter app in DIR (which must not exist, or be empty).
     New {
         /// The folder to create.
@@ -165,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate { dir } => migrate(dir),
         Command::New { dir } => new_app(&dir),
         Command::Openapi { dir } => openapi(dir),
+        Command::Types { dir, out } => types(dir, out),
         Command::Jobs { args } => crate::tools::jobs::run(&args),
         Command::Lsp => lsp(),
         Command::Test {
@@ -373,7 +383,7 @@ fn job_rows(snapshot: &crate::app::Snapshot) -> Vec<(String, String, String)> {
 
 fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     let (app, report) = load_for_inspection(dir)?;
-    crate::tools::lint::print_warnings(&app.dir);
+    crate::tools::lint::print_warnings(&app.dir, &app.snapshot().engine);
     let migrations = crate::db::migrate::check(&app.dir);
     for err in &migrations {
         eprintln!("error: {}", crate::env::redact(&err.to_string()));
@@ -440,6 +450,19 @@ fn new_app(dir: &Path) -> Result<ExitCode> {
     println!(
         "next: cd {} && rhapi dev   (and rhapi test to run its tests)",
         dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn types(dir: Option<PathBuf>, out: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = routes_dir(dir)?;
+    let out = out.unwrap_or_else(|| dir.join(crate::tools::types::DEFAULT_DIR));
+    let written = crate::tools::types::write(&dir, &out)
+        .with_context(|| format!("cannot write the definition files to '{}'", out.display()))?;
+    println!(
+        "wrote {} definition files to {}",
+        written.len(),
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

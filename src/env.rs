@@ -202,6 +202,15 @@ impl EnvVars {
     }
 }
 
+/// The keys `.env.example` of the app in `app_dir` lists, in its order (never a value of
+/// any file); empty without the file.
+pub fn example_keys(app_dir: &Path) -> Vec<String> {
+    read_dotenv(&AppFiles::open(app_dir), ".env.example", false)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
+}
+
 /// Each dotenv file of `names` that exists, with its pairs, in the order given; bad lines
 /// are logged for the files `warn` accepts.
 fn read_listing<'n>(

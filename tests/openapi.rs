@@ -33,7 +33,8 @@ fn paths_parameters_operations_docs_and_thrown_statuses() {
             "/api/docs/{slug}",
             "/api/files/{path}",
             "/api/items/{id}",
-            "/api/legacy"
+            "/api/legacy",
+            "/api/notes"
         ]
     );
 
@@ -57,6 +58,19 @@ fn paths_parameters_operations_docs_and_thrown_statuses() {
         item["delete"]
     );
     assert!(item["delete"]["responses"]["401"].is_object());
+    // `DELETE` ends in `;` and sends nothing: 204, not 200.
+    let statuses = |operation: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(statuses(&item["delete"]), ["204", "401"]);
+    assert_eq!(statuses(&item["get"]), ["200", "401", "404"]);
 
     let files = &paths["/api/files/{path}"];
     assert!(files["parameters"][0]["description"]
@@ -77,6 +91,41 @@ fn paths_parameters_operations_docs_and_thrown_statuses() {
         legacy["get"]["summary"],
         json!("Every method, Next.js style.")
     );
+}
+
+/// Statuses read from the code: `res.status(N)`, a function that returns nothing, and the
+/// `throw` of the middleware in front of the route.
+#[test]
+fn statuses_from_res_status_empty_returns_and_middleware() {
+    let app = TestApp::fixture("openapi");
+    let doc = describe(app.path());
+    let notes = &doc["paths"]["/api/notes"];
+    let statuses = |method: &str| -> Vec<String> {
+        let mut keys: Vec<String> = notes[method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no {method} in {notes}"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    // 201 set outside any block replaces 200; 422 set in a branch is one more.
+    assert_eq!(statuses("post"), ["201", "401", "422"]);
+    assert_eq!(
+        notes["post"]["responses"]["401"]["description"],
+        "missing token"
+    );
+    assert_eq!(
+        notes["post"]["responses"]["201"]["description"],
+        "set with `res.status(201)`"
+    );
+    assert_eq!(statuses("get"), ["200", "401"]);
+    assert_eq!(statuses("delete"), ["204", "401"]);
+    // The middleware covers notes/ only.
+    assert!(doc["paths"]["/api/legacy"]["get"]["responses"]
+        .get("401")
+        .is_none());
 }
 
 /// Runs openapi-spec-validator on `doc`; `None` when it is not installed.

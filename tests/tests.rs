@@ -20,6 +20,7 @@ mod batteries_mail;
 mod batteries_multipart;
 mod browser;
 mod caught_errors;
+mod checks;
 mod cli;
 mod concurrency;
 mod conduit;

@@ -1,7 +1,8 @@
 //! `rhapi check` and the loader never panic, whatever a file holds: 10,000 scripts, made by
 //! mutating the repository's own `.rhai` files and the hints' examples (tokens deleted,
 //! inserted, swapped, JavaScript snippets put in, the text cut anywhere), go through the
-//! lexer, the lint rules, the hint matchers and the route compiler.
+//! lexer, the lint rules (token and syntax-tree rules), the hint matchers and the route
+//! compiler.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -195,11 +196,12 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 }
 
 /// Everything `check` and the loader do with a file's text; whether it failed to compile.
-fn read_everything(engine: &rhai::Engine, text: &str) -> bool {
+fn read_everything(engine: &rhai::Engine, knowledge: &super::AppKnowledge, text: &str) -> bool {
     let source = SourceFile::new("pages/api/fuzz.rhai", text);
     let _ = super::lexer::lex(text);
     let _ = crate::tools::lint::route_warnings(&source);
     let _ = scan(&source);
+    let _ = super::check_file(&source, knowledge);
     let compiled =
         crate::script::compile_route(engine, "pages/api/fuzz.rhai", Path::new("fuzz.rhai"), text);
     let Err(err) = compiled.result else {
@@ -223,6 +225,7 @@ fn ten_thousand_mutated_scripts_never_panic() {
     );
     let mut engine = rhai::Engine::new();
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    let knowledge = super::AppKnowledge::from_engine(&engine, None);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut failed_to_compile = 0;
     for n in 0..10_000 {
@@ -230,7 +233,9 @@ fn ten_thousand_mutated_scripts_never_panic() {
         for _ in 0..=rng.below(4) {
             text = mutate(&mut rng, &text);
         }
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| read_everything(&engine, &text)));
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            read_everything(&engine, &knowledge, &text)
+        }));
         let Ok(failed) = ran else {
             panic!("script {n} panicked:\n{text}");
         };

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod crypto;
 pub mod db;
+pub mod docs;
 pub mod http;
 pub mod jobs;
 pub mod jwt;

@@ -317,6 +317,29 @@ fn cookies(http: &HttpRequest) -> Map {
 mod tests {
     use super::*;
 
+    /// `req` has exactly the fields of the one list that `check`, `types` and the docs read.
+    #[test]
+    fn req_has_the_fields_of_the_shared_list() {
+        let http = actix_web::test::TestRequest::get()
+            .uri("/api/x")
+            .to_http_request();
+        let req = build_req(
+            &http,
+            None,
+            "/api/x",
+            &Params::default(),
+            Dynamic::UNIT,
+            b"",
+        )
+        .unwrap();
+        let keys: Vec<String> = req.cast::<Map>().keys().map(|k| k.to_string()).collect();
+        let listed: Vec<&str> = crate::script::shapes::REQ_FIELDS
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(keys, listed);
+    }
+
     /// The `req` table of docs/reference.md (which the language server completes from)
     /// names exactly the fields built here.
     #[test]

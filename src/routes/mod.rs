@@ -24,17 +24,6 @@ pub struct RouteFile {
     pub pattern: Result<Pattern, String>,
 }
 
-/// Every route file of the app in `app_dir`, sorted by path (see [`AppFiles::scan`]), or
-/// why `pages/api` could not be read.
-pub fn scan(app_dir: &Path) -> std::io::Result<Vec<RouteFile>> {
-    let files = AppFiles::open(app_dir);
-    let mut scan = files.scan();
-    match scan.pages_error.take() {
-        Some(err) => Err(err),
-        None => Ok(route_files(&files, &scan)),
-    }
-}
-
 /// The route files of `scan` with their URL patterns, sorted by path.
 pub fn route_files(files: &AppFiles, scan: &Scan) -> Vec<RouteFile> {
     let api = files.api_dir();

@@ -2,7 +2,8 @@
 //! `name(int, string)`. `tests/fixtures/fuzz/functions.txt` holds the list; the unit test
 //! below fails when a function is added or removed without it, and `tests/fuzz_builtins.rs`
 //! calls every one of them with hostile arguments under the memory budget
-//! (docs/reference.md, "Errors and limits"). The language server names types as [`type_name`] does.
+//! (docs/reference.md, "Errors and limits"). The language server names types as [`type_name`]
+//! does, and `rhapi types` writes the same signatures.
 
 use std::any::TypeId;
 
@@ -34,9 +35,9 @@ pub fn type_name(id: TypeId) -> Option<&'static str> {
 }
 
 /// Every native function of `engine` that a script can call, as sorted, distinct lines.
-#[cfg(test)]
 /// Operators, property getters and setters and indexers are left out (their names are not
 /// callable as functions).
+#[cfg(test)]
 pub fn native_functions(engine: &rhai::Engine) -> Vec<String> {
     let mut lines: Vec<String> = engine
         .native_functions()

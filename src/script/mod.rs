@@ -11,6 +11,7 @@ pub mod modules;
 pub mod res;
 pub mod route_config;
 pub mod run;
+pub mod shapes;
 pub mod stream;
 
 pub use compile::{compile_job, compile_route, RouteScript};

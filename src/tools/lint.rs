@@ -1,5 +1,7 @@
 //! The warnings of `rhapi check`: the lint rules of [`crate::analysis::rules`] run on every
-//! route file. They do not fail `check`; each names file:line:col, its code and the fix.
+//! script of the app (routes, middleware and modules of `pages/`, and `jobs/`). They do not
+//! fail `check`; each names file:line:col, its code and the fix. The language server asks
+//! for one file's through [`file_diagnostics`].
 
 use std::path::Path;
 
@@ -9,18 +11,22 @@ use crate::analysis::diagnostic::Severity;
 use crate::analysis::imports::ImportResolver;
 use crate::analysis::outline::import_lines;
 use crate::analysis::source::Range;
-use crate::analysis::{rules, Diagnostic, Position, SourceFile};
+use crate::analysis::{AppKnowledge, Diagnostic, Position, SourceFile};
+use crate::app_files::{AppFiles, Kind};
 
-/// The diagnostics of one route file.
+/// The diagnostics of one route file from the token rules and the hints only (no engine
+/// needed).
+#[cfg(test)]
 pub fn route_warnings(source: &SourceFile) -> Vec<Diagnostic> {
-    let mut found = rules::check(source);
+    let mut found = crate::analysis::rules::check(source);
     found.extend(crate::analysis::hints::scan(source));
     found
 }
 
 /// Every diagnostic of one script's text, for the language server: what `rhapi check` says
 /// of it (a compile error with its position, an import that leads nowhere, the lint
-/// warnings), without loading the rest of the app. `path` is the file's real path (imports
+/// warnings and static checks of [`crate::analysis::check_file`]), without loading the rest
+/// of the app. `path` is the file's real path (imports
 /// are resolved from it), `app_dir` the app it belongs to. Never panics, whatever the text.
 pub fn file_diagnostics(
     engine: &Engine,
@@ -52,7 +58,8 @@ pub fn file_diagnostics(
         };
         found.push(error_at(source, import.at, "import", problem));
     }
-    found.extend(route_warnings(source));
+    let knowledge = AppKnowledge::from_engine(engine, Some(app_dir));
+    found.extend(crate::analysis::check_file(source, &knowledge));
     found
 }
 
@@ -78,32 +85,32 @@ fn error_at(source: &SourceFile, at: Position, code: &'static str, message: Stri
     }
 }
 
-/// Prints the diagnostics of every route file of the app in `dir` to stderr.
-pub fn print_warnings(dir: &Path) {
-    let files = crate::app_files::AppFiles::open(dir);
-    for file in crate::routes::scan(dir).unwrap_or_default() {
-        let Ok(text) = files.read_to_string(&file.path) else {
-            continue;
-        };
-        let source = SourceFile::new(file.display, text);
-        for diagnostic in route_warnings(&source) {
-            eprintln!("{}", diagnostic.render(source.path()));
-        }
-    }
-    print_module_hints(&files);
+/// The diagnostics of every script of the app in `dir`, whose engine is `engine`, by file
+/// (shown as `pages/...`), files in path order.
+pub fn warnings(dir: &Path, engine: &Engine) -> Vec<(SourceFile, Vec<Diagnostic>)> {
+    let knowledge = AppKnowledge::from_engine(engine, Some(dir));
+    let files = AppFiles::open(dir);
+    let scan = files.scan();
+    let mut scripts: Vec<_> = [Kind::Route, Kind::Middleware, Kind::Module, Kind::Job]
+        .into_iter()
+        .flat_map(|kind| scan.of(kind))
+        .collect();
+    scripts.sort_by(|a, b| a.path.cmp(&b.path));
+    scripts
+        .into_iter()
+        .filter_map(|file| {
+            let text = files.read_to_string(&file.path).ok()?;
+            let source = SourceFile::new(file.display.clone(), text);
+            let found = crate::analysis::check_file(&source, &knowledge);
+            Some((source, found))
+        })
+        .collect()
 }
 
-/// The JavaScript habits ([`crate::analysis::hints`]) in middleware and module files, which
-/// the route rules do not read.
-fn print_module_hints(files: &crate::app_files::AppFiles) {
-    use crate::app_files::Kind;
-    let scan = files.scan();
-    for file in scan.of(Kind::Middleware).chain(scan.of(Kind::Module)) {
-        let Ok(text) = files.read_to_string(&file.path) else {
-            continue;
-        };
-        let source = SourceFile::new(files.display(&file.path), text);
-        for diagnostic in crate::analysis::hints::scan(&source) {
+/// Prints the diagnostics of every script of the app in `dir` to stderr.
+pub fn print_warnings(dir: &Path, engine: &Engine) {
+    for (source, found) in warnings(dir, engine) {
+        for diagnostic in found {
             eprintln!("{}", diagnostic.render(source.path()));
         }
     }

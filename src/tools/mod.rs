@@ -1,5 +1,6 @@
 //! The commands around serving: `new` (a starter app), `test` (an app's `*.test.rhai`),
-//! `openapi` (the API description) and the lint warnings of `check`; and the check that a
+//! `openapi` (the API description), `types` (definition files for editors) and the lint
+//! warnings of `check`; and the check that a
 //! folder is an app at all.
 
 use std::path::{Path, PathBuf};
@@ -55,3 +56,4 @@ pub mod lint;
 pub mod openapi;
 pub mod scaffold;
 pub mod testing;
+pub mod types;

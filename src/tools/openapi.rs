@@ -9,7 +9,12 @@
 //!   comments only with its `metadata` feature, so they are read from the source text);
 //! - an error response for each literal `throw #{ status: N, error: "..." }` in the
 //!   function, in the functions of the same file it calls, and in the module functions it
-//!   calls (`validate::positive_int`, through `import ... as validate`).
+//!   calls (`validate::positive_int`, through `import ... as validate`), and in the
+//!   `fn middleware` of each `_middleware.rhai` that runs before the route (its 401);
+//! - statuses from the code: `res.status(N)` with a literal N (set outside any block, it
+//!   replaces the 200), 204 for a method function that returns nothing and sends nothing
+//!   with `res` (a `DELETE` ending in `;`), 429 for a route whose `const CONFIG` has a
+//!   `rate_limit` key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -61,14 +66,22 @@ pub fn describe(dir: &Path, app: &App) -> Description {
                 }
             }
         }
+        let route = RouteFacts {
+            middleware: middleware_throws(&mut analyses, dir, &snapshot, &script.file),
+            rate_limited: analyses.analysis(&file).rate_limited,
+        };
         for (path, parameters) in openapi_paths(pattern) {
             let mut item = Map::new();
             if !parameters.is_empty() {
                 item.insert("parameters".into(), Value::Array(parameters));
             }
             for (method, function) in &methods {
-                let operation =
-                    operation(&mut analyses, &file, &script.file, method, function, &path);
+                let target = Target {
+                    file: &file,
+                    display: &script.file,
+                    function,
+                };
+                let operation = operation(&mut analyses, &target, &route, method, &path);
                 item.insert(method.to_ascii_lowercase(), operation);
             }
             paths.insert(path, Value::Object(item));
@@ -138,17 +151,60 @@ fn openapi_paths(pattern: &Pattern) -> Vec<(String, Vec<Value>)> {
     vec![(path, parameters)]
 }
 
-/// One operation: summary and description from the doc comment, the thrown statuses.
+/// What applies to every operation of a route.
+struct RouteFacts {
+    /// What its middleware throw: status -> error texts.
+    middleware: BTreeMap<u16, BTreeSet<String>>,
+    /// Its `CONFIG` has a `rate_limit`.
+    rate_limited: bool,
+}
+
+/// The function an operation runs.
+struct Target<'a> {
+    file: &'a Path,
+    display: &'a str,
+    function: &'a str,
+}
+
+/// What the `fn middleware` of every middleware file before the route in `route_file`
+/// throws.
+fn middleware_throws(
+    analyses: &mut Analyses,
+    dir: &Path,
+    snapshot: &crate::snapshot::Snapshot,
+    route_file: &str,
+) -> BTreeMap<u16, BTreeSet<String>> {
+    let mut found: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    for middleware in snapshot.middleware_of(route_file).iter().flatten() {
+        let file = dir.join(&*middleware.script.file);
+        for (status, errors) in analyses.throws(&file, "middleware") {
+            found.entry(status).or_default().extend(errors);
+        }
+    }
+    found
+}
+
+/// One operation: summary and description from the doc comment, the statuses.
 fn operation(
     analyses: &mut Analyses,
-    file: &Path,
-    display: &str,
+    target: &Target,
+    route: &RouteFacts,
     method: &str,
-    function: &str,
     path: &str,
 ) -> Value {
+    let Target {
+        file,
+        display,
+        function,
+    } = *target;
     let doc = analyses.doc(file, function);
-    let throws = analyses.throws(file, function);
+    let mut throws = analyses.throws(file, function);
+    for (status, errors) in &route.middleware {
+        throws
+            .entry(*status)
+            .or_default()
+            .extend(errors.iter().cloned());
+    }
     let mut operation = Map::new();
     let id: String = format!("{}_{}", method.to_ascii_lowercase(), path)
         .chars()
@@ -166,13 +222,13 @@ fn operation(
     };
     operation.insert("description".into(), description.into());
 
-    let mut responses = Map::new();
-    let success = if function == "handler" {
-        "what `handler` answers (405 when no branch takes the method)"
-    } else {
-        "the function's answer: what it sends with `res`, or its return value as JSON (204 when it returns nothing)"
-    };
-    responses.insert("200".into(), json!({ "description": success }));
+    let mut responses = success_responses(analyses.function(file, function), function);
+    if route.rate_limited {
+        throws
+            .entry(429)
+            .or_default()
+            .insert("rate limit reached: try again after `Retry-After` seconds".into());
+    }
     for (status, errors) in throws {
         let description = if errors.is_empty() {
             "thrown by the route".to_string()
@@ -198,6 +254,43 @@ fn operation(
     Value::Object(operation)
 }
 
+/// The responses a function gives when it does not throw: 200, unless `res.status(N)`
+/// outside any block sets another, or it returns nothing (204); plus each other status it
+/// sets with `res.status`.
+fn success_responses(function: Option<&Function>, name: &str) -> Map<String, Value> {
+    let mut responses = Map::new();
+    let default = Function::default();
+    let function = function.unwrap_or(&default);
+    let always = function
+        .statuses
+        .iter()
+        .find(|(_, always)| **always)
+        .map(|(s, _)| *s);
+    if always.is_none() {
+        let (status, success) = if name == "handler" {
+            (
+                "200",
+                "what `handler` answers (405 when no branch takes the method)",
+            )
+        } else if function.returns_nothing {
+            (
+                "204",
+                "the function returns nothing and sends nothing with `res`: 204, no body",
+            )
+        } else {
+            ("200", "the function's answer: what it sends with `res`, or its return value as JSON (204 when it returns nothing)")
+        };
+        responses.insert(status.into(), json!({ "description": success }));
+    }
+    for status in function.statuses.keys() {
+        responses.insert(
+            status.to_string(),
+            json!({ "description": format!("set with `res.status({status})`") }),
+        );
+    }
+    responses
+}
+
 /// The first line of a doc comment, and the rest.
 fn split_doc(doc: &[String]) -> (Option<String>, Option<String>) {
     let mut lines = doc.iter().map(String::as_str);
@@ -215,6 +308,12 @@ struct Function {
     throws: BTreeMap<u16, BTreeSet<String>>,
     /// `name(...)` and `alias::name(...)`.
     calls: Vec<(Option<String>, String)>,
+    /// `res.status(N)` with a literal N: N -> whether it is outside any block of the body
+    /// (so it always runs).
+    statuses: BTreeMap<u16, bool>,
+    /// It returns `()` (its last statement ends in `;`, no `return` with a value) and sends
+    /// nothing with `res`.
+    returns_nothing: bool,
 }
 
 /// One source file, read once.
@@ -223,6 +322,8 @@ struct Analysis {
     functions: HashMap<String, Function>,
     /// `import "path" as alias;`: alias -> the module's file.
     imports: HashMap<String, PathBuf>,
+    /// Its top-level `const CONFIG = #{ ... }` has a `rate_limit` key.
+    rate_limited: bool,
 }
 
 /// The files read so far.
@@ -251,6 +352,10 @@ impl Analyses {
                 Ok(source) => analyse(file, &source, resolver),
                 Err(_) => Analysis::default(),
             })
+    }
+
+    fn function(&mut self, file: &Path, function: &str) -> Option<&Function> {
+        self.analysis(file).functions.get(function)
     }
 
     fn doc(&mut self, file: &Path, function: &str) -> Vec<String> {
@@ -326,14 +431,58 @@ fn analyse(file: &Path, source: &str, resolver: &ImportResolver) -> Analysis {
         function.doc = def.doc(&text);
         analysis.functions.insert(def.name, function);
     }
+    analysis.rate_limited = config_has(&tokens, "rate_limit");
     analysis
 }
 
-/// The throws and calls of a function's body.
+/// Whether the top-level `const CONFIG = #{ ... }` of `tokens` has the key `key` at its
+/// top level.
+fn config_has(tokens: &[Lexed], key: &str) -> bool {
+    let token = |k: usize| tokens.get(k).map(|t| &t.token);
+    let Some(start) = (0..tokens.len()).find(|&i| {
+        tokens[i].depth == 0
+            && tokens[i].token == Token::Const
+            && matches!(token(i + 1), Some(Token::Identifier(name)) if name.as_str() == "CONFIG")
+            && token(i + 2) == Some(&Token::Equals)
+            && token(i + 3) == Some(&Token::MapStart)
+    }) else {
+        return false;
+    };
+    // Keys at depth 1: inside the map, not in a nested one.
+    tokens[start + 4..]
+        .iter()
+        .take_while(|t| t.depth > 0)
+        .zip(tokens[start + 5..].iter())
+        .any(|(t, next)| {
+            t.depth == 1
+                && next.token == Token::Colon
+                && matches!(&t.token, Token::Identifier(name) if name.as_str() == key)
+        })
+}
+
+/// The throws, calls and statuses of a function's body.
 fn read_body(body: &[Lexed]) -> Function {
     let mut function = Function::default();
     let token = |k: usize| body.get(k).map(|t| &t.token);
+    let top = body.iter().map(|t| t.depth).min().unwrap_or(0);
+    let mut sends = false;
+    let mut returns_value = false;
     for (i, lexed) in body.iter().enumerate() {
+        if let Some((method, argument)) = res_call(&body[i..]) {
+            match (method, argument) {
+                ("status", Some(Token::IntegerConstant(n))) => {
+                    if let Ok(status) = u16::try_from(*n) {
+                        let always = lexed.depth == top && !in_parens(&body[..i]);
+                        *function.statuses.entry(status).or_default() |= always;
+                    }
+                }
+                ("json" | "send" | "end" | "redirect" | "write" | "event", _) => sends = true,
+                _ => {}
+            }
+        }
+        if lexed.token == Token::Return && !matches!(token(i + 1), Some(Token::SemiColon) | None) {
+            returns_value = true;
+        }
         match &lexed.token {
             Token::Throw if token(i + 1) == Some(&Token::MapStart) => {
                 if let (Some(status), error) = thrown_map(&body[i + 2..]) {
@@ -355,7 +504,43 @@ fn read_body(body: &[Lexed]) -> Function {
             _ => {}
         }
     }
+    let ends_in_semicolon = body.last().is_none_or(|t| t.token == Token::SemiColon);
+    function.returns_nothing = ends_in_semicolon && !returns_value && !sends;
     function
+}
+
+/// `res.NAME(` (or `res.NAME()`, which lexes as `()`) at the start of `tokens`: NAME, and
+/// the first argument's token.
+fn res_call(tokens: &[Lexed]) -> Option<(&str, Option<&Token>)> {
+    let [res, dot, name, open, rest @ ..] = tokens else {
+        return None;
+    };
+    let is_res = matches!(&res.token, Token::Identifier(r) if r.as_str() == "res");
+    let Token::Identifier(name) = &name.token else {
+        return None;
+    };
+    if !is_res || dot.token != Token::Period {
+        return None;
+    }
+    match open.token {
+        Token::LeftParen => Some((name.as_str(), rest.first().map(|t| &t.token))),
+        Token::Unit => Some((name.as_str(), None)),
+        _ => None,
+    }
+}
+
+/// Whether the end of `before` is inside parentheses or brackets (an argument, not a
+/// statement of its own).
+fn in_parens(before: &[Lexed]) -> bool {
+    let mut depth = 0i64;
+    for lexed in before {
+        match lexed.token {
+            Token::LeftParen | Token::LeftBracket => depth += 1,
+            Token::RightParen | Token::RightBracket => depth -= 1,
+            _ => {}
+        }
+    }
+    depth > 0
 }
 
 /// `status: N` and `error: "text"` at the top level of a map literal (the tokens after
@@ -394,6 +579,39 @@ fn thrown_map(tokens: &[Lexed]) -> (Option<u16>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A route is rate limited when its `CONFIG` literal has a `rate_limit` key at its own
+    /// level (rate limits themselves are configured elsewhere; this only reads the key).
+    #[test]
+    fn rate_limited_routes_and_statuses_are_read_from_tokens() {
+        let resolver = ImportResolver::new(Path::new("/app"));
+        let file = Path::new("/app/pages/api/x.rhai");
+        let limited =
+            "const CONFIG = #{ timeout: \"1s\", rate_limit: #{ max: 5 } };\nfn GET() { 1 }";
+        assert!(analyse(file, limited, &resolver).rate_limited);
+        for not in [
+            "const CONFIG = #{ timeout: \"1s\", nested: #{ rate_limit: 1 } };",
+            "const OTHER = #{ rate_limit: 1 };",
+            "fn GET() { let CONFIG = #{ rate_limit: 1 }; }",
+            "const CONFIG = #{ note: \"rate_limit: 1\" };",
+        ] {
+            assert!(!analyse(file, not, &resolver).rate_limited, "{not}");
+        }
+        let source = "fn POST(req, res) { if a { res.status(409); } f(res.status(202)); res.status(201).json(1) }\nfn DELETE() { x(); }\nfn PUT(res) { res.end(); }\nfn PATCH() { return 1; }";
+        let analysis = analyse(file, source, &resolver);
+        let post = &analysis.functions["POST"];
+        assert_eq!(
+            post.statuses
+                .iter()
+                .map(|(s, a)| (*s, *a))
+                .collect::<Vec<_>>(),
+            vec![(201, true), (202, false), (409, false)]
+        );
+        assert!(!post.returns_nothing);
+        assert!(analysis.functions["DELETE"].returns_nothing);
+        assert!(!analysis.functions["PUT"].returns_nothing);
+        assert!(!analysis.functions["PATCH"].returns_nothing);
+    }
 
     #[test]
     fn throws_docs_and_calls_are_read_from_tokens() {

@@ -296,6 +296,10 @@ pub use func::Func;
 #[cfg(feature = "internals")]
 pub use func::ScriptFuncDef;
 
+// rhapi patch 11: the type of `ScriptFuncDef::body`, so that a host can read a body.
+#[cfg(feature = "internals")]
+pub use func::ScriptFuncPayload;
+
 #[cfg(feature = "internals")]
 #[cfg(not(feature = "no_function"))]
 pub use func::EncapsulatedEnviron;
