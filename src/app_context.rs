@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use crate::clock::Clock;
 use crate::db::Databases;
 use crate::env::EnvVars;
+use crate::rate_limit::RateLimiter;
 
 pub struct AppContext {
     /// The app's environment as last loaded: the secrets its messages are redacted of.
@@ -25,6 +26,8 @@ pub struct AppContext {
     /// freezes it.
     #[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
     pub clock: Clock,
+    /// The app's rate-limit counters (`[[rate_limit]]`, a route's `CONFIG`, `rate::check`).
+    pub rate: RateLimiter,
 }
 
 impl AppContext {
@@ -33,6 +36,7 @@ impl AppContext {
             secrets: ArcSwap::new(Arc::clone(env)),
             databases: Databases::default(),
             clock: Clock::default(),
+            rate: RateLimiter::default(),
         })
     }
 

@@ -20,6 +20,7 @@ mod http;
 mod loader;
 mod logging;
 mod memory;
+mod rate_limit;
 mod routes;
 mod script;
 mod settings;

@@ -122,6 +122,7 @@ impl Loader {
                     }
                 }
                 self.settings = running.app(self.layers.mode);
+                self.app.rate.configure(&running.rate_limits);
                 self.running = running;
                 self.config_error = None;
             }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod jwt;
 pub mod log;
 pub mod mail;
+pub mod rate;
 pub mod sleep;
 
 use std::path::Path;
@@ -31,6 +32,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &A
     engine.register_static_module("jwt", jwt::module().into());
     engine.register_static_module("log", log::module().into());
     engine.register_static_module("mail", mail::module(env).into());
+    engine.register_static_module("rate", rate::module(app_dir, env, app).into());
     sleep::register(engine);
 }
 
