@@ -24,7 +24,6 @@ pub struct AppContext {
     pub databases: Databases,
     /// The app's wall clock (`time::now()`, job delays, ttls, rate windows); `rhapi test`
     /// freezes it.
-    #[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
     pub clock: Clock,
     /// The app's rate-limit counters (`[[rate_limit]]`, a route's `CONFIG`, `rate::check`).
     pub rate: RateLimiter,

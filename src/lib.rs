@@ -7,7 +7,7 @@ mod app_context;
 mod app_files;
 mod batteries;
 pub mod cli;
-#[allow(dead_code)] // read by time::, jobs, cache and rate limits as they land
+#[allow(dead_code)] // freeze: read by rhapi test's set_time when it lands
 mod clock;
 mod config;
 mod cpu;

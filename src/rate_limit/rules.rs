@@ -70,22 +70,23 @@ impl Rule {
                 p => Segment::Text(p.to_string()),
             });
         }
-        let by =
-            match rule.by.as_deref() {
-                None => By::Shared,
-                Some("ip") => By::Ip,
-                Some(other) => match other.strip_prefix("header:") {
-                    Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
-                        By::Header(name.to_ascii_lowercase())
-                    }
-                    _ => return Err((
+        let by = match rule.by.as_deref() {
+            None => By::Shared,
+            Some("ip") => By::Ip,
+            Some(other) => match other.strip_prefix("header:") {
+                Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+                    By::Header(name.to_ascii_lowercase())
+                }
+                _ => {
+                    return Err((
                         "by",
                         format!(
                             "'{other}': use \"ip\" or \"header:NAME\", e.g. \"header:x-api-key\""
                         ),
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
         let per_ms = i64::try_from(rule.per.as_millis()).unwrap_or(i64::MAX);
         Ok(Rule {
             segments,
