@@ -168,7 +168,15 @@ async fn limit_rate(
     if counted.is_empty() {
         return Ok(None);
     }
-    match rate_limit::take(app, counted, settings.limits.timeout).await {
+    let budget = settings.limits.timeout;
+    let taken = match rate_limit::take(app, &counted, budget) {
+        rate_limit::Taken::Done(taken) => taken,
+        // Boxed: the requests that never wait on a database keep a small future.
+        rate_limit::Taken::InDatabase(db) => {
+            Box::pin(rate_limit::take_in_database(app, counted, db, budget)).await
+        }
+    };
+    match taken {
         Ok(Some(decision)) if !decision.allowed => Err(Box::new(rate_limit::refused(&decision))),
         Ok(decision) => Ok(decision),
         Err(err) => {

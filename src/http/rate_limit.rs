@@ -13,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::app::App;
+use crate::db::{Database, DbError};
 use crate::error::error_response;
 use crate::rate_limit::{Ask, By, Decision, Limit, Rule, StoreError};
 use crate::script::route_config::RouteRate;
@@ -70,36 +71,47 @@ fn ip_key(client: Option<IpAddr>) -> Vec<u8> {
     }
 }
 
-/// Counts the request against `counted` (see [`crate::rate_limit::RateLimiter::take_all`]).
-pub async fn take(
-    app: &App,
-    counted: Vec<Counted>,
-    budget: Duration,
-) -> Result<Option<Decision>, StoreError> {
+/// Where a request's counts are taken: already here, in the process, or in the app's
+/// PostgreSQL (then [`take_in_database`], awaited).
+pub enum Taken {
+    Done(Result<Option<Decision>, StoreError>),
+    InDatabase(Arc<Database>),
+}
+
+/// Counts the request against `counted` in the process (see
+/// [`crate::rate_limit::RateLimiter::take_all`]), unless its counters are in the database.
+pub fn take(app: &App, counted: &[Counted], budget: Duration) -> Taken {
     let context = &app.context;
     let now = context.clock.now_ms();
-    if !context.rate.wants_database() {
-        return context.rate.take_all(&asks(&counted), now, None, budget);
+    if context.rate.wants_database() {
+        let db = crate::db::Target::from_env(&app.dir, &context.env())
+            .and_then(|target| context.databases.open(&target));
+        match db {
+            Ok(db) if context.rate.uses(Some(&db)) => return Taken::InDatabase(db),
+            Ok(_) => {}
+            Err(err) => return Taken::Done(Err(err.into())),
+        }
     }
-    let target = crate::db::Target::from_env(&app.dir, &context.env())?;
-    let db = context.databases.open(&target)?;
-    if !context.rate.uses(Some(&db)) {
-        return context.rate.take_all(&asks(&counted), now, None, budget);
-    }
-    let context = Arc::clone(context);
+    Taken::Done(context.rate.take_all(&asks(counted), now, None, budget))
+}
+
+/// Counts the request against `counted` in `db`, on the database threads.
+pub async fn take_in_database(
+    app: &App,
+    counted: Vec<Counted>,
+    db: Arc<Database>,
+    budget: Duration,
+) -> Result<Option<Decision>, StoreError> {
+    let context = Arc::clone(&app.context);
+    let now = context.clock.now_ms();
     let (reply, answer) = tokio::sync::oneshot::channel();
     let work: crate::cpu::Task = Box::new(move || {
-        let _ = reply.send(
-            context
-                .rate
-                .take_all(&asks(&counted), now, Some(&db), budget),
-        );
+        let taken = context
+            .rate
+            .take_all(&asks(&counted), now, Some(&db), budget);
+        let _ = reply.send(taken);
     });
-    let gone = || {
-        StoreError(crate::db::DbError::Connect(
-            "the database threads are gone".into(),
-        ))
-    };
+    let gone = || StoreError(DbError::Connect("the database threads are gone".into()));
     crate::db::threads().send(work).map_err(|_| gone())?;
     answer.await.map_err(|_| gone())?
 }
