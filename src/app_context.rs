@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::db::Databases;
 use crate::env::EnvVars;
+use crate::rate_limit::RateLimiter;
 
 pub struct AppContext {
     /// The app's environment as last loaded: the secrets its messages are redacted of.
@@ -32,6 +33,8 @@ pub struct AppContext {
     pub outbox: Option<Outbox>,
     /// The job names `jobs::enqueue` accepts and the wake-up of the job runner.
     pub jobs: crate::jobs::Queue,
+    /// The app's rate-limit counters (`[[rate_limit]]`, a route's `CONFIG`, `rate::check`).
+    pub rate: RateLimiter,
 }
 
 impl AppContext {
@@ -52,6 +55,7 @@ impl AppContext {
             cache: Cache::default(),
             outbox,
             jobs: crate::jobs::Queue::default(),
+            rate: RateLimiter::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::error::{Location, ScriptError};
 use crate::settings::{
     parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, PublicSettings,
-    ServerSettings, Settings,
+    RateLimitRule, RateLimitsSettings, ServerSettings, Settings,
 };
 
 /// The file's name, in the app folder.
@@ -154,6 +154,16 @@ pub(crate) fn cache_below() -> CacheSettings {
     BELOW.with(|below| below.borrow().cache.clone())
 }
 
+/// serde's default for no `[[rate_limit]]` at all.
+pub(crate) fn rate_limit_below() -> Vec<RateLimitRule> {
+    BELOW.with(|below| below.borrow().rate_limit.clone())
+}
+
+/// serde's default for `[rate_limits]` and for each key it leaves out.
+pub(crate) fn rate_limits_below() -> RateLimitsSettings {
+    BELOW.with(|below| below.borrow().rate_limits.clone())
+}
+
 /// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
 pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
     let outer = BELOW.replace(below.clone());
@@ -178,7 +188,37 @@ pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
         ));
     }
     settings.cors = cors_settings(text, settings.cors)?;
+    for (i, rule) in settings.rate_limit.iter().enumerate() {
+        if let Err((key, message)) = crate::rate_limit::Rule::compile(rule) {
+            return Err(ConfigError {
+                key: format!("rate_limit.{key}"),
+                line: rule_line(text, i, key).unwrap_or(1),
+                message,
+            });
+        }
+    }
     Ok(settings)
+}
+
+/// The line of `key = ...` in the `index`th `[[rate_limit]]` (0-based).
+fn rule_line(text: &str, index: usize, key: &str) -> Option<usize> {
+    let mut seen = 0;
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            inside = trimmed.replace(' ', "") == "[[rate_limit]]";
+            if inside {
+                seen += 1;
+            }
+        } else if inside
+            && seen == index + 1
+            && trimmed.split('=').next().is_some_and(|k| k.trim() == key)
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// `cors` checked (each mistake on its key's line) and written as requests compare it:
@@ -331,6 +371,7 @@ fn key_at(text: &str, line: usize) -> String {
     for (i, l) in text.lines().enumerate() {
         let trimmed = l.trim();
         if let Some(name) = trimmed.strip_prefix('[') {
+            let name = name.trim_start_matches('[');
             section = name.trim_end_matches(']').trim().to_string();
             if i + 1 == line {
                 return format!("[{section}]");
@@ -534,6 +575,33 @@ mod tests {
         assert!(text.contains("host = "), "{text}");
         let settings = parse(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
         assert_eq!(settings.server.port, 3000);
+    }
+
+    #[test]
+    fn rate_limit_rules() {
+        let o = parse(
+            "[[rate_limit]]\npath = \"/api/auth/*\"\nlimit = 10\nper = \"1m\"\nby = \"ip\"\n\
+             [[rate_limit]]\npath = \"/api/x\"\nlimit = 1\nper = \"500ms\"\n\
+             [rate_limits]\nstore = \"database\"\n",
+        )
+        .unwrap();
+        assert_eq!(o.rate_limit.len(), 2);
+        assert_eq!(o.rate_limit[0].per, Duration::from_secs(60));
+        assert_eq!(o.rate_limit[1].by, None);
+        assert_eq!(o.rate_limits.store, crate::settings::RateStore::Database);
+        assert_eq!(o.app(crate::settings::Mode::Dev).rate_limits.len(), 2);
+        for (toml, key, line, message) in [
+            ("[[rate_limit]]\npath = \"/api/a\"\nlimit = 1\nper = \"1m\"\n\n[[rate_limit]]\npath = \"/auth\"\nlimit = 1\nper = \"1m\"\n", "rate_limit.path", 7, "must start with /api/"),
+            ("[[rate_limit]]\npath = \"/api/a\"\nlimit = 1\nper = \"1m\"\nby = \"cookie\"\n", "rate_limit.by", 5, "header:NAME"),
+            ("[[rate_limit]]\npath = \"/api/a\"\nlimit = 0\nper = \"1m\"\n", "rate_limit.limit", 3, "at least 1"),
+            ("[[rate_limit]]\npath = \"/api/a\"\nlimit = 1\nper = \"soon\"\n", "rate_limit.per", 4, "not a duration"),
+            ("[[rate_limit]]\npath = \"/api/a\"\nlimit = 1\nper = \"1m\"\nper_ip = true\n", "rate_limit.per_ip", 5, "unknown field"),
+            ("[rate_limits]\nstore = \"redis\"\n", "rate_limits.store", 2, "memory"),
+        ] {
+            let err = parse(toml).unwrap_err();
+            assert_eq!((err.key.as_str(), err.line), (key, line), "{err}");
+            assert!(err.message.contains(message), "{err}");
+        }
     }
 
     #[test]

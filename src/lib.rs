@@ -22,6 +22,7 @@ mod loader;
 mod logging;
 mod lsp;
 mod memory;
+mod rate_limit;
 mod routes;
 mod script;
 mod settings;

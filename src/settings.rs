@@ -42,6 +42,12 @@ pub struct Settings {
     /// `[jobs]`: the job runner (reloadable).
     #[serde(default = "crate::config::jobs_below")]
     pub jobs: JobsSettings,
+    /// `[[rate_limit]]`: one entry a rule (reloadable).
+    #[serde(default = "crate::config::rate_limit_below")]
+    pub rate_limit: Vec<RateLimitRule>,
+    /// `[rate_limits]`: where the counters live (reloadable).
+    #[serde(default = "crate::config::rate_limits_below")]
+    pub rate_limits: RateLimitsSettings,
 }
 
 /// `[cache]`.
@@ -212,6 +218,12 @@ impl Settings {
             cors: self.cors.clone(),
             cache: self.cache.clone(),
             jobs: self.jobs.clone(),
+            // Checked when the file was read (`config.rs`): every rule compiles.
+            rate_limits: self
+                .rate_limit
+                .iter()
+                .filter_map(|rule| crate::rate_limit::Rule::compile(rule).ok())
+                .collect(),
             listen: Listen {
                 hostname: server.host.clone().unwrap_or_else(|| {
                     match mode {
@@ -389,6 +401,56 @@ impl CorsSettings {
     }
 }
 
+/// One `[[rate_limit]]` rule: at most `limit` requests `per` window on the paths `path`
+/// matches, counted by `by`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitRule {
+    /// A route path; `[id]` or `:id` is any one segment, a last `*` the rest of the path.
+    pub path: String,
+    /// Requests allowed per window.
+    #[serde(deserialize_with = "crate::config::positive")]
+    pub limit: u64,
+    /// The window.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub per: Duration,
+    /// `"ip"` or `"header:NAME"`; `None`: the rule's requests share one counter.
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// `[rate_limits]`: where rate-limit counters live.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::rate_limits_below")]
+pub struct RateLimitsSettings {
+    /// `"memory"` (the process) or `"database"` (the app's PostgreSQL, shared by instances).
+    pub store: RateStore,
+    /// Keys the process keeps counters for at most (per app); past it, idle keys go first,
+    /// then the least recently counted.
+    #[serde(deserialize_with = "crate::config::positive_usize")]
+    pub max_keys: usize,
+}
+
+impl Default for RateLimitsSettings {
+    fn default() -> Self {
+        RateLimitsSettings {
+            store: RateStore::Memory,
+            max_keys: crate::rate_limit::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+/// Where rate-limit counters live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateStore {
+    /// In the process: each instance counts its own requests.
+    Memory,
+    /// In the app's PostgreSQL: every instance on it shares the counts (on SQLite, in the
+    /// process).
+    Database,
+}
+
 /// What the app itself needs, whatever serves it (a server, `check`, `routes`), resolved
 /// from [`Settings`] by [`Settings::app`]. A reload of `rhapi.toml` changes it for the
 /// requests that start after it (but never `listen`).
@@ -406,6 +468,8 @@ pub struct AppSettings {
     pub cors: CorsSettings,
     pub cache: CacheSettings,
     pub jobs: JobsSettings,
+    /// The `[[rate_limit]]` rules, in the file's order.
+    pub rate_limits: std::sync::Arc<[crate::rate_limit::Rule]>,
     /// Where to listen: read at start only.
     pub listen: Listen,
 }

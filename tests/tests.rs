@@ -41,6 +41,7 @@ mod modules;
 mod newcomer;
 mod openapi;
 mod public;
+mod rate_limit;
 mod raw_body;
 mod reload;
 mod request;

@@ -65,6 +65,7 @@ pub const BATTERY_FNS: &[FnDoc] = &[
     f("cache::delete", "key: string", "()", "Removes a key from the cache."),
     f("jobs::enqueue", "name: string, payload: ?", "int", "Stores a job for `jobs/NAME.rhai` with a payload JSON can hold; its id. Inside `db::transaction`, enqueued when it commits."),
     f("jobs::enqueue", "name: string, payload: ?, options: map", "int", "Stores a job with `#{ delay, key }` (`delay` as \"10m\" or milliseconds; a `key` already waiting gives the first job's id); its id."),
+    f("rate::check", "key: ?, limit: int, per: string", "bool", "`true` while `key` is under `limit` calls per `per` (\"1m\"), and the call counts; `false` over it, not counted."),
     f("env::get", "name: string", "?", "The value of an environment variable, or `()` when it is unset."),
 ];
 

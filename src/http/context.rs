@@ -15,8 +15,8 @@ use crate::app::{App, Snapshot};
 pub struct RequestContext {
     /// When the request reached the handler (its log line's duration starts here).
     pub started: Instant,
-    /// The address of the client: the connection's peer.
-    pub client: Option<IpAddr>,
+    /// The address of the connection's peer (see [`RequestContext::client_ip`]).
+    peer: Option<IpAddr>,
     /// The app as it was when the request arrived.
     pub snapshot: Arc<Snapshot>,
 }
@@ -25,8 +25,14 @@ impl RequestContext {
     pub fn new(req: &HttpRequest, app: &App) -> RequestContext {
         RequestContext {
             started: Instant::now(),
-            client: req.peer_addr().map(|addr| addr.ip()),
+            peer: req.peer_addr().map(|addr| addr.ip()),
             snapshot: app.snapshot(),
         }
+    }
+
+    /// The client's address, as `req.ip` shows it and `by = "ip"` rate limits count it:
+    /// the connection's peer (trusted proxies will put the client behind them here).
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.peer
     }
 }

@@ -20,10 +20,11 @@ use super::response::{
     automatic_response, keep_headers, log_script_error, respond, script_error_response,
     server_busy, stream_response,
 };
-use super::{cors, public, Shared};
-use crate::app::{Route, Snapshot};
+use super::{cors, public, rate_limit, Shared};
+use crate::app::{App, Route, Snapshot};
 use crate::env::EnvMap;
 use crate::error::{error_response, RequestError};
+use crate::rate_limit::Decision;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
 use crate::script::methods::Target;
@@ -92,7 +93,7 @@ async fn answer(
     let settings = Arc::clone(&context.snapshot.settings);
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
-            let response = api(req, payload, context, &segments, slot).await;
+            let response = api(req, payload, &server.app, context, &segments, slot).await;
             super::compress::apply(req, response).await
         }
         // (Endpoints rhapi answers itself, health and metrics, go here: before public/.)
@@ -107,12 +108,14 @@ async fn answer(
     response
 }
 
-/// A request under `/api`, in three stages: [`resolve`] (the route, its preflight, its
-/// middleware), [`admit`] (the method's plan, the body, `req`), [`run`] (the middleware,
-/// then the route's function). Each stage may answer on its own.
+/// A request under `/api`, in four stages: [`resolve`] (the route, its preflight, its
+/// middleware), [`limit_rate`] (its rate limits), [`admit`] (the method's plan, the body,
+/// `req`), [`run`] (the middleware, then the route's function). Each stage may answer on
+/// its own.
 async fn api(
     req: &HttpRequest,
     payload: Payload,
+    app: &App,
     context: RequestContext,
     segments: &[String],
     slot: InFlightSlot,
@@ -121,13 +124,74 @@ async fn api(
         Ok(resolved) => resolved,
         Err(response) => return *response,
     };
-    let admitted = match admit(req, payload, &context, resolved, segments).await {
-        Ok(admitted) => admitted,
+    let limited = match limit_rate(req, app, &context, &resolved.script, segments).await {
+        Ok(limited) => limited,
         Err(response) => return *response,
     };
-    // The snapshot is not held while scripts run: a reload frees the old one sooner.
-    drop(context);
-    run(req, admitted, slot).await
+    let mut response = match admit(req, payload, &context, resolved, segments).await {
+        Ok(admitted) => {
+            // The snapshot is not held while scripts run: a reload frees the old one sooner.
+            drop(context);
+            run(req, admitted, slot).await
+        }
+        Err(response) => *response,
+    };
+    if let Some(decision) = limited {
+        rate_limit::add_headers(&mut response, &decision);
+    }
+    response
+}
+
+/// The request's rate limits: the `[[rate_limit]]` rules its path matches and its route's
+/// `CONFIG.rate_limit`, counted before the body is read or any script runs. `Ok(None)`:
+/// none applies; `Ok(Some)`: allowed, with what its headers show; `Err`: the 429 (or a 500
+/// when the counters' database failed).
+async fn limit_rate(
+    req: &HttpRequest,
+    app: &App,
+    context: &RequestContext,
+    script: &RouteScript,
+    segments: &[String],
+) -> Result<Option<Decision>, Box<HttpResponse>> {
+    let settings = &context.snapshot.settings;
+    let route = script.config.rate_limit.as_ref();
+    if settings.rate_limits.is_empty() && route.is_none() {
+        return Ok(None);
+    }
+    let counted = rate_limit::counters(
+        req,
+        context.client_ip(),
+        &settings.rate_limits,
+        route,
+        segments,
+    );
+    if counted.is_empty() {
+        return Ok(None);
+    }
+    let budget = settings.limits.timeout;
+    let taken = match rate_limit::take(app, &counted, budget) {
+        rate_limit::Taken::Done(taken) => taken,
+        // Boxed: the requests that never wait on a database keep a small future.
+        rate_limit::Taken::InDatabase(db) => {
+            Box::pin(rate_limit::take_in_database(app, counted, db, budget)).await
+        }
+    };
+    match taken {
+        Ok(Some(decision)) if !decision.allowed => Err(Box::new(rate_limit::refused(&decision))),
+        Ok(decision) => Ok(decision),
+        Err(err) => {
+            tracing::error!(
+                "{} {}: {}",
+                req.method(),
+                req.path(),
+                app.context.redact(&err.to_string())
+            );
+            Err(Box::new(error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            )))
+        }
+    }
 }
 
 /// A request ready to run: `req`, the budget its runs share, what they call.
@@ -176,7 +240,7 @@ async fn admit(
         .map_err(|err| Box::new(err.response()))?;
     let input = ScriptInput {
         req,
-        client: context.client,
+        client: context.client_ip(),
         decoded_path: decoded_path(segments),
         params: &params,
         body: &body,

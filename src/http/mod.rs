@@ -8,6 +8,7 @@ mod handler;
 mod in_flight;
 mod multipart;
 mod public;
+mod rate_limit;
 pub mod request;
 pub mod response;
 

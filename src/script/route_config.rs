@@ -1,12 +1,15 @@
 //! `const CONFIG = #{ body_limit: "10mb", timeout: "30s", max_operations: 50000000 };` at
 //! the top of a route file: that route's limits instead of the server's
-//! (docs/reference.md, "Per-route limits"). Read from the compiled file, never run.
+//! (docs/reference.md, "Per-route limits"), and its rate limit (`rate_limit: #{ limit: 10,
+//! per: "1m" }`, by client address; "Rate limits"). Read from the compiled file, never run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::{Dynamic, Stmt, AST};
 
 use crate::error::{Location, ScriptError};
+use crate::rate_limit::Limit;
 use crate::settings::{parse_duration, parse_size};
 
 /// A route's own limits; `None` keeps the server's. Each key is the `[server]` key of the
@@ -17,6 +20,16 @@ pub struct RouteConfig {
     pub body_limit: Option<usize>,
     pub timeout: Option<Duration>,
     pub max_operations: Option<u64>,
+    /// The route's own rate limit, per client address.
+    pub rate_limit: Option<RouteRate>,
+}
+
+/// `CONFIG.rate_limit`: `limit` requests per window for each client address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteRate {
+    pub limit: Limit,
+    /// What its counters are told apart by: the route file and the window.
+    pub scope: Arc<str>,
 }
 
 /// The `CONFIG` of a compiled route file (`display` for errors). It must be a top-level
@@ -41,9 +54,10 @@ pub fn read(ast: &AST, display: &str) -> Result<RouteConfig, ScriptError> {
                     ))
                 }
             },
+            "rate_limit" => config.rate_limit = Some(rate_limit(value, display).map_err(&error)?),
             other => {
                 return Err(error(format!(
-                    "unknown key '{other}' (use body_limit, timeout, max_operations)"
+                    "unknown key '{other}' (use body_limit, timeout, max_operations, rate_limit)"
                 )))
             }
         }
@@ -86,6 +100,46 @@ pub fn literal_const(
         .get_literal_value(None)
         .ok_or_else(|| error("must be a literal value, e.g. #{ timeout: \"30s\" }".into()))?;
     Ok(Some((value, error)))
+}
+
+/// `rate_limit: #{ limit: 10, per: "1m" }` of the route in `file`.
+fn rate_limit(value: Dynamic, file: &str) -> Result<RouteRate, String> {
+    const FORM: &str = "write rate_limit: #{ limit: 10, per: \"1m\" }";
+    let map = value
+        .try_cast::<rhai::Map>()
+        .ok_or_else(|| format!("rate_limit must be a map: {FORM}"))?;
+    let (mut limit, mut per) = (None, None);
+    for (key, value) in map {
+        match key.as_str() {
+            "limit" => match value.as_int() {
+                Ok(n) if n >= 1 => limit = Some(n as u64),
+                _ => return Err("rate_limit.limit must be a whole number of at least 1".into()),
+            },
+            "per" => match value.into_immutable_string() {
+                Ok(text) => {
+                    per = Some(parse_duration(&text).map_err(|e| format!("rate_limit.per: {e}"))?)
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "rate_limit.per must be a duration such as \"1m\": {FORM}"
+                    ))
+                }
+            },
+            other => {
+                return Err(format!(
+                    "rate_limit: unknown key '{other}' (use limit, per)"
+                ))
+            }
+        }
+    }
+    let (Some(limit), Some(per)) = (limit, per) else {
+        return Err(format!("rate_limit needs limit and per: {FORM}"));
+    };
+    let per_ms = i64::try_from(per.as_millis()).unwrap_or(i64::MAX);
+    Ok(RouteRate {
+        limit: Limit { limit, per_ms },
+        scope: format!("route {file} {per_ms}").into(),
+    })
 }
 
 fn size(value: &Dynamic) -> Result<usize, String> {
