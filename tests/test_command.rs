@@ -251,7 +251,7 @@ fn new_creates_an_app_that_passes_its_tests_and_serves() {
     let output = run_with_deadline(cmd);
     let text = printed(&output);
     assert_exit(output.status.code(), Some(0), &text);
-    assert!(text.contains("3 passed, 0 failed"), "{text}");
+    assert!(text.contains("5 passed, 0 failed"), "{text}");
 
     let mut cmd = Command::new(bin());
     cmd.arg("check").current_dir(&dir);

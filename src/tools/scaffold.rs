@@ -15,6 +15,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../scaffold/pages/api/_middleware.rhai"),
     ),
     (
+        "jobs/announce.rhai",
+        include_str!("../scaffold/jobs/announce.rhai"),
+    ),
+    (
+        "jobs/cleanup.rhai",
+        include_str!("../scaffold/jobs/cleanup.rhai"),
+    ),
+    (
         "public/index.html",
         include_str!("../scaffold/public/index.html"),
     ),
