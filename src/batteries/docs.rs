@@ -72,7 +72,6 @@ pub const BATTERY_FNS: &[FnDoc] = &[
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::sync::Arc;
 
     use super::BATTERY_FNS;
 
@@ -80,16 +79,7 @@ mod tests {
     /// left over.
     #[test]
     fn every_battery_function_is_documented() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
-        let env = Arc::new(crate::env::EnvVars::default());
-        let app = crate::app_context::AppContext::new(&env);
-        let engine = crate::script::engine::build(
-            dir.path(),
-            &crate::settings::Limits::default(),
-            &env,
-            &app,
-        );
+        let engine = crate::script::engine::for_tests();
         let registered: BTreeSet<(String, usize)> = engine
             .native_functions()
             .into_iter()

@@ -59,21 +59,14 @@ pub fn native_functions(engine: &rhai::Engine) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::sync::Arc;
 
     use super::native_functions;
-    use crate::env::EnvVars;
-    use crate::settings::Limits;
 
     /// The list the fuzz test drives is every function there is. `RHAPI_BLESS=1 cargo test
     /// catalogue` writes it anew after a function was added or removed.
     #[test]
     fn the_fuzzed_list_is_every_native_function() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
-        let env = Arc::new(EnvVars::default());
-        let app = crate::app_context::AppContext::new(&env);
-        let engine = crate::script::engine::build(dir.path(), &Limits::default(), &env, &app);
+        let engine = crate::script::engine::for_tests();
         let found = native_functions(&engine).join("\n") + "\n";
         let listed =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/functions.txt");

@@ -62,6 +62,17 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>, app: &Arc<AppC
     engine
 }
 
+/// The engine of an empty app, with every battery: for unit tests that read what scripts
+/// can call.
+#[cfg(test)]
+pub fn for_tests() -> Engine {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
+    let env = Arc::new(EnvVars::default());
+    let app = AppContext::new(&env);
+    build(dir.path(), &Limits::default(), &env, &app)
+}
+
 /// `print(x)` and `print()`: a log line tagged with the line of the call, as `log::info`
 /// and `debug` are. They return `""`, which the (silent) print callback then receives.
 /// Rhai's own `print` has an overload per type and resolves the exact type first, so each

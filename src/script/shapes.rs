@@ -108,17 +108,12 @@ pub const WS_MEMBERS: &[Member] = &[
 mod tests {
     use std::any::TypeId;
     use std::collections::BTreeSet;
-    use std::sync::Arc;
 
     use super::*;
     use crate::script::res::Res;
 
     fn engine() -> rhai::Engine {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
-        let env = Arc::new(crate::env::EnvVars::default());
-        let app = crate::app_context::AppContext::new(&env);
-        crate::script::engine::build(dir.path(), &crate::settings::Limits::default(), &env, &app)
+        crate::script::engine::for_tests()
     }
 
     /// The list of `res` methods is every function registered on the response type.

@@ -96,7 +96,7 @@ mod tests {
     /// a newcomer's first `rhapi dev`).
     #[test]
     fn every_script_template_compiles() {
-        let engine = rhai::Engine::new();
+        let engine = crate::script::engine::for_tests();
         for (rel, text) in FILES.iter().filter(|(rel, _)| rel.ends_with(".rhai")) {
             if let Err(err) = engine.compile(*text) {
                 panic!("{rel}: {err}");

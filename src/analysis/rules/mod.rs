@@ -209,19 +209,10 @@ pub fn check_tree(text: &str, code: &str) -> Vec<Diagnostic> {
 /// What a real app engine knows (an empty app in a temporary folder), built once.
 #[cfg(test)]
 fn test_knowledge() -> &'static AppKnowledge {
-    use std::sync::{Arc, OnceLock};
+    use std::sync::OnceLock;
     static KNOWLEDGE: OnceLock<AppKnowledge> = OnceLock::new();
     KNOWLEDGE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("pages/api")).unwrap();
-        let env = Arc::new(crate::env::EnvVars::default());
-        let app = crate::app_context::AppContext::new(&env);
-        let engine = crate::script::engine::build(
-            dir.path(),
-            &crate::settings::Limits::default(),
-            &env,
-            &app,
-        );
+        let engine = crate::script::engine::for_tests();
         AppKnowledge::from_engine(&engine, None)
     })
 }
