@@ -172,6 +172,7 @@ pub fn claim(
     params.push(i64::try_from(max).unwrap_or(i64::MAX).into());
     let rows = conn.query(&sql, &params, budget)?;
     let mut claimed = Vec::new();
+    let mut leases = Vec::new();
     for row in rows {
         let (Some(id), Some(done)) = (int(&row, "id"), int(&row, "attempts")) else {
             continue;
@@ -196,11 +197,7 @@ pub fn claim(
             continue;
         }
         want.room -= 1;
-        conn.execute(
-            "UPDATE _rhapi_jobs SET state = 'running', attempts = attempts + 1, run_at = ? WHERE id = ?",
-            &[(now + want.lease_ms).into(), id.into()],
-            budget,
-        )?;
+        leases.push((now + want.lease_ms, id));
         claimed.push(Claimed {
             id,
             name,
@@ -208,7 +205,29 @@ pub fn claim(
             attempt: done + 1,
         });
     }
+    mark_running(conn, budget, leases)?;
     Ok(claimed)
+}
+
+/// Marks claimed jobs running until their lease ends: one statement per lease length (one
+/// for the usual claim, whose jobs share a timeout), not one per job.
+fn mark_running(
+    conn: &mut dyn Connection,
+    budget: Duration,
+    mut leases: Vec<(i64, i64)>,
+) -> Result<(), DbError> {
+    leases.sort_unstable();
+    for group in leases.chunk_by(|a, b| a.0 == b.0) {
+        let ids = vec!["?"; group.len()].join(", ");
+        let sql = format!(
+            "UPDATE _rhapi_jobs SET state = 'running', attempts = attempts + 1, run_at = ? \
+             WHERE id IN ({ids})"
+        );
+        let mut params: Vec<Value> = vec![group[0].0.into()];
+        params.extend(group.iter().map(|(_, id)| Value::from(*id)));
+        conn.execute(&sql, &params, budget)?;
+    }
+    Ok(())
 }
 
 /// How a run ended.
