@@ -78,7 +78,12 @@ fn enqueue(
     if create && !in_transaction() {
         app.jobs.mark_tables_ready();
     }
-    app.jobs.wake();
+    // A delayed job is found by the runner's next look at the queue (it sleeps until the
+    // next job is due, a second at most): waking it for each would cost every enqueue a
+    // look at the queue.
+    if delay.is_zero() {
+        app.jobs.wake();
+    }
     Ok(id)
 }
 

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS _rhapi_jobs (
   last_error TEXT,
   created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS _rhapi_jobs_due ON _rhapi_jobs (run_at) WHERE state IN ('pending', 'running');
+DROP INDEX IF EXISTS _rhapi_jobs_due;
+CREATE INDEX IF NOT EXISTS _rhapi_jobs_next ON _rhapi_jobs (run_at, id) WHERE state IN ('pending', 'running');
 CREATE UNIQUE INDEX IF NOT EXISTS _rhapi_jobs_key ON _rhapi_jobs (job_key) WHERE state = 'pending' AND attempts = 0;
 CREATE TABLE IF NOT EXISTS _rhapi_schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL);";
 
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS _rhapi_jobs (
   last_error TEXT,
   created_at BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS _rhapi_jobs_due ON _rhapi_jobs (run_at) WHERE state IN ('pending', 'running');
+DROP INDEX IF EXISTS _rhapi_jobs_due;
+CREATE INDEX IF NOT EXISTS _rhapi_jobs_next ON _rhapi_jobs (run_at, id) WHERE state IN ('pending', 'running');
 CREATE UNIQUE INDEX IF NOT EXISTS _rhapi_jobs_key ON _rhapi_jobs (job_key) WHERE state = 'pending' AND attempts = 0;
 CREATE TABLE IF NOT EXISTS _rhapi_schedules (name TEXT PRIMARY KEY, last_tick BIGINT NOT NULL);";
 
@@ -116,7 +118,10 @@ pub fn enqueue(conn: &mut dyn Connection, budget: Duration, job: &NewJob) -> Res
             None => return Err(DbError::Sql("the job was not stored".into())),
         },
     };
-    notify(conn, budget)?;
+    // Other instances find a delayed job at their next look, as this one does.
+    if job.run_at <= job.now {
+        notify(conn, budget)?;
+    }
     Ok(id)
 }
 
