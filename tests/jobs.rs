@@ -64,10 +64,9 @@ fn enqueued_jobs_run_with_their_payload(db: Backend) {
 }
 on_both!(enqueued_jobs_run_with_their_payload);
 
-#[test]
-fn a_failing_job_is_retried_then_kept_failed_with_its_error_redacted() {
-    let app = record_app(&Backend::Sqlite);
-    let server = app.serve("dev", &[]);
+fn a_failing_job_is_retried_then_kept_failed_with_its_error_redacted(db: Backend) {
+    let app = record_app(&db);
+    let server = db.serve(&app, "dev", &[]);
     let r = server.post_json("/api/enqueue", r#"{"fail":true}"#);
     let id = r.json()["id"].as_i64().expect("id");
     let listed = poll_jobs(&app, |out| out.starts_with("failed"));
@@ -93,6 +92,7 @@ fn a_failing_job_is_retried_then_kept_failed_with_its_error_redacted() {
     let again = app.run_to_exit("jobs", &["retry", "999"]);
     assert!(!again.status.success(), "no failed job 999");
 }
+on_both!(a_failing_job_is_retried_then_kept_failed_with_its_error_redacted);
 
 /// `rhapi jobs` until its output satisfies `accept`.
 fn poll_jobs(app: &TestApp, accept: impl Fn(&str) -> bool) -> String {
@@ -177,9 +177,8 @@ fn a_broken_job_file_keeps_its_jobs_waiting_until_it_loads() {
     count(&server, "done", 2);
 }
 
-#[test]
-fn a_job_whose_process_was_killed_runs_again_after_its_lease() {
-    let app = record_app(&Backend::Sqlite);
+fn a_job_whose_process_was_killed_runs_again_after_its_lease(db: Backend) {
+    let app = record_app(&db);
     app.write("rhapi.toml", "[jobs]\nlease_grace = \"1s\"\n");
     app.write(
         "jobs/slow.rhai",
@@ -194,15 +193,16 @@ fn a_job_whose_process_was_killed_runs_again_after_its_lease() {
         "pages/api/slow.rhai",
         r#"fn POST(req) { jobs::enqueue("slow", ()) }"#,
     );
-    let server = app.serve("dev", &[]);
+    let server = db.serve(&app, "dev", &[]);
     server.post_json("/api/slow", "{}");
     count(&server, "attempts", 1);
     server.signal("KILL");
     server.wait_exit();
-    let server = app.serve("dev", &[]);
+    let server = db.serve(&app, "dev", &[]);
     let counts = count(&server, "done", 1);
     assert_eq!(counts.json()["attempts"], 2, "the killed attempt counted");
 }
+on_both!(a_job_whose_process_was_killed_runs_again_after_its_lease);
 
 #[test]
 fn nothing_acknowledged_is_lost_when_the_server_is_killed() {
@@ -393,3 +393,32 @@ fn a_stopping_server_lets_its_running_jobs_finish() {
     let listed = app.run("jobs");
     assert_eq!(listed.stdout, "", "{}", listed.stdout);
 }
+
+fn a_killed_last_attempt_is_kept_failed_after_its_lease(db: Backend) {
+    let app = record_app(&db);
+    app.write("rhapi.toml", "[jobs]\nlease_grace = \"1s\"\n");
+    app.write(
+        "jobs/once.rhai",
+        r#"const CONFIG = #{ timeout: "1s", attempts: 1 };
+        fn run() {
+            db::execute("INSERT INTO attempts (v) VALUES ('once')");
+            sleep(900);
+        }"#,
+    );
+    app.write(
+        "pages/api/once.rhai",
+        r#"fn POST(req) { jobs::enqueue("once", ()) }"#,
+    );
+    let server = db.serve(&app, "dev", &[]);
+    server.post_json("/api/once", "{}");
+    count(&server, "attempts", 1);
+    server.signal("KILL");
+    server.wait_exit();
+    let server = db.serve(&app, "dev", &[]);
+    let listed = poll_jobs(&app, |out| out.starts_with("failed"));
+    assert!(listed.contains("once id=1 attempts=1"), "{listed}");
+    assert!(listed.contains("its lease passed"), "{listed}");
+    // It was not run again.
+    assert_eq!(server.get("/api/count").json()["attempts"], 1);
+}
+on_both!(a_killed_last_attempt_is_kept_failed_after_its_lease);

@@ -172,10 +172,20 @@ impl Runner {
             .jobs
             .concurrency
             .saturating_sub(self.in_progress());
+        if free == 0 {
+            // Every slot is taken: the next run's end wakes the runner; only a schedule's
+            // tick may come first.
+            let until = u64::try_from(self.next_tick.saturating_sub(now)).unwrap_or(0);
+            return Ok(Duration::from_millis(until).clamp(Duration::from_millis(5), POLL));
+        }
         let (mut wanted, ready) = self.wanted(&snapshot);
         let names: Vec<String> = ready.keys().cloned().collect();
         if free > 0 && !wanted.is_empty() {
+            let at_once = queue::can_claim_at_once(db.dialect(), &wanted, free);
             let claimed = blocking(&db, move |conn| {
+                if at_once {
+                    return queue::claim_at_once(conn.as_dyn(), DB_BUDGET, now, &wanted, free);
+                }
                 crate::db::in_transaction(conn, DB_BUDGET, |conn| {
                     queue::claim(conn.as_dyn(), DB_BUDGET, now, &mut wanted, free)
                 })
@@ -321,9 +331,14 @@ impl Runner {
             return;
         };
         let now = self.app.context.clock.now_ms();
-        // One transaction for the lot: one commit (one sync on SQLite) however many ended.
+        // One transaction for the lot: one commit (one sync on SQLite) however many ended;
+        // one end is one statement, atomic as it is (no BEGIN and COMMIT round trips).
         let recorded = blocking(&db, move |conn| {
-            crate::db::in_transaction(conn, DB_BUDGET, |conn| record_all(conn, &ended, now))
+            if ended.len() == 1 {
+                record_all(conn, &ended, now)
+            } else {
+                crate::db::in_transaction(conn, DB_BUDGET, |conn| record_all(conn, &ended, now))
+            }
         })
         .await;
         if let Err(err) = recorded {
