@@ -173,3 +173,29 @@ fn the_description_is_valid_openapi_3_1() {
         }
     }
 }
+
+#[test]
+fn rate_limited_routes_document_429() {
+    let app = TestApp::new();
+    app.write(
+        "rhapi.toml",
+        "[[rate_limit]]\npath = \"/api/auth/*\"\nlimit = 5\nper = \"1m\"\n",
+    );
+    app.write("pages/api/auth/login.rhai", "fn POST() { #{ ok: true } }\n");
+    app.write(
+        "pages/api/search.rhai",
+        "const CONFIG = #{ rate_limit: #{ limit: 10, per: \"1m\" } };\nfn GET() { [] }\n",
+    );
+    app.write("pages/api/free.rhai", "fn GET() { [] }\n");
+    let doc = describe(app.path());
+    let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
+    assert!(
+        responses("/api/auth/login", "post").get("429").is_some(),
+        "{doc}"
+    );
+    assert!(
+        responses("/api/search", "get").get("429").is_some(),
+        "{doc}"
+    );
+    assert!(responses("/api/free", "get").get("429").is_none(), "{doc}");
+}

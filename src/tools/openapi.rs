@@ -14,7 +14,7 @@
 //! - statuses from the code: `res.status(N)` with a literal N (set outside any block, it
 //!   replaces the 200), 204 for a method function that returns nothing and sends nothing
 //!   with `res` (a `DELETE` ending in `;`), 429 for a route whose `const CONFIG` has a
-//!   `rate_limit` key.
+//!   `rate_limit` key or that a `[[rate_limit]]` rule of `rhapi.toml` covers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -68,7 +68,8 @@ pub fn describe(dir: &Path, app: &App) -> Description {
         }
         let route = RouteFacts {
             middleware: middleware_throws(&mut analyses, dir, &snapshot, &script.file),
-            rate_limited: analyses.analysis(&file).rate_limited,
+            rate_limited: analyses.analysis(&file).rate_limited
+                || limited_by_rule(&snapshot.settings.rate_limits, pattern),
         };
         for (path, parameters) in openapi_paths(pattern) {
             let mut item = Map::new();
@@ -104,6 +105,20 @@ pub fn describe(dir: &Path, app: &App) -> Description {
 }
 
 /// The OpenAPI path(s) of a pattern, with their path parameters.
+/// Whether a `[[rate_limit]]` rule of `rhapi.toml` covers the route: its path, with each
+/// parameter as one segment, matches the rule.
+fn limited_by_rule(rules: &[crate::rate_limit::Rule], pattern: &Pattern) -> bool {
+    openapi_paths(pattern).first().is_some_and(|(path, _)| {
+        let segments: Vec<String> = path
+            .trim_start_matches("/api")
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        rules.iter().any(|rule| rule.matches(&segments))
+    })
+}
+
 fn openapi_paths(pattern: &Pattern) -> Vec<(String, Vec<Value>)> {
     let mut path = String::from("/api");
     let mut parameters = Vec::new();
