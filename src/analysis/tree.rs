@@ -162,35 +162,39 @@ pub fn position(pos: rhai::Position) -> Position {
 /// parameters, `catch (e)`), anywhere in it: a call of one of them may call a function
 /// pointer it holds, so such names are never reported as unknown functions.
 pub fn bound_names(ast: &AST) -> std::collections::HashSet<String> {
-    #[derive(Default)]
-    struct Names(std::collections::HashSet<String>);
-    impl Visit for Names {
-        fn function(&mut self, function: Option<&ScriptFuncDef>) {
-            for param in function.iter().flat_map(|f| f.params.iter()) {
-                self.0.insert(param.to_string());
-            }
-        }
-        fn statement(&mut self, statement: &Stmt, _: bool) {
-            match statement {
-                Stmt::Var(x, ..) => {
-                    self.0.insert(x.0.name.to_string());
-                }
-                Stmt::For(x, _) => {
-                    self.0.insert(x.0.name.to_string());
-                    if let Some(counter) = &x.1 {
-                        self.0.insert(counter.name.to_string());
-                    }
-                }
-                Stmt::TryCatch(flow, _) => {
-                    if let Some(name) = variable_name(&flow.expr) {
-                        self.0.insert(name.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut names = Names::default();
+    let mut names = BoundNames::default();
     walk(ast, &mut names);
     names.0
+}
+
+/// The names the code it visits binds as variables (see [`bound_names`]); walked over one
+/// function's body, that function's locals.
+#[derive(Default)]
+pub struct BoundNames(pub std::collections::HashSet<String>);
+
+impl Visit for BoundNames {
+    fn function(&mut self, function: Option<&ScriptFuncDef>) {
+        for param in function.iter().flat_map(|f| f.params.iter()) {
+            self.0.insert(param.to_string());
+        }
+    }
+    fn statement(&mut self, statement: &Stmt, _: bool) {
+        match statement {
+            Stmt::Var(x, ..) => {
+                self.0.insert(x.0.name.to_string());
+            }
+            Stmt::For(x, _) => {
+                self.0.insert(x.0.name.to_string());
+                if let Some(counter) = &x.1 {
+                    self.0.insert(counter.name.to_string());
+                }
+            }
+            Stmt::TryCatch(flow, _) => {
+                if let Some(name) = variable_name(&flow.expr) {
+                    self.0.insert(name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
 }

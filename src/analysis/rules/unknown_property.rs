@@ -19,7 +19,7 @@ use crate::analysis::route_shape::RouteFunction;
 use crate::analysis::source::{Position, Range};
 use crate::analysis::suggest::did_you_mean;
 use crate::analysis::tree::{
-    body, chain_head, position, variable_name, walk, walk_statements, Visit,
+    body, chain_head, position, variable_name, walk, walk_statements, BoundNames, Visit,
 };
 use crate::script::shapes::{REQ_FIELDS, RES_METHODS};
 
@@ -70,31 +70,13 @@ impl Visit for Assigned {
     }
 }
 
-/// The names a function body binds with `let`, `const` or `for`.
-#[derive(Default)]
-struct Binds(HashSet<String>);
-
-impl Visit for Binds {
-    fn statement(&mut self, statement: &Stmt, _: bool) {
-        match statement {
-            Stmt::Var(x, ..) => {
-                self.0.insert(x.0.name.to_string());
-            }
-            Stmt::For(x, _) => {
-                self.0.insert(x.0.name.to_string());
-            }
-            _ => {}
-        }
-    }
-}
-
 impl Visit for Finder {
     fn function(&mut self, function: Option<&ScriptFuncDef>) {
         let Some(function) = function else {
             (self.req, self.res) = (false, false);
             return;
         };
-        let mut binds = Binds::default();
+        let mut binds = BoundNames::default();
         if let Some(body) = body(function) {
             walk_statements(body.statements(), true, &mut binds);
         }
