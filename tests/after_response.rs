@@ -232,3 +232,35 @@ fn code_after_the_response_keeps_its_place_in_max_in_flight() {
     gate.release();
     server.poll_until("/api/hello", |r| r.status == 200);
 }
+
+#[test]
+fn after_a_pause_the_response_is_still_sent_for_the_script() {
+    let gate = Gate::start(1);
+    let app = app_with_gate(&gate);
+    app.write(
+        "pages/api/twice.rhai",
+        r#"fn GET(req, res, env) {
+    res.json(#{ first: true });
+    http::get(env.UPSTREAM);
+    try { res.json(#{ second: true }); } catch (err) { log::info(`second send: ${err}`); }
+    try { res.set_header("x-late", "1"); } catch (err) { log::info(`late header: ${err}`); }
+    throw "late failure";
+}
+"#,
+    );
+    let server = app.serve("dev", &[]);
+    let response = server.get("/api/twice");
+    assert_eq!(
+        (response.status, response.text()),
+        (200, r#"{"first":true}"#.into())
+    );
+    assert!(response.header("x-late").is_none());
+    server.wait_for_log_line("the second send refused", |l| {
+        l.contains("second send") && l.contains("already sent")
+    });
+    server.wait_for_log_line("the late header refused", |l| {
+        l.contains("late header") && l.contains("already sent")
+    });
+    let line = server.wait_for_log_line("the late throw", |l| l.contains("late failure"));
+    assert!(line.contains("after the response was sent"), "{line}");
+}

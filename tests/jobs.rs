@@ -422,3 +422,30 @@ fn a_killed_last_attempt_is_kept_failed_after_its_lease(db: Backend) {
     assert_eq!(server.get("/api/count").json()["attempts"], 1);
 }
 on_both!(a_killed_last_attempt_is_kept_failed_after_its_lease);
+
+#[test]
+fn a_job_at_its_own_concurrency_does_not_hold_up_the_others() {
+    let gate = crate::support::upstream::Gate::start(usize::MAX);
+    let app = record_app(&Backend::Sqlite);
+    app.write(
+        ".env",
+        &format!("SMTP_PASSWORD=x\nUPSTREAM={}\n", gate.url()),
+    );
+    app.write(
+        "jobs/slow.rhai",
+        r#"const CONFIG = #{ concurrency: 1, timeout: "30s" };
+        fn run(payload, env) { http::get(env.UPSTREAM); }"#,
+    );
+    app.write(
+        "pages/api/slow.rhai",
+        r#"fn POST(req) { for i in 0..5 { jobs::enqueue("slow", i); } }"#,
+    );
+    let server = app.serve("dev", &[]);
+    server.post_json("/api/slow", "{}");
+    gate.wait_open(1);
+    // Four `slow` jobs wait behind the one running; a `record` job enqueued after them runs.
+    server.post_json("/api/enqueue", r#"{"n":1}"#);
+    count(&server, "done", 1);
+    assert_eq!(gate.most_open(), 1, "slow ran one at a time");
+    gate.release();
+}

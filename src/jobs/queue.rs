@@ -306,6 +306,7 @@ fn mark_running(
 }
 
 /// How a run ended.
+#[derive(Clone)]
 pub enum Ended {
     Completed,
     /// Threw, failed or ran out of time, with the (redacted) error.

@@ -72,6 +72,7 @@ impl Stop {
 }
 
 /// How a run ended, sent back to the runner.
+#[derive(Clone)]
 struct Done {
     id: i64,
     name: String,
@@ -98,6 +99,9 @@ struct Runner {
     done: UnboundedSender<Done>,
     finished: UnboundedReceiver<Done>,
     db: Option<(Target, Arc<Database>)>,
+    /// Ends not written yet (the database was unreachable): written at the next chance, so
+    /// that a run that completed is never run again.
+    unrecorded: Vec<Done>,
     listener: Option<Listener>,
     /// When a schedule may next tick (app clock).
     next_tick: i64,
@@ -117,6 +121,7 @@ impl Runner {
             done,
             finished,
             db: None,
+            unrecorded: Vec::new(),
             listener: None,
             next_tick: i64::MIN,
             next_clean: i64::MIN,
@@ -151,6 +156,9 @@ impl Runner {
             return Ok(POLL);
         }
         let db = self.database(&snapshot).await?;
+        if !self.unrecorded.is_empty() {
+            self.record(Vec::new()).await;
+        }
         let app = Arc::clone(&self.app);
         let clock = &app.context.clock;
         let mut now = clock.now_ms();
@@ -179,7 +187,7 @@ impl Runner {
             return Ok(Duration::from_millis(until).clamp(Duration::from_millis(5), POLL));
         }
         let (mut wanted, ready) = self.wanted(&snapshot);
-        let names: Vec<String> = ready.keys().cloned().collect();
+        let names: Vec<String> = wanted.iter().map(|w| w.name.clone()).collect();
         if free > 0 && !wanted.is_empty() {
             let at_once = queue::can_claim_at_once(db.dialect(), &wanted, free);
             let claimed = blocking(&db, move |conn| {
@@ -228,6 +236,12 @@ impl Runner {
                 .concurrency
                 .unwrap_or(usize::MAX)
                 .saturating_sub(busy);
+            // At its own concurrency: neither claimed nor waited for (its next end wakes
+            // the runner), so that its backlog neither fills claims nor keeps the runner
+            // polling.
+            if room == 0 {
+                continue;
+            }
             let timeout = script.config.timeout.unwrap_or(settings.limits.timeout);
             let lease = timeout + settings.jobs.lease_grace;
             ready.insert(name.clone(), Arc::clone(script));
@@ -321,15 +335,22 @@ impl Runner {
         }
     }
 
-    async fn record(&mut self, ended: Vec<Done>) {
-        for done in &ended {
+    async fn record(&mut self, new: Vec<Done>) {
+        for done in &new {
             if let Some(n) = self.running.get_mut(&done.name) {
                 *n = n.saturating_sub(1);
             }
         }
+        let mut ended = std::mem::take(&mut self.unrecorded);
+        ended.extend(new);
+        if ended.is_empty() {
+            return;
+        }
         let Some((_, db)) = self.db.clone() else {
+            self.unrecorded = ended;
             return;
         };
+        let kept = ended.clone();
         let now = self.app.context.clock.now_ms();
         // One transaction for the lot: one commit (one sync on SQLite) however many ended;
         // one end is one statement, atomic as it is (no BEGIN and COMMIT round trips).
@@ -342,7 +363,8 @@ impl Runner {
         })
         .await;
         if let Err(err) = recorded {
-            // The rows keep their lease: the jobs run again when it passes.
+            // Tried again at the next round; the rows keep their lease meanwhile.
+            self.unrecorded = kept;
             tracing::error!(
                 "jobs: cannot record a run's end: {}",
                 self.app.context.redact(&err.to_string())

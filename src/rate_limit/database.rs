@@ -125,7 +125,10 @@ impl DatabaseStore {
             return;
         }
         if let Err(err) = conn.execute(SWEEP, &[now.into()], budget) {
-            tracing::warn!("rate limits: cannot delete idle counters: {err}");
+            tracing::warn!(
+                "rate limits: cannot delete idle counters: {}",
+                crate::logging::clean(&crate::env::redact(&err.to_string()))
+            );
         }
     }
 }

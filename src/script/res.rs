@@ -53,6 +53,10 @@ pub(super) fn handed_out(res: Res) -> Box<dyn std::any::Any> {
     let reply = res
         .take_sent()
         .map_or(super::run::Reply::Streamed, super::run::Reply::Sent);
+    // Still sent for the rest of the run: a second sender, a status or a header after it
+    // is the script error it would be before the pause, and an error after it is logged
+    // as one after the response.
+    res.state().sent = Some((Vec::new(), None, false));
     Box::new(reply)
 }
 
