@@ -22,51 +22,37 @@ pub const CHANNEL: &str = "rhapi_jobs";
 const BACKOFF_FIRST_MS: i64 = 1_000;
 const BACKOFF_MAX_MS: i64 = 3_600_000;
 
-/// The tables, for SQLite.
-const SQLITE_TABLES: &str = "\
+/// The tables, with the dialect's types left as `{id}` (the key) and `{int}`.
+const TABLES: &str = "\
 CREATE TABLE IF NOT EXISTS _rhapi_jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id {id},
   name TEXT NOT NULL,
   payload TEXT NOT NULL,
   job_key TEXT,
   state TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  run_at INTEGER NOT NULL,
+  attempts {int} NOT NULL DEFAULT 0,
+  run_at {int} NOT NULL,
   last_error TEXT,
-  created_at INTEGER NOT NULL
+  created_at {int} NOT NULL
 );
 DROP INDEX IF EXISTS _rhapi_jobs_due;
 CREATE INDEX IF NOT EXISTS _rhapi_jobs_next ON _rhapi_jobs (run_at, id) WHERE state IN ('pending', 'running');
 CREATE UNIQUE INDEX IF NOT EXISTS _rhapi_jobs_key ON _rhapi_jobs (job_key) WHERE state = 'pending' AND attempts = 0;
-CREATE TABLE IF NOT EXISTS _rhapi_schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL);";
-
-/// The tables, for PostgreSQL (behind a lock: two instances starting at once).
-const POSTGRES_TABLES: &str = "\
-SELECT pg_advisory_xact_lock(7228373160913251662);
-CREATE TABLE IF NOT EXISTS _rhapi_jobs (
-  id BIGSERIAL PRIMARY KEY,
-  name TEXT NOT NULL,
-  payload TEXT NOT NULL,
-  job_key TEXT,
-  state TEXT NOT NULL,
-  attempts BIGINT NOT NULL DEFAULT 0,
-  run_at BIGINT NOT NULL,
-  last_error TEXT,
-  created_at BIGINT NOT NULL
-);
-DROP INDEX IF EXISTS _rhapi_jobs_due;
-CREATE INDEX IF NOT EXISTS _rhapi_jobs_next ON _rhapi_jobs (run_at, id) WHERE state IN ('pending', 'running');
-CREATE UNIQUE INDEX IF NOT EXISTS _rhapi_jobs_key ON _rhapi_jobs (job_key) WHERE state = 'pending' AND attempts = 0;
-CREATE TABLE IF NOT EXISTS _rhapi_schedules (name TEXT PRIMARY KEY, last_tick BIGINT NOT NULL);";
+CREATE TABLE IF NOT EXISTS _rhapi_schedules (name TEXT PRIMARY KEY, last_tick {int} NOT NULL);";
 
 /// Creates the tables when missing. On PostgreSQL the statements run as one (an implicit
 /// transaction, or the caller's), behind a lock, so instances starting at once do not
 /// trip over each other.
 pub fn create_tables(conn: &mut dyn Connection, budget: Duration) -> Result<(), DbError> {
-    match conn.dialect() {
-        Dialect::Sqlite => conn.batch(SQLITE_TABLES, budget),
-        Dialect::Postgres => conn.batch(POSTGRES_TABLES, budget),
-    }
+    let typed = |id: &str, int: &str| TABLES.replace("{id}", id).replace("{int}", int);
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => typed("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+        Dialect::Postgres => format!(
+            "SELECT pg_advisory_xact_lock(7228373160913251662);\n{}",
+            typed("BIGSERIAL PRIMARY KEY", "BIGINT")
+        ),
+    };
+    conn.batch(&sql, budget)
 }
 
 /// A job to store.
