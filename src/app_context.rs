@@ -1,6 +1,6 @@
 //! What one app owns that its engine, its runs and its server reach: the secrets to redact
-//! (its current environment), its databases, its clock and its cache; the metrics, the publish/subscribe hub and
-//! the job queue join them when they come. One per [`crate::app::App`], handed to the
+//! (its current environment), its databases, its clock, its cache, its job queue and its
+//! publish/subscribe hub; the metrics join them when they come. One per [`crate::app::App`], handed to the
 //! engine builder and the loader, as axum hands a router its state: two apps in one
 //! process (`rhapi test` loads one per test file, in parallel) share nothing here.
 //!
@@ -35,6 +35,9 @@ pub struct AppContext {
     pub jobs: crate::jobs::Queue,
     /// The app's rate-limit counters (`[[rate_limit]]`, a route's `CONFIG`, `rate::check`).
     pub rate: RateLimiter,
+    /// Publish and subscribe (`realtime::publish`, `res.subscribe`, WebSockets): the
+    /// app's local subscribers by topic.
+    pub hub: Arc<crate::realtime::Hub>,
 }
 
 impl AppContext {
@@ -56,6 +59,7 @@ impl AppContext {
             outbox,
             jobs: crate::jobs::Queue::default(),
             rate: RateLimiter::default(),
+            hub: Arc::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, Visitor};
 use crate::error::{Location, ScriptError};
 use crate::settings::{
     parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, PublicSettings,
-    RateLimitRule, RateLimitsSettings, ServerSettings, Settings,
+    RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
 };
 
 /// The file's name, in the app folder.
@@ -152,6 +152,11 @@ pub(crate) fn cors_below() -> CorsSettings {
 /// serde's default for `[cache]` and for each key it leaves out.
 pub(crate) fn cache_below() -> CacheSettings {
     BELOW.with(|below| below.borrow().cache.clone())
+}
+
+/// serde's default for `[realtime]` and for each key it leaves out.
+pub(crate) fn realtime_below() -> RealtimeSettings {
+    BELOW.with(|below| below.borrow().realtime.clone())
 }
 
 /// serde's default for no `[[rate_limit]]` at all.
@@ -508,10 +513,16 @@ mod tests {
             "[server]\nhost = \"::\"\nport = 8080\nworkers = 3\nbody_limit = \"2mb\"\ntimeout = \"3s\"\nmax_operations = 5\nmax_in_flight = 7\n\
              [public]\ndir = \"static\"\nspa = true\n\
              [cors]\norigins = [\"https://a.example\"]\nmethods = [\"get\"]\nheaders = [\"X-Key\"]\ncredentials = true\nmax_age = 60\n\
-             [cache]\nmax = \"1mb\"\n",
+             [cache]\nmax = \"1mb\"\n\
+             [realtime]\nmax_message = \"1kb\"\nsend_queue = 8\nping_interval = \"5s\"\npong_timeout = 9\nkeep_alive = \"200ms\"\n",
         )
         .unwrap();
         assert_eq!(o.cache.max, 1024 * 1024);
+        let realtime = &o.realtime;
+        assert_eq!((realtime.max_message, realtime.send_queue), (1024, 8));
+        assert_eq!(realtime.ping_interval, Duration::from_secs(5));
+        assert_eq!(realtime.pong_timeout, Duration::from_secs(9));
+        assert_eq!(realtime.keep_alive, Duration::from_millis(200));
         let server = &o.server;
         assert_eq!(server.host.as_deref(), Some("::"));
         assert_eq!((server.port, server.workers), (8080, Some(3)));

@@ -23,6 +23,7 @@ mod logging;
 mod lsp;
 mod memory;
 mod rate_limit;
+pub mod realtime;
 mod routes;
 mod script;
 mod settings;

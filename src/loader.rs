@@ -125,6 +125,7 @@ impl Loader {
                 }
                 self.settings = running.app(self.layers.mode);
                 self.app.cache.set_max(self.settings.cache.max);
+                self.app.hub.configure(&self.settings.realtime);
                 self.app.rate.configure(&running.rate_limits);
                 self.running = running;
                 self.config_error = None;

@@ -48,6 +48,45 @@ pub struct Settings {
     /// `[rate_limits]`: where the counters live (reloadable).
     #[serde(default = "crate::config::rate_limits_below")]
     pub rate_limits: RateLimitsSettings,
+    /// `[realtime]`: WebSockets, event streams and publishes (reloadable; a connection keeps
+    /// the values it opened with).
+    #[serde(default = "crate::config::realtime_below")]
+    pub realtime: RealtimeSettings,
+}
+
+/// `[realtime]` (docs/reference.md, "WebSockets" and "Publish and subscribe").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::realtime_below")]
+pub struct RealtimeSettings {
+    /// Largest message in bytes: a WebSocket message received, a publish.
+    #[serde(deserialize_with = "crate::config::size")]
+    pub max_message: usize,
+    /// Messages waiting to be sent to one connection (WebSocket or event stream); a
+    /// connection whose queue is full is closed and its queue dropped.
+    #[serde(deserialize_with = "crate::config::positive_usize")]
+    pub send_queue: usize,
+    /// How often an idle WebSocket is pinged.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub ping_interval: Duration,
+    /// A WebSocket that answers no ping for this long is closed.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub pong_timeout: Duration,
+    /// How often an idle event stream sends a `: keep-alive` comment (so that a client
+    /// that has gone is noticed).
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub keep_alive: Duration,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        RealtimeSettings {
+            max_message: 64 * 1024,
+            send_queue: 256,
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 /// `[cache]`.
@@ -218,6 +257,7 @@ impl Settings {
             cors: self.cors.clone(),
             cache: self.cache.clone(),
             jobs: self.jobs.clone(),
+            realtime: self.realtime.clone(),
             // Checked when the file was read (`config.rs`): every rule compiles.
             rate_limits: self
                 .rate_limit
@@ -468,6 +508,7 @@ pub struct AppSettings {
     pub cors: CorsSettings,
     pub cache: CacheSettings,
     pub jobs: JobsSettings,
+    pub realtime: RealtimeSettings,
     /// The `[[rate_limit]]` rules, in the file's order.
     pub rate_limits: std::sync::Arc<[crate::rate_limit::Rule]>,
     /// Where to listen: read at start only.

@@ -66,6 +66,7 @@ pub const BATTERY_FNS: &[FnDoc] = &[
     f("jobs::enqueue", "name: string, payload: ?", "int", "Stores a job for `jobs/NAME.rhai` with a payload JSON can hold; its id. Inside `db::transaction`, enqueued when it commits."),
     f("jobs::enqueue", "name: string, payload: ?, options: map", "int", "Stores a job with `#{ delay, key }` (`delay` as \"10m\" or milliseconds; a `key` already waiting gives the first job's id); its id."),
     f("rate::check", "key: ?, limit: int, per: string", "bool", "`true` while `key` is under `limit` calls per `per` (\"1m\"), and the call counts; `false` over it, not counted."),
+    f("realtime::publish", "topic: string, value: ?", "()", "Sends `value` (a string as text, a blob as binary, anything else as JSON) to every subscriber of `topic`: WebSockets and `res.subscribe` streams, on every instance on PostgreSQL."),
     f("env::get", "name: string", "?", "The value of an environment variable, or `()` when it is unset."),
 ];
 

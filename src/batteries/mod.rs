@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod log;
 pub mod mail;
 pub mod rate;
+pub mod realtime;
 pub mod sleep;
 pub mod time;
 
@@ -40,6 +41,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &A
     engine.register_static_module("time", time::module(app).into());
     engine.register_static_module("cache", cache::module(app).into());
     engine.register_static_module("rate", rate::module(app_dir, env, app).into());
+    engine.register_static_module("realtime", realtime::module(app).into());
     sleep::register(engine);
 }
 
