@@ -128,6 +128,23 @@ async fn api(
         Ok(limited) => limited,
         Err(response) => return *response,
     };
+    if resolved.script.accepts_sockets() {
+        if super::websocket::is_upgrade(req) {
+            return match prepare(req, &context, &resolved, segments, &[]).await {
+                Ok((runs, req_value)) => {
+                    let hub = Arc::clone(&app.context.hub);
+                    super::websocket::upgrade(req, payload, context, resolved, runs, req_value, hub)
+                        .await
+                }
+                Err(response) => *response,
+            };
+        }
+        if req.method() == actix_web::http::Method::GET
+            && !matches!(plan(&resolved.script, req.method()), Plan::Call(_))
+        {
+            return super::websocket::upgrade_required();
+        }
+    }
     let mut response = match admit(req, payload, &context, resolved, segments).await {
         Ok(admitted) => {
             // The snapshot is not held while scripts run: a reload frees the old one sooner.
@@ -227,36 +244,28 @@ async fn admit(
             automatic_response(&plan).unwrap_or_else(not_found),
         ));
     }
-    let limits = &settings.limits;
-    let timeout = script.config.timeout.unwrap_or(limits.timeout);
+    let timeout = script.config.timeout.unwrap_or(settings.limits.timeout);
     let body_time = BodyDeadline {
         idle: settings.body_timeout,
         // The whole body within the route's time budget too.
         total: timeout,
     };
     let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
-    let body = read_body(req, payload, body_limit, body_time)
-        .await
-        .map_err(|err| Box::new(err.response()))?;
-    let input = ScriptInput {
-        req,
-        client: context.client_ip(),
-        decoded_path: decoded_path(segments),
-        params: &params,
-        body: &body,
+    // An upgrade request's payload is the rest of the connection: its body is empty.
+    let body = if req.head().upgrade() {
+        Default::default()
+    } else {
+        read_body(req, payload, body_limit, body_time)
+            .await
+            .map_err(|err| Box::new(err.response()))?
     };
-    let req_value = input
-        .build()
-        .await
-        .map_err(|err| Box::new(err.response()))?;
-    let runs = Runs {
-        engine: Arc::clone(snapshot.engine_for(&script)),
-        env: snapshot.env.clone(),
-        // One budget for the whole request: its middleware and its route.
-        deadline: Instant::now() + timeout,
-        max_memory: limits.max_memory,
-        slot: None,
+    let resolved = Resolved {
+        script,
+        params,
+        chain,
     };
+    let (runs, req_value) = prepare(req, context, &resolved, segments, &body).await?;
+    let Resolved { script, chain, .. } = resolved;
     Ok(Admitted {
         script,
         plan,
@@ -265,6 +274,40 @@ async fn admit(
         runs,
         dev: settings.is_dev(),
     })
+}
+
+/// `req` (from `body`, read already) and what the request's runs share.
+async fn prepare(
+    req: &HttpRequest,
+    context: &RequestContext,
+    resolved: &Resolved,
+    segments: &[String],
+    body: &[u8],
+) -> Result<(Runs, Dynamic), Box<HttpResponse>> {
+    let snapshot = &context.snapshot;
+    let limits = &snapshot.settings.limits;
+    let timeout = resolved.script.config.timeout.unwrap_or(limits.timeout);
+    let input = ScriptInput {
+        req,
+        client: context.client_ip(),
+        decoded_path: decoded_path(segments),
+        params: &resolved.params,
+        body,
+    };
+    let req_value = input
+        .build()
+        .await
+        .map_err(|err| Box::new(err.response()))?;
+    let runs = Runs {
+        engine: Arc::clone(snapshot.engine_for(&resolved.script)),
+        env: snapshot.env.clone(),
+        // One budget for the whole request: its middleware and its route.
+        deadline: Instant::now() + timeout,
+        timeout,
+        max_memory: limits.max_memory,
+        slot: None,
+    };
+    Ok((runs, req_value))
 }
 
 /// The middleware chain, outermost first, then the route's function (or its automatic
@@ -280,13 +323,12 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
         runs,
         dev,
     } = admitted;
-    let mut locals = Map::new();
     let runs = Runs {
         slot: Some(Arc::clone(&slot)),
         ..runs
     };
-    let kept = match runs.middleware(&chain, &req_value, &mut locals).await {
-        Ok(kept) => kept,
+    let (req_value, kept) = match runs.passed_middleware(&chain, req_value).await {
+        Ok(passed) => passed,
         Err((Outcome::Reply(answered), kept)) => {
             return keep_headers(respond(answered, req, dev, &runs.env.0), kept)
         }
@@ -295,28 +337,24 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
         }
     };
     let response = match plan {
-        Plan::Call(target) => {
-            let req_value = if chain.is_empty() {
-                req_value
-            } else {
-                with_locals(&req_value, &locals)
-            };
-            match runs.call(script, target).start(req_value).await {
-                Outcome::Reply(reply) => respond(reply, req, dev, &runs.env.0),
-                Outcome::Stream(stream) => stream_response(stream, req, slot),
-            }
-        }
+        Plan::Call(target) => match runs.call(script, target).start(req_value).await {
+            Outcome::Reply(reply) => respond(reply, req, dev, &runs.env.0),
+            Outcome::Stream(stream) => stream_response(stream, req, slot),
+        },
         automatic => automatic_response(&automatic).unwrap_or_else(not_found),
     };
     keep_headers(response, kept)
 }
 
 /// What every run of one request shares: the engine, `env`, the deadline, the memory budget.
-struct Runs {
-    engine: Arc<rhai::Engine>,
-    env: EnvMap,
+pub(super) struct Runs {
+    pub engine: Arc<rhai::Engine>,
+    pub env: EnvMap,
     deadline: Instant,
-    max_memory: usize,
+    /// The route's time budget (the deadline is the request's; a socket's events get
+    /// one each).
+    pub timeout: Duration,
+    pub max_memory: usize,
     /// The request's in-flight place, held by each run until it has ended.
     slot: Option<Arc<InFlightSlot>>,
 }
@@ -335,6 +373,24 @@ impl Runs {
                 .clone()
                 .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
         }
+    }
+
+    /// Runs the middleware chain; `Ok`: all of them passed, with `req` as the route gets
+    /// it (`req.locals` filled) and the headers they keep.
+    pub async fn passed_middleware(
+        &self,
+        chain: &[Arc<Middleware>],
+        req_value: Dynamic,
+    ) -> Result<(Dynamic, Vec<(HeaderName, HeaderValue)>), (Outcome, Vec<(HeaderName, HeaderValue)>)>
+    {
+        let mut locals = Map::new();
+        let kept = self.middleware(chain, &req_value, &mut locals).await?;
+        let req_value = if chain.is_empty() {
+            req_value
+        } else {
+            with_locals(&req_value, &locals)
+        };
+        Ok((req_value, kept))
     }
 
     /// Runs the middleware chain, outermost first, each a coroutine of this worker. `Ok`:
@@ -365,10 +421,10 @@ impl Runs {
 }
 
 /// What an `/api` request runs: its route, the route's parameters, its middleware chain.
-struct Resolved {
-    script: Arc<RouteScript>,
+pub(super) struct Resolved {
+    pub script: Arc<RouteScript>,
     params: Params,
-    chain: Vec<Arc<Middleware>>,
+    pub chain: Vec<Arc<Middleware>>,
 }
 
 /// The route of an `/api` request; or the answer when there is none to run (404, a

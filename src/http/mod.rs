@@ -11,6 +11,7 @@ mod public;
 mod rate_limit;
 pub mod request;
 pub mod response;
+mod websocket;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

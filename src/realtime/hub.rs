@@ -294,6 +294,12 @@ impl Inbox {
         }
     }
 
+    /// Whether the subscriber was cut off (its queue was full), without taking anything:
+    /// a WebSocket whose send is stalled looks at it.
+    pub fn is_cut_off(&self) -> bool {
+        lock(&self.slot.queue).cut
+    }
+
     /// The handle of this inbox's subscriber.
     pub fn subscriber(&self) -> Subscriber {
         Subscriber {

@@ -10,7 +10,7 @@ use super::errors::locate;
 use super::modules;
 use crate::analysis::lexer::lex_with;
 use crate::analysis::outline::{functions, imports};
-use crate::analysis::route_shape::{RouteFunction, MAX_ARITY, METHODS};
+use crate::analysis::route_shape::{RouteFunction, EVENTS, EVENT_ARITY, MAX_ARITY, METHODS};
 use crate::analysis::{Position, SourceFile};
 use crate::error::ScriptError;
 
@@ -35,6 +35,9 @@ pub struct RouteScript {
     pub handler: Option<usize>,
     /// Arity of `middleware`, if defined (what a `_middleware.rhai` file runs).
     pub middleware: Option<usize>,
+    /// Arity of each WebSocket event function in [`EVENTS`] order, if defined: a route
+    /// with any accepts upgrades.
+    pub events: [Option<usize>; EVENTS.len()],
     /// The route's own limits, from its `const CONFIG`.
     pub config: super::route_config::RouteConfig,
     /// Function lookups kept between runs.
@@ -45,6 +48,13 @@ pub struct RouteScript {
 pub struct Compiled {
     pub result: Result<RouteScript, ScriptError>,
     pub deps: Vec<modules::Dependency>,
+}
+
+impl RouteScript {
+    /// Whether the route accepts WebSocket upgrades (it defines an event function).
+    pub fn accepts_sockets(&self) -> bool {
+        self.events.iter().any(Option::is_some)
+    }
 }
 
 /// Compiles the route at `path` (shown as `display`) from `source`.
@@ -128,11 +138,28 @@ fn describe(ast: AST, display: &str, route: bool) -> Result<RouteScript, ScriptE
     let mut methods = [None; METHODS.len()];
     let mut handler = None;
     let mut middleware = None;
+    let mut events = [None; EVENTS.len()];
     for f in ast.iter_functions().filter(|_| route) {
         let slot = match RouteFunction::of(f.name) {
             Some(RouteFunction::Method(i)) => &mut methods[i],
             Some(RouteFunction::Handler) => &mut handler,
             Some(RouteFunction::Middleware) => &mut middleware,
+            Some(RouteFunction::Event(i)) => {
+                if f.params.len() > EVENT_ARITY[i] {
+                    return Err(ScriptError::in_file(
+                        display,
+                        format!(
+                            "fn {}: takes at most {} parameters ({}), not {}",
+                            f.name,
+                            EVENT_ARITY[i],
+                            ["ws, req, env", "ws, msg, env", "ws, code, reason, env"][i],
+                            f.params.len()
+                        ),
+                    ));
+                }
+                events[i].get_or_insert(f.params.len());
+                continue;
+            }
             None => continue,
         };
         if f.params.len() > MAX_ARITY {
@@ -158,6 +185,7 @@ fn describe(ast: AST, display: &str, route: bool) -> Result<RouteScript, ScriptE
         methods,
         handler,
         middleware,
+        events,
         config,
         caches: Default::default(),
     })

@@ -56,6 +56,7 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>, app: &Arc<AppC
     register_print(&mut engine);
     register_sort(&mut engine);
     Res::register(&mut engine);
+    super::socket::Socket::register(&mut engine);
     super::stream::register(&mut engine);
     EnvMap::register(&mut engine);
     crate::batteries::register(&mut engine, app_dir, env, app);

@@ -12,6 +12,7 @@ pub mod res;
 pub mod route_config;
 pub mod run;
 pub mod shapes;
+pub mod socket;
 pub mod stream;
 
 pub use compile::{compile_job, compile_route, RouteScript};

@@ -134,22 +134,36 @@ impl Call {
     /// payload (its JSON text) and `env`: `Ok` when it returned, else what ended it (a
     /// throw, an error or the budget), located in the job file.
     pub fn run_job(&self, payload: &str) -> Result<(), ScriptError> {
+        self.run_for_effect(|| {
+            let payload: Dynamic = serde_json::from_str(payload).map_err(|err| {
+                ScriptError::in_file(&self.script.file, format!("the payload is not JSON: {err}"))
+            })?;
+            Ok(vec![payload])
+        })
+    }
+
+    /// Runs the call as a WebSocket event on this thread (in its coroutine) with `args`
+    /// (`ws` and the event's values; `env` follows when the function declares it): `Ok`
+    /// when it returned, else what ended it, located in the route file.
+    pub fn run_event(&self, args: Vec<Dynamic>) -> Result<(), ScriptError> {
+        self.run_for_effect(|| Ok(args))
+    }
+
+    /// Runs a function whose value is not used (a job, an event) with the arguments
+    /// `args` makes inside the run's budget, then `env`, cut to the function's arity.
+    fn run_for_effect(
+        &self,
+        args: impl FnOnce() -> Result<Vec<Dynamic>, ScriptError>,
+    ) -> Result<(), ScriptError> {
         let _guard = RunGuard::enter(
             self.script.file.clone(),
             &self.env.0,
             self.deadline,
             self.max_memory,
         );
-        let payload: Dynamic = serde_json::from_str(payload).map_err(|err| {
-            ScriptError::in_file(&self.script.file, format!("the payload is not JSON: {err}"))
-        })?;
-        let mut args = Vec::with_capacity(self.target.arity);
-        if self.target.arity > 0 {
-            args.push(payload);
-        }
-        if self.target.arity > 1 {
-            args.push(Dynamic::from(self.env.clone()));
-        }
+        let mut args = args()?;
+        args.push(Dynamic::from(self.env.clone()));
+        args.truncate(self.target.arity);
         let mut caches = self.script.caches.take(&self.engine);
         let result = self.engine.call_fn_with_caches::<Dynamic>(
             call_options(),
@@ -164,7 +178,7 @@ impl Call {
             return Ok(());
         };
         Err(match classify(&err, &self.script.file) {
-            Failure::Timeout(e) | Failure::Error(e) => self.with_position(e),
+            Failure::Timeout(e) | Failure::Error(e) => self.with_hint(self.with_position(e)),
             Failure::Thrown { body, .. } => ScriptError::in_file(
                 &self.script.file,
                 format!("threw {}", String::from_utf8_lossy(&body)),

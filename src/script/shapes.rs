@@ -70,7 +70,7 @@ pub const RES_METHODS: &[Member] = &[
 ];
 
 /// The members of `ws`, the WebSocket of a route's `on_open`, `on_message` and
-/// `on_close` (not served yet: written to the definition files as coming).
+/// `on_close`.
 pub const WS_MEMBERS: &[Member] = &[
     field("id", "string", "The connection's id."),
     field(
@@ -127,6 +127,21 @@ mod tests {
             .filter(|name| name != "to_string" && name != "to_debug")
             .collect();
         let listed: BTreeSet<String> = RES_METHODS.iter().map(|m| m.name.to_string()).collect();
+        assert_eq!(registered, listed);
+    }
+
+    /// The list of `ws` members is every function and property registered on the socket
+    /// type.
+    #[test]
+    fn ws_members_are_the_engine_s() {
+        let registered: BTreeSet<String> = engine()
+            .native_functions()
+            .into_iter()
+            .filter(|f| f.params.first() == Some(&TypeId::of::<crate::script::socket::Socket>()))
+            .map(|f| f.name.trim_start_matches("get$").trim_start_matches("set$").to_string())
+            .filter(|name| name != "to_string" && name != "to_debug")
+            .collect();
+        let listed: BTreeSet<String> = WS_MEMBERS.iter().map(|m| m.name.to_string()).collect();
         assert_eq!(registered, listed);
     }
 

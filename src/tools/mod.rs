@@ -55,5 +55,6 @@ pub mod jobs;
 pub mod lint;
 pub mod openapi;
 pub mod scaffold;
+pub mod test_socket;
 pub mod testing;
 pub mod types;

@@ -30,6 +30,7 @@ use crate::env::EnvVars;
 use crate::script::errors::locate;
 use crate::script::ScriptResult;
 use crate::settings::{Layers, Limits, Mode};
+use crate::tools::test_socket::{self, TestSocket};
 
 /// Where test files live in an app, and how their names end.
 const TEST_DIR: &str = "tests";
@@ -387,6 +388,14 @@ fn test_engine(
         |ctx: NativeCallContext, method: &str, path: &str| request(&ctx, method, path, Map::new()),
     );
     engine.register_fn("run_jobs", |ctx: NativeCallContext| run_jobs(&ctx));
+    engine.register_fn("socket", |ctx: NativeCallContext, path: &str| {
+        socket(&ctx, path, Map::new())
+    });
+    engine.register_fn(
+        "socket",
+        |ctx: NativeCallContext, path: &str, options: Map| socket(&ctx, path, options),
+    );
+    TestSocket::register(&mut engine);
     engine.register_fn(
         "request",
         |ctx: NativeCallContext, method: &str, path: &str, options: Map| {
@@ -529,6 +538,8 @@ enum Ask {
     Request(Exchange),
     /// `run_jobs()`: how many jobs ran, or why they could not.
     RunJobs(mpsc::Sender<Result<usize, String>>),
+    /// `socket(path)`: the test's end of the socket, or the answer that refused it.
+    Socket(Outgoing, mpsc::Sender<Result<TestSocket, String>>),
 }
 
 /// The thread that runs one test file's copy of the app.
@@ -556,6 +567,10 @@ impl Harness {
                                     .send(ran.map_err(|e| served.context.redact(&e.to_string())));
                                 continue;
                             }
+                            Ask::Socket(outgoing, reply) => {
+                                let _ = reply.send(open_socket(&service, outgoing).await);
+                                continue;
+                            }
                         };
                         let request = test_request(outgoing).to_request();
                         let result = actix_web::test::try_call_service(&service, request).await;
@@ -576,6 +591,43 @@ impl Harness {
         drop(self.jobs);
         let _ = self.thread.join();
     }
+}
+
+/// Sends the upgrade `outgoing` describes; on 101, starts the socket's client side on
+/// this thread and hands the test its end; else the refusal, as `request()` shows it.
+async fn open_socket<S, B>(service: &S, outgoing: Outgoing) -> Result<TestSocket, String>
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: MessageBody + 'static,
+{
+    let (frames, frames_in) = tokio::sync::mpsc::unbounded_channel();
+    let request = test_socket::upgrade_request(&outgoing.uri, outgoing.headers, frames_in);
+    let response = match actix_web::test::try_call_service(service, request).await {
+        Ok(response) if response.status() == actix_web::http::StatusCode::SWITCHING_PROTOCOLS => {
+            response.map_into_boxed_body()
+        }
+        other => {
+            let refused = read_answer(other).await?;
+            return Err(format!(
+                "the upgrade was refused: {} {}",
+                refused.status,
+                String::from_utf8_lossy(&refused.body)
+            ));
+        }
+    };
+    let (to_app, from_test) = tokio::sync::mpsc::unbounded_channel();
+    let (to_test, from_app) = mpsc::channel();
+    actix_web::rt::spawn(test_socket::pump(
+        response.into_body(),
+        frames,
+        from_test,
+        to_test,
+    ));
+    Ok(TestSocket::new(to_app, from_app, ANSWER_GRACE))
 }
 
 /// The request `outgoing` describes, from a client at 127.0.0.1.
@@ -646,6 +698,26 @@ fn request(ctx: &NativeCallContext, method: &str, path: &str, options: Map) -> S
         Err(_) => return Err(fail(format!("no answer within {wait:?}"))),
     };
     Ok(response_map(incoming))
+}
+
+/// `socket(path)`, `socket(path, #{ headers, cookies })`: a WebSocket to the app (see
+/// [`test_socket`]); an upgrade the app refuses is an error naming its answer.
+fn socket(ctx: &NativeCallContext, path: &str, options: Map) -> ScriptResult<TestSocket> {
+    let fail = |message: String| -> Box<EvalAltResult> {
+        EvalAltResult::ErrorRuntime(format!("socket: {message}").into(), ctx.call_position()).into()
+    };
+    let outgoing = outgoing("GET", path, options).map_err(fail)?;
+    let (jobs, wait) = HARNESS
+        .with(|h| h.borrow().clone())
+        .ok_or_else(|| fail("only tests can open sockets".into()))?;
+    let (reply, answer) = mpsc::channel();
+    jobs.send(Ask::Socket(outgoing, reply))
+        .map_err(|_| fail("the app has stopped".into()))?;
+    match answer.recv_timeout(wait) {
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(message)) => Err(fail(message)),
+        Err(_) => Err(fail(format!("no answer within {wait:?}"))),
+    }
 }
 
 /// `run_jobs()`: runs every job due at the app's `time::now()`, in the app, until none is

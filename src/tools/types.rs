@@ -188,7 +188,7 @@ fn members(out: &mut String, type_name: &str, this: &str, members: &[Member], no
     }
 }
 
-/// `req` (a map, written as a type with getters), `res`, and `ws` (coming).
+/// `req` (a map, written as a type with getters), `res`, and `ws`.
 fn shapes() -> String {
     let mut out = String::from("module static;\n\n");
     out.push_str(
@@ -197,14 +197,8 @@ fn shapes() -> String {
     members(&mut out, "Request", "req", REQ_FIELDS, "");
     out.push_str("// `res`: the response under construction.\n\n");
     members(&mut out, "Response", "res", RES_METHODS, "");
-    out.push_str("// `ws`: the WebSocket of `on_open(ws, req)`, `on_message(ws, msg)`, `on_close(ws, code, reason)`.\n// Coming: rhapi does not serve WebSockets yet.\n\n");
-    members(
-        &mut out,
-        "WebSocket",
-        "ws",
-        WS_MEMBERS,
-        " (coming: not served yet)",
-    );
+    out.push_str("// `ws`: the WebSocket of `on_open(ws, req)`, `on_message(ws, msg)`, `on_close(ws, code, reason)`.\n\n");
+    members(&mut out, "WebSocket", "ws", WS_MEMBERS, "");
     write_fn(
         &mut out,
         "sleep",

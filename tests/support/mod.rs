@@ -12,6 +12,7 @@ mod http;
 mod server;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;
 
 use std::time::Duration;
 

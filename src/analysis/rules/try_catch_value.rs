@@ -23,6 +23,8 @@ fn check(function: &RouteFn) -> Option<Diagnostic> {
         RouteFunction::Handler => 405,
         // Middleware that does not answer hands the request on: `()` is fine there.
         RouteFunction::Middleware => return None,
+        // What a WebSocket event returns is not sent anywhere.
+        RouteFunction::Event(_) => return None,
     };
     let statement = last_statement(function.body);
     if statement.first()?.token != Token::Try {
