@@ -99,7 +99,13 @@ pub async fn upgrade(
         ping_interval: realtime.ping_interval,
         pong_timeout: realtime.pong_timeout,
     };
-    actix_web::rt::spawn(connection.serve(stream, req_value));
+    // `on_open` has run when the client learns the socket is open: its subscriptions are
+    // in place and its sends come first.
+    let opened = match connection.event(0, vec![req_value]) {
+        Some(run) => run.await,
+        None => Ok(()),
+    };
+    actix_web::rt::spawn(connection.serve(stream, opened));
     keep_headers(response, kept)
 }
 
@@ -153,8 +159,12 @@ type EventRun = Pin<Box<dyn Future<Output = Result<(), ()>>>>;
 const STALL_CHECK: Duration = Duration::from_millis(50);
 
 impl Connection {
-    async fn serve(mut self, mut stream: AggregatedMessageStream, req_value: Dynamic) {
-        let mut running = self.event(0, vec![req_value]);
+    /// The connection's life after `on_open` (`opened`: how that ended).
+    async fn serve(mut self, mut stream: AggregatedMessageStream, opened: Result<(), ()>) {
+        let mut running: Option<EventRun> = None;
+        if opened.is_err() {
+            return self.close(Ended::by_server(1011, ""), None).await;
+        }
         let start = tokio::time::Instant::now() + self.ping_interval;
         let mut ping = tokio::time::interval_at(start, self.ping_interval);
         let mut heard = Instant::now();
