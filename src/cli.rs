@@ -331,6 +331,9 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
                 if script.handler.is_some() {
                     methods.push("*");
                 }
+                if script.accepts_sockets() {
+                    methods.push("WS");
+                }
                 (
                     pattern.to_string(),
                     methods.join(","),

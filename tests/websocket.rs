@@ -443,3 +443,23 @@ fn one_event_may_send_more_than_send_queue_to_a_reading_client() {
         assert_eq!(socket.receive_text(), format!("flood {i}"));
     }
 }
+
+#[test]
+fn routes_marks_socket_routes() {
+    let app = chat_app();
+    let output = app.run("routes");
+    let line = |pattern: &str| {
+        output
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{pattern} ")))
+            .unwrap_or_else(|| panic!("{pattern}: {}", output.stdout))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(line("/api/chat"), "WS");
+    assert_eq!(line("/api/both"), "GET,WS");
+    assert_eq!(line("/api/plain"), "GET");
+}
