@@ -463,3 +463,40 @@ fn routes_marks_socket_routes() {
     assert_eq!(line("/api/both"), "GET,WS");
     assert_eq!(line("/api/plain"), "GET");
 }
+
+#[test]
+fn an_upgrade_from_another_origin_is_refused_unless_cors_allows_it() {
+    let app = chat_app();
+    let server = app.serve("dev", &[]);
+    let host = format!("127.0.0.1:{}", server.port);
+    let same = format!("http://{host}");
+    let (status, _, _) = connect_with(
+        server.port,
+        "/api/chat",
+        &[("Origin", "https://evil.example")],
+    )
+    .refused();
+    assert_eq!(status, 403);
+    let mut socket = connect_with(server.port, "/api/chat", &[("Origin", same.as_str())]).socket();
+    assert!(socket.receive_text().contains("welcome"));
+    drop(server);
+    app.write(
+        "rhapi.toml",
+        "[cors]\norigins = [\"https://app.example\"]\n",
+    );
+    let server = app.serve("dev", &[]);
+    let mut socket = connect_with(
+        server.port,
+        "/api/chat",
+        &[("Origin", "https://app.example")],
+    )
+    .socket();
+    assert!(socket.receive_text().contains("welcome"));
+    let (status, _, _) = connect_with(
+        server.port,
+        "/api/chat",
+        &[("Origin", "https://evil.example")],
+    )
+    .refused();
+    assert_eq!(status, 403);
+}

@@ -130,6 +130,9 @@ async fn api(
     };
     if resolved.script.accepts_sockets() {
         if super::websocket::is_upgrade(req) {
+            if !cors::socket_origin_allowed(req, &context.snapshot.settings.cors) {
+                return error_response(StatusCode::FORBIDDEN, "Forbidden");
+            }
             return match prepare(req, &context, &resolved, segments, &[]).await {
                 Ok((runs, req_value)) => {
                     let hub = Arc::clone(&app.context.hub);
