@@ -500,3 +500,28 @@ fn an_upgrade_from_another_origin_is_refused_unless_cors_allows_it() {
     .refused();
     assert_eq!(status, 403);
 }
+
+#[test]
+fn a_client_that_stopped_reading_is_let_go_at_shutdown() {
+    let app = chat_app();
+    let server = app.serve("start", &[]);
+    let mut stalled = connect(server.port, "/api/room?topics=big");
+    assert_eq!(stalled.receive_text(), "joined");
+    // Far more than the kernel's buffers hold, fewer than `send_queue`: the socket's send
+    // waits for a client that never reads.
+    let body = "z".repeat(60 * 1024);
+    for _ in 0..200 {
+        let response = server.request(
+            "POST",
+            "/api/room?topic=big",
+            &[("content-type", "text/plain")],
+            body.as_bytes(),
+        );
+        assert_eq!(response.status, 200);
+    }
+    server.signal("TERM");
+    // The waiting send gives up at shutdown: the connection's on_close runs (the bytes
+    // already written wait in the kernel, within the 30 s grace, as any response's do).
+    server.wait_for_log("room socket closed 1001");
+    drop(stalled);
+}

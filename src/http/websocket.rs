@@ -151,6 +151,9 @@ impl Ended {
     }
 }
 
+/// How long the close frame may wait for room in a client's queue.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// An event run in progress; `Err` when it failed (the connection closes with 1011).
 type EventRun = Pin<Box<dyn Future<Output = Result<(), ()>>>>;
 
@@ -204,7 +207,9 @@ impl Connection {
                     if heard.elapsed() > self.pong_timeout {
                         break Ended::dropped();
                     }
-                    let _ = self.session.ping(b"").await;
+                    if let Err(ended) = self.send_frame(actix_ws::Message::Ping(Default::default())).await {
+                        break ended;
+                    }
                 }
             }
         };
@@ -226,7 +231,7 @@ impl Connection {
             AggregatedMessage::Text(text) => incoming(Some(&text), &[]),
             AggregatedMessage::Binary(bytes) => incoming(None, &bytes),
             AggregatedMessage::Ping(bytes) => {
-                let _ = self.session.pong(&bytes).await;
+                self.send_frame(actix_ws::Message::Pong(bytes)).await?;
                 return Ok(None);
             }
             AggregatedMessage::Pong(_) => return Ok(None),
@@ -316,13 +321,20 @@ impl Connection {
         }
     }
 
-    /// Hands one message to the connection. A client that does not read makes the send
-    /// wait; meanwhile its queues fill, and a full one closes it with 1008.
+    /// Hands one message to the connection.
     async fn deliver(&mut self, message: Message) -> Result<(), Ended> {
         let frame = match message {
             Message::Text(text) => actix_ws::Message::Text(text),
             Message::Binary(bytes) => actix_ws::Message::Binary(bytes),
         };
+        self.send_frame(frame).await
+    }
+
+    /// Hands one frame to the connection. A client that does not read makes this wait;
+    /// meanwhile its queues fill, and a full one closes it with 1008. It never waits past
+    /// shutdown, nor longer than `pong_timeout` (the client counts as gone).
+    async fn send_frame(&mut self, frame: actix_ws::Message) -> Result<(), Ended> {
+        let stalled = Instant::now();
         loop {
             let ready = futures_util::future::poll_fn(|cx| self.session.poll_ready_unpin(cx));
             tokio::select! {
@@ -334,6 +346,12 @@ impl Connection {
                 () = tokio::time::sleep(STALL_CHECK) => {
                     if self.inbox.is_cut_off() || self.socket.backed_up() {
                         return Err(Ended::by_server(1008, "too slow to receive"));
+                    }
+                    if crate::script::stream::shutting_down() {
+                        return Err(Ended { send_close: false, ..Ended::by_server(1001, "server shutting down") });
+                    }
+                    if stalled.elapsed() > self.pong_timeout {
+                        return Err(Ended::dropped());
                     }
                 }
             }
@@ -351,7 +369,9 @@ impl Connection {
             };
             // 1005 and 1006 are never sent (RFC 6455 7.4.1): an empty close frame.
             let reason = (ended.code != 1005 && ended.code != 1006).then_some(reason);
-            let _ = self.session.clone().close(reason).await;
+            // A client that does not read cannot take it either: not waited for long.
+            let close = self.session.clone().close(reason);
+            let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
         }
         if let Some(run) = running {
             let _ = run.await;

@@ -57,6 +57,11 @@ pub fn shut_down() {
     stopping().notify_waiters();
 }
 
+/// Whether the server has begun shutting down.
+pub fn shutting_down() -> bool {
+    STOPPING.load(Ordering::Relaxed)
+}
+
 /// Completes when the server starts shutting down (at once if it has).
 pub async fn until_shutdown() {
     let notified = stopping().notified();
