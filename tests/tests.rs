@@ -55,3 +55,4 @@ mod starter_guard;
 mod streaming;
 mod test_command;
 mod time_cache;
+mod tls;
