@@ -301,3 +301,30 @@ fn tls_settings_are_read_at_start_only() {
     server.wait_for_log("tls.cert changed: it is read at start only");
     assert_eq!(https_get(server.port, "/api/hello").status, 200);
 }
+
+#[test]
+fn a_renewal_that_moves_a_symlink_is_served() {
+    // As certbot renews: `live/` points at the files of the new issue.
+    let app = TestApp::new();
+    app.write(
+        "pages/api/hello.rhai",
+        "fn GET(req) { \"hello over tls\" }\n",
+    );
+    app.write(
+        "rhapi.toml",
+        "[tls]\ncert = \"live/cert.pem\"\nkey = \"live/key.pem\"\n",
+    );
+    for (dir, name) in [("issue1", "server"), ("issue2", "other")] {
+        let (cert, key) = support::tls::server(name);
+        app.write(&format!("{dir}/cert.pem"), &pem(&cert));
+        app.write(&format!("{dir}/key.pem"), &pem(&key));
+    }
+    std::os::unix::fs::symlink("issue1", app.path().join("live")).expect("symlink");
+    let server = app.serve("start", &["--no-watch"]);
+    assert_eq!(served_certificate(server.port), certificate("server"));
+    // Replaced in one step, as `ln -sfn` does: a new link renamed over the old one.
+    std::os::unix::fs::symlink("issue2", app.path().join("live.new")).expect("symlink");
+    app.rename("live.new", "live");
+    wait_for_certificate(&server, &certificate("other"));
+    assert_eq!(https_get(server.port, "/api/hello").status, 200);
+}
