@@ -221,7 +221,7 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let (app, report) = App::load(&dir, layers);
     crate::env::set_served(&app.context);
     // Where to listen is read once, here: a later change of it in rhapi.toml only warns.
-    let serve = ServeSettings::new(&app.settings.listen, watch);
+    let mut serve = ServeSettings::new(&app.settings.listen, watch);
     if mode == Mode::Start {
         app.snapshot().env.0.warn_unset_example_keys(&dir);
     }
@@ -234,6 +234,19 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             eprintln!(
                 "rhapi start: {} route file(s) failed to load; fix them and start again",
                 report.errors.len()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    // No last good certificate to fall back on at start, in `dev` too: serving plain HTTP
+    // instead would answer clients that expect HTTPS with garbage.
+    match load_tls(&app) {
+        Ok(tls) => serve.tls = tls,
+        Err(err) => {
+            eprintln!("error: {err}");
+            eprintln!(
+                "rhapi {}: the [tls] certificate cannot be served; fix it and start again",
+                if mode == Mode::Dev { "dev" } else { "start" }
             );
             return Ok(ExitCode::FAILURE);
         }
@@ -262,6 +275,13 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     crate::http::serve(app, serve).map_err(|err| listen_error(err, port))?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The certificates of `[tls]`, loaded and checked; `None` without `[tls]`.
+fn load_tls(app: &App) -> Result<Option<Arc<crate::tls::Certificates>>, crate::tls::TlsError> {
+    crate::tls::TlsFiles::of(&app.dir, &app.settings.listen.tls)
+        .map(crate::tls::Certificates::load)
+        .transpose()
 }
 
 /// A server error; a busy port names the port and how to choose another.
@@ -391,7 +411,11 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     for err in &migrations {
         eprintln!("error: {}", crate::env::redact(&err.to_string()));
     }
-    if report.errors.is_empty() && migrations.is_empty() {
+    let tls = load_tls(&app).err();
+    if let Some(err) = &tls {
+        eprintln!("error: {err}");
+    }
+    if report.errors.is_empty() && migrations.is_empty() && tls.is_none() {
         let hint = if report.routes == 0 {
             " (pages/api holds no .rhai route file yet)"
         } else {
@@ -407,7 +431,10 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);
-    eprintln!("{} error(s)", report.errors.len() + migrations.len());
+    eprintln!(
+        "{} error(s)",
+        report.errors.len() + migrations.len() + usize::from(tls.is_some())
+    );
     Ok(ExitCode::FAILURE)
 }
 

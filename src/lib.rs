@@ -28,6 +28,7 @@ mod routes;
 mod script;
 mod settings;
 mod snapshot;
+mod tls;
 mod tools;
 mod watch;
 

@@ -3,8 +3,8 @@
 //! from it ([`AppSettings`], [`ServeSettings`]).
 //!
 //! The layers, lowest first: the defaults ([`Default`]), `rhapi.toml` ([`crate::config`]),
-//! the command line ([`Overrides`]). The `[server]` keys `host`, `port` and `workers` are
-//! restart-only ([`Settings::keep_restart_only`]); every other key is picked up when
+//! the command line ([`Overrides`]). The `[server]` keys `host`, `port` and `workers`, and
+//! `[tls]`, are restart-only ([`Settings::keep_restart_only`]); every other key is picked up when
 //! `rhapi.toml` is saved. To add a key: a field (with its default) in its section here, its
 //! parser in `config.rs` if it is not a plain TOML value, and a flag in `cli.rs` if the
 //! command line sets it too.
@@ -52,6 +52,20 @@ pub struct Settings {
     /// the values it opened with).
     #[serde(default = "crate::config::realtime_below")]
     pub realtime: RealtimeSettings,
+    /// `[tls]`: HTTPS (restart-only; the files themselves are reloaded when they change).
+    #[serde(default = "crate::config::tls_below")]
+    pub tls: TlsSettings,
+}
+
+/// `[tls]`: the certificate chain and private key to serve HTTPS with (PEM files, relative
+/// to the app folder or absolute). Both or neither: checked in `config.rs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::tls_below")]
+pub struct TlsSettings {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: Option<String>,
+    /// The private key of that certificate (PKCS#8, RSA or EC).
+    pub key: Option<String>,
 }
 
 /// `[realtime]` (docs/reference.md, "WebSockets" and "Publish and subscribe").
@@ -241,6 +255,9 @@ impl Settings {
             &mut new.workers,
             &old.workers,
         );
+        let (new, old) = (&mut self.tls, &running.tls);
+        keep(&mut ignored, "tls.cert", &mut new.cert, &old.cert);
+        keep(&mut ignored, "tls.key", &mut new.key, &old.key);
         ignored
     }
 
@@ -277,6 +294,7 @@ impl Settings {
                     .workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
+                tls: self.tls.clone(),
             },
         }
     }
@@ -522,14 +540,16 @@ impl AppSettings {
     }
 }
 
-/// Where and with how many threads to listen (`[server]` `host`, `port`, `workers`),
-/// resolved for the mode: restart-only.
+/// Where and with how many threads to listen (`[server]` `host`, `port`, `workers`), and
+/// whether over TLS (`[tls]`), resolved for the mode: restart-only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listen {
     pub hostname: String,
     pub port: u16,
     /// Actix workers, at least 1.
     pub workers: usize,
+    /// The certificate files, relative to the app folder; none: plain HTTP.
+    pub tls: TlsSettings,
 }
 
 /// What serving needs besides the app: where to listen, how many threads, watching.
@@ -541,6 +561,9 @@ pub struct ServeSettings {
     pub workers: usize,
     /// Watch `pages/` and `.env*` and reload on change.
     pub watch: bool,
+    /// Serve HTTPS with these certificates (loaded by the caller, which reports a bad file
+    /// before the server starts).
+    pub tls: Option<std::sync::Arc<crate::tls::Certificates>>,
 }
 
 impl ServeSettings {
@@ -551,6 +574,7 @@ impl ServeSettings {
             port: listen.port,
             workers: listen.workers,
             watch,
+            tls: None,
         }
     }
 }
@@ -643,8 +667,10 @@ mod tests {
         reloaded.server.port = 4000;
         reloaded.server.workers = Some(2);
         reloaded.server.body_limit = 10;
+        reloaded.tls.cert = Some("new.pem".into());
         let ignored = reloaded.keep_restart_only(&running);
-        assert_eq!(ignored, ["server.port", "server.workers"]);
+        assert_eq!(ignored, ["server.port", "server.workers", "tls.cert"]);
+        assert_eq!(reloaded.tls.cert, None);
         assert_eq!(reloaded.server.port, 3000);
         assert_eq!(reloaded.server.workers, None);
         assert_eq!(reloaded.server.body_limit, 10, "reloadable");

@@ -55,4 +55,5 @@ mod starter_guard;
 mod streaming;
 mod test_command;
 mod time_cache;
+mod tls;
 mod websocket;

@@ -166,29 +166,10 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let workers = Arc::new(crate::jobs::runner::Workers::default());
     let registry = Arc::clone(&workers);
     actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || {
-            registry.register_current();
-            self::app(server.clone())
-        })
-        .workers(settings.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        // actix stops at once on SIGINT; both signals must let running requests finish.
-        .disable_signals()
-        .on_connect(|_, data| {
-            data.insert(OpenConnection::new());
-        });
-        let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let http = match inherited {
-            Some(listener) => http.listen(listener?)?,
-            None => http.bind((settings.hostname.as_str(), settings.port))?,
-        };
-        for addr in http.addrs() {
-            tracing::info!(
-                "rhapi {} ready on http://{addr}",
-                if dev { "dev" } else { "start" }
-            );
+        let running = start_http(server, registry, &settings, dev)?;
+        if let Some(tls) = &settings.tls {
+            tls.reload_on_change()?;
         }
-        let running = http.run();
         let jobs = crate::jobs::runner::start(jobs_app, workers);
         let handle = running.handle();
         let stopped = async move {
@@ -216,6 +197,52 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             Some(()) = stopped => Ok(()),
         }
     })
+}
+
+/// Starts the HTTP workers on the inherited socket or the configured address, over TLS
+/// when `settings.tls` says so, and says where it is ready.
+fn start_http(
+    server: web::Data<Shared>,
+    registry: Arc<crate::jobs::runner::Workers>,
+    settings: &ServeSettings,
+    dev: bool,
+) -> std::io::Result<actix_web::dev::Server> {
+    let http = HttpServer::new(move || {
+        registry.register_current();
+        self::app(server.clone())
+    })
+    .workers(settings.workers)
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    // actix stops at once on SIGINT; both signals must let running requests finish.
+    .disable_signals()
+    .on_connect(|_, data| {
+        data.insert(OpenConnection::new());
+    });
+    let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let address = (settings.hostname.as_str(), settings.port);
+    let http = match (inherited, &settings.tls) {
+        (Some(listener), None) => http.listen(listener?)?,
+        (None, None) => http.bind(address)?,
+        // HTTP/2 and HTTP/1.1 by ALPN; actix marks these connections' scheme `https`.
+        (Some(listener), Some(tls)) => http.listen_rustls_0_23(listener?, tls_config(tls)?)?,
+        (None, Some(tls)) => http.bind_rustls_0_23(address, tls_config(tls)?)?,
+    };
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    for addr in http.addrs() {
+        tracing::info!(
+            "rhapi {} ready on {scheme}://{addr}",
+            if dev { "dev" } else { "start" }
+        );
+    }
+    Ok(http.run())
+}
+
+fn tls_config(tls: &Arc<crate::tls::Certificates>) -> std::io::Result<rustls::ServerConfig> {
+    tls.server_config().map_err(std::io::Error::other)
 }
 
 /// Polls `done` until it holds or `deadline` passes.

@@ -124,10 +124,12 @@ impl Server {
     /// Waits until this server says it listens on its port (a connection alone could reach
     /// another test's server); `Err(log)` if it exited first.
     pub(super) fn wait_ready(&mut self) -> Result<(), String> {
-        let ready = format!("ready on http://127.0.0.1:{}", self.port);
+        let ready = |scheme: &str| format!("ready on {scheme}://127.0.0.1:{}", self.port);
+        let (http, https) = (ready("http"), ready("https"));
         let started = Instant::now();
         loop {
-            if self.log_text().contains(&ready)
+            let log = self.log_text();
+            if (log.contains(&http) || log.contains(&https))
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             {
                 return Ok(());
