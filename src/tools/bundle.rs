@@ -19,18 +19,13 @@ use crate::tools::NotAnApp;
 pub enum BundleCommandError {
     #[error(transparent)]
     NotAnApp(#[from] NotAnApp),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot read {what}: {source}")]
     Unreadable {
         what: String,
         source: std::io::Error,
     },
-    #[error(
-        "[public] dir = \"{0}\" is outside the app folder: a bundle holds the app folder's \
-         files only; move the static files into the app folder"
-    )]
-    PublicOutside(String),
     #[error("{0}: a file name that is not UTF-8 cannot be bundled; rename it")]
     NotUtf8(String),
     #[error("cannot write {path}: {source}")]
@@ -82,7 +77,8 @@ pub fn collect(dir: &Path) -> Result<Archive, BundleCommandError> {
 }
 
 /// The files of the public folder `configured` names, as the server would serve them: no
-/// hidden names, links followed only to files inside the folder.
+/// hidden names, links followed only to files inside the folder (the folder itself may be
+/// a link, as when served).
 fn public_files(
     dir: &Path,
     configured: &str,
@@ -91,10 +87,6 @@ fn public_files(
     let Ok(root) = dir.join(configured).canonicalize() else {
         return Ok(found); // no public folder
     };
-    let app = dir.canonicalize().map_err(unreadable(dir))?;
-    if !root.starts_with(&app) {
-        return Err(BundleCommandError::PublicOutside(configured.to_string()));
-    }
     let mut seen = HashSet::from([root.clone()]);
     walk_public(&root, &root, "", &mut seen, &mut found)?;
     Ok(found)
