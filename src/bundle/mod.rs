@@ -247,6 +247,15 @@ mod tests {
         archive
     }
 
+    /// A real binary (this test's, as the linker wrote it) ends where its ELF header says.
+    #[test]
+    fn this_test_binary_is_no_bundle() {
+        let file = File::open("/proc/self/exe").unwrap();
+        let len = file.metadata().unwrap().len();
+        assert_eq!(elf_end(&file).unwrap(), Some(len));
+        assert!(detect().unwrap().is_none());
+    }
+
     #[test]
     fn a_plain_binary_has_no_bundle_and_a_bundle_has_its_archive() {
         assert!(found(&program()).unwrap().is_none());
