@@ -292,3 +292,42 @@ fn a_folder_that_is_not_an_app_or_a_broken_app_is_not_bundled() {
     );
     assert!(!out.exists());
 }
+
+/// The starter app bundles under the name its Dockerfile copies, and the bundle passes
+/// `check` from a folder that holds nothing else.
+#[test]
+fn a_new_app_bundles_as_its_dockerfile_expects() {
+    let parent = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["new", "my-app"]).current_dir(parent.path());
+    assert_eq!(run_with_deadline(cmd).status.code(), Some(0));
+    let app = parent.path().join("my-app");
+    let dockerfile = std::fs::read_to_string(app.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("COPY --chmod=0755 my-app.bundle "),
+        "{dockerfile}"
+    );
+    let mut cmd = Command::new(bin());
+    cmd.args(["bundle", "-o", "my-app.bundle"])
+        .current_dir(&app);
+    let output = run_with_deadline(cmd);
+    assert_eq!(output.status.code(), Some(0), "{}", printed(&output));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let check = run_in(&app.join("my-app.bundle"), elsewhere.path(), &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", printed(&check));
+    assert!(
+        check.stdout.contains("ok: 1 routes, 2 job(s) compiled"),
+        "{}",
+        check.stdout
+    );
+    // Bundling again leaves the first bundle out of the second.
+    let mut cmd = Command::new(bin());
+    cmd.args(["bundle", "-o", "my-app.bundle"])
+        .current_dir(&app);
+    assert_eq!(run_with_deadline(cmd).status.code(), Some(0));
+    let size = std::fs::metadata(app.join("my-app.bundle")).unwrap().len();
+    assert!(
+        size < std::fs::metadata(bin()).unwrap().len() + 1_000_000,
+        "{size}"
+    );
+}
