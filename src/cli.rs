@@ -529,15 +529,21 @@ fn bundle(dir: Option<PathBuf>, out: &Path) -> Result<ExitCode> {
     for name in archive.app.keys() {
         println!("  {name}");
     }
-    if !archive.public.is_empty() {
-        let public = &app.settings.public.dir;
-        println!("  {public}/ ({} files)", archive.public.len());
+    let public = archive.public.len();
+    if public > 0 {
+        let plural = if public == 1 { "" } else { "s" };
+        println!("  {}/ ({public} file{plural})", app.settings.public.dir);
     }
+    // A bare name runs only as ./NAME.
+    let run = if out.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+        format!("./{}", out.display())
+    } else {
+        out.display().to_string()
+    };
     println!(
-        "wrote {} ({:.1} MB); run it with: {} start  (.env and data/ are read from the folder it runs in)",
+        "wrote {} ({:.1} MB); run it with: {run} start  (.env and data/ are read from the folder it runs in)",
         out.display(),
         size as f64 / 1_048_576.0,
-        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -169,7 +169,8 @@ pub fn extract_public() -> std::io::Result<()> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    let Some(public) = pending else {
+    // No public files, no folder (a read-only /tmp is then no obstacle).
+    let Some(public) = pending.filter(|public| !public.is_empty()) else {
         return Ok(());
     };
     let mut random = [0u8; 8];
