@@ -173,8 +173,9 @@ fn secrets_state_and_tests_stay_out_of_the_bundle() {
 
 #[test]
 fn routes_and_check_read_the_bundled_app() {
-    let (dir, copy) = copied(&[]);
-    let routes = run_in(&copy, dir.path(), &["routes"]);
+    // Run where it is, from an empty folder (the serving test runs a copy).
+    let (dir, copy) = (tempfile::tempdir().unwrap(), bundle());
+    let routes = run_in(copy, dir.path(), &["routes"]);
     assert_eq!(routes.status.code(), Some(0), "{}", printed(&routes));
     for line in [
         "/api/hello",
@@ -184,7 +185,7 @@ fn routes_and_check_read_the_bundled_app() {
     ] {
         assert!(routes.stdout.contains(line), "{line}:\n{}", routes.stdout);
     }
-    let check = run_in(&copy, dir.path(), &["check"]);
+    let check = run_in(copy, dir.path(), &["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", printed(&check));
     assert!(
         check.stdout.contains("ok: 2 routes, 1 job(s) compiled"),
@@ -195,8 +196,8 @@ fn routes_and_check_read_the_bundled_app() {
 
 #[test]
 fn a_bundle_refuses_dev_and_the_commands_of_an_app_folder() {
-    let (dir, copy) = copied(&[]);
-    let dev = run_in(&copy, dir.path(), &["dev"]);
+    let (dir, copy) = (tempfile::tempdir().unwrap(), bundle());
+    let dev = run_in(copy, dir.path(), &["dev"]);
     assert_eq!(dev.status.code(), Some(1));
     assert!(
         dev.stderr.contains("bundled app") && dev.stderr.contains("`start`"),
@@ -204,7 +205,7 @@ fn a_bundle_refuses_dev_and_the_commands_of_an_app_folder() {
         dev.stderr
     );
     for args in [&["test"][..], &["types"], &["bundle", "-o", "x"]] {
-        let refused = run_in(&copy, dir.path(), args);
+        let refused = run_in(copy, dir.path(), args);
         assert_eq!(refused.status.code(), Some(1), "{args:?}");
         assert!(
             refused.stderr.contains("bundled app"),
@@ -212,7 +213,7 @@ fn a_bundle_refuses_dev_and_the_commands_of_an_app_folder() {
             refused.stderr
         );
     }
-    let test = run_in(&copy, dir.path(), &["test"]);
+    let test = run_in(copy, dir.path(), &["test"]);
     assert!(
         test.stderr.contains("run `rhapi test` in the app's folder"),
         "{}",
