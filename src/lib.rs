@@ -6,6 +6,7 @@ mod app;
 mod app_context;
 mod app_files;
 mod batteries;
+mod bundle;
 mod cache;
 pub mod cli;
 mod clock;

@@ -19,6 +19,7 @@ mod batteries_http;
 mod batteries_mail;
 mod batteries_multipart;
 mod browser;
+mod bundle;
 mod caught_errors;
 mod checks;
 mod cli;

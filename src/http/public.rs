@@ -18,6 +18,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
 use super::{file_cache, Shared};
+use crate::app_files::AppFiles;
 use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
@@ -39,7 +40,7 @@ pub async fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings)
         Ok(None) => return not_found(req, app_dir, settings).await,
         Err(err) => return err.response(),
     };
-    let root = app_dir.join(&settings.dir);
+    let root = AppFiles::open(app_dir).public_root(&settings.dir);
     let Some((root, file)) = resolve(&root, &requested) else {
         return not_found(req, app_dir, settings).await;
     };
@@ -117,8 +118,8 @@ fn validators(req: &ServiceRequest) -> Option<(Option<String>, Option<String>)> 
     let server = req.app_data::<Data<Shared>>()?;
     let public_dir = server
         .app
-        .dir
-        .join(&server.app.snapshot().settings.public.dir);
+        .files
+        .public_root(&server.app.snapshot().settings.public.dir);
     let requested = parse(req.path()).ok()??;
     let (_, file) = resolve(&public_dir, &requested)?;
     let response = NamedFile::open(&file).ok()?.into_response(req.request());
@@ -429,7 +430,7 @@ pub async fn not_found(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        let root = app_dir.join(&settings.dir);
+        let root = AppFiles::open(app_dir).public_root(&settings.dir);
         let page = |name: &'static str, status| {
             let root = root.clone();
             async move {
@@ -453,8 +454,9 @@ pub async fn not_found(
 
 /// A `public/api` folder can never be served (`/api` is the routes'): a warning at load.
 pub fn warnings(app_dir: &Path, settings: &PublicSettings) -> Vec<String> {
-    let api = app_dir.join(&settings.dir).join("api");
-    if api.is_dir() {
+    let root = AppFiles::open(app_dir).public_root(&settings.dir);
+    // (A bundle's public files before they are written out: nothing to look at.)
+    if !root.as_os_str().is_empty() && root.join("api").is_dir() {
         vec![format!(
             "{}/api/ is never served: /api/... are the routes of pages/api; move those files",
             settings.dir

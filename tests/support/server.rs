@@ -59,18 +59,33 @@ impl Server {
     /// systemd's socket activation does (`LISTEN_FDS`): no other test can take the port
     /// between choosing and listening. `--port` names the same port, for the ready line.
     pub(super) fn start(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_program(&bin(), None, &[command, &dir.to_string_lossy()], args, env)
+    }
+
+    /// [`Server::start`] for any executable (a bundle): `program <first...> --port P
+    /// --hostname 127.0.0.1 <args...>` run in `cwd` (default: the test's), on a port handed
+    /// over the same way.
+    pub fn start_program(
+        program: &Path,
+        cwd: Option<&Path>,
+        first: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
         let port = listener.local_addr().expect("test port").port();
         // `$$` is the shell's pid, which `exec` keeps for rhapi: LISTEN_PID names it.
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@""#)
-            .arg(bin())
-            .arg(command)
-            .arg(dir)
+            .arg(program)
+            .args(first)
             .args(["--port", &port.to_string(), "--hostname", "127.0.0.1"])
             .args(args)
             .env_remove("PORT");
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         for (key, value) in env {
             cmd.env(key, value);
         }
