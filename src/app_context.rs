@@ -1,7 +1,7 @@
 //! What one app owns that its engine, its runs and its server reach: the secrets to redact
-//! (its current environment), its databases, its clock and its cache; the metrics, the publish/subscribe hub and
-//! the job queue join them when they come. One per [`crate::app::App`], handed to the
-//! engine builder and the loader, as axum hands a router its state: two apps in one
+//! (its current environment), its databases, its clock, its cache, its metrics and its
+//! readiness; the publish/subscribe hub joins them when it comes. One per
+//! [`crate::app::App`], handed to the engine builder and the loader, as axum hands a router its state: two apps in one
 //! process (`rhapi test` loads one per test file, in parallel) share nothing here.
 //!
 //! What stays process-wide, on purpose: the database threads and the CPU threads (threads
@@ -35,6 +35,10 @@ pub struct AppContext {
     pub jobs: crate::jobs::Queue,
     /// The app's rate-limit counters (`[[rate_limit]]`, a route's `CONFIG`, `rate::check`).
     pub rate: RateLimiter,
+    /// The app's Prometheus metrics (`[metrics] listen`); they count only while on.
+    pub metrics: crate::metrics::Metrics,
+    /// What `/_rhapi/ready` answers from: migrations, the database, stopping.
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl AppContext {
@@ -56,6 +60,8 @@ impl AppContext {
             outbox,
             jobs: crate::jobs::Queue::default(),
             rate: RateLimiter::default(),
+            metrics: crate::metrics::Metrics::default(),
+            readiness: crate::readiness::Readiness::default(),
         }
     }
 

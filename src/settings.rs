@@ -48,6 +48,19 @@ pub struct Settings {
     /// `[rate_limits]`: where the counters live (reloadable).
     #[serde(default = "crate::config::rate_limits_below")]
     pub rate_limits: RateLimitsSettings,
+    /// `[metrics]`: the Prometheus listener (restart-only).
+    #[serde(default = "crate::config::metrics_below")]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]` (docs/reference.md, "Health and metrics").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::metrics_below")]
+pub struct MetricsSettings {
+    /// `host:port` of a second listener that serves only `GET /metrics`; `None` (the
+    /// default): no metrics, and nothing counted. Restart-only.
+    #[serde(deserialize_with = "crate::config::listen_address")]
+    pub listen: Option<String>,
 }
 
 /// `[cache]`.
@@ -202,6 +215,12 @@ impl Settings {
             &mut new.workers,
             &old.workers,
         );
+        keep(
+            &mut ignored,
+            "metrics.listen",
+            &mut self.metrics.listen,
+            &running.metrics.listen,
+        );
         ignored
     }
 
@@ -237,6 +256,7 @@ impl Settings {
                     .workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
+                metrics: self.metrics.listen.clone(),
             },
         }
     }
@@ -489,6 +509,8 @@ pub struct Listen {
     pub port: u16,
     /// Actix workers, at least 1.
     pub workers: usize,
+    /// Where `/metrics` is served (`[metrics] listen`), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// What serving needs besides the app: where to listen, how many threads, watching.
@@ -500,6 +522,8 @@ pub struct ServeSettings {
     pub workers: usize,
     /// Watch `pages/` and `.env*` and reload on change.
     pub watch: bool,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics: Option<String>,
 }
 
 impl ServeSettings {
@@ -510,6 +534,7 @@ impl ServeSettings {
             port: listen.port,
             workers: listen.workers,
             watch,
+            metrics: listen.metrics.clone(),
         }
     }
 }
@@ -602,10 +627,12 @@ mod tests {
         reloaded.server.port = 4000;
         reloaded.server.workers = Some(2);
         reloaded.server.body_limit = 10;
+        reloaded.metrics.listen = Some("127.0.0.1:9464".into());
         let ignored = reloaded.keep_restart_only(&running);
-        assert_eq!(ignored, ["server.port", "server.workers"]);
+        assert_eq!(ignored, ["server.port", "server.workers", "metrics.listen"]);
         assert_eq!(reloaded.server.port, 3000);
         assert_eq!(reloaded.server.workers, None);
+        assert_eq!(reloaded.metrics.listen, None);
         assert_eq!(reloaded.server.body_limit, 10, "reloadable");
         assert!(reloaded.keep_restart_only(&running).is_empty());
     }
