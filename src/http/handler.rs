@@ -55,7 +55,7 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
         let response = server_busy();
         let took = started.elapsed();
         log_request(&req, response.status(), took);
-        metrics.request(&RouteLabel::None, req.method().as_str(), 503, took);
+        metrics.request(&RouteLabel::None, req.method(), 503, took);
         return response;
     };
     let mut label = RouteLabel::None;
@@ -74,7 +74,7 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
     let took = started.elapsed();
     log_request(&req, response.status(), took);
     let status = response.status().as_u16();
-    metrics.request(&label, req.method().as_str(), status, took);
+    metrics.request(&label, req.method(), status, took);
     response
 }
 

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http::Method;
+
 /// Upper bounds of the duration histogram's buckets, in microseconds (`+Inf` follows):
 /// from 0.5 ms (a small route) to 30 s (past the default timeout of 10 s).
 pub const BUCKETS_US: [u64; 15] = [
@@ -241,6 +243,7 @@ impl Metrics {
     }
 
     /// Whether anything is counted.
+    #[inline]
     pub fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
     }
@@ -256,11 +259,17 @@ impl Metrics {
         )
     }
 
-    /// Counts a request that was answered with `status` after `took`.
-    pub fn request(&self, label: &RouteLabel, method: &str, status: u16, took: Duration) {
-        if !self.is_on() {
-            return;
+    /// Counts a request that was answered with `status` after `took`. Inlined, so that with
+    /// metrics off a request pays one load and one branch.
+    #[inline]
+    pub fn request(&self, label: &RouteLabel, method: &Method, status: u16, took: Duration) {
+        if self.is_on() {
+            self.count_request(label, method, status, took);
         }
+    }
+
+    #[inline(never)]
+    fn count_request(&self, label: &RouteLabel, method: &Method, status: u16, took: Duration) {
         let route = match label {
             RouteLabel::Route(route) => route,
             RouteLabel::Public if status != 404 => &self.public,
@@ -292,11 +301,18 @@ impl Metrics {
     }
 }
 
-fn method_index(method: &str) -> usize {
-    METHODS[..METHODS.len() - 1]
-        .iter()
-        .position(|m| *m == method)
-        .unwrap_or(METHODS.len() - 1)
+/// The place of `method` in [`METHODS`].
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
 }
 
 #[cfg(test)]
@@ -318,8 +334,10 @@ mod tests {
 
     #[test]
     fn unknown_methods_are_other() {
-        assert_eq!(METHODS[method_index("BREW")], "other");
-        assert_eq!(METHODS[method_index("DELETE")], "DELETE");
+        let brew = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(METHODS[method_index(&brew)], "other");
+        assert_eq!(METHODS[method_index(&Method::DELETE)], "DELETE");
+        assert_eq!(METHODS[method_index(&Method::OPTIONS)], "OPTIONS");
     }
 
     #[test]

@@ -226,7 +226,7 @@ mod tests {
         metrics.turn_on();
         let route = RouteLabel::Route(metrics.route("/api/a"));
         for ms in [0, 3, 70, 20_000, 40_000] {
-            metrics.request(&route, "GET", 200, Duration::from_millis(ms));
+            metrics.request(&route, &http::Method::GET, 200, Duration::from_millis(ms));
         }
         let text = render(&metrics, &Gauges::default());
         let line = |needle: &str| {
@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn nothing_is_counted_while_off() {
         let metrics = Metrics::default();
-        metrics.request(&RouteLabel::None, "GET", 404, Duration::ZERO);
+        metrics.request(&RouteLabel::None, &http::Method::GET, 404, Duration::ZERO);
         metrics.job_ended("a", JobEnd::Failed);
         let text = render(&metrics, &Gauges::default());
         assert!(!text.contains("status=\"404\""), "{text}");
