@@ -296,6 +296,14 @@ fn requests_are_counted_by_route_pattern() {
         server.request("DELETE", "/api/users/1", &[], b"").status,
         405
     );
+    for n in 0..3 {
+        // Any token is a method: each unknown one is `other`.
+        let method = format!("BREW{n}");
+        assert_eq!(
+            server.request(&method, "/api/users/1", &[], b"").status,
+            405
+        );
+    }
     for n in 0..1_000 {
         assert_eq!(server.get(&format!("/api/missing/{n}")).status, 404);
     }
@@ -328,8 +336,16 @@ fn requests_are_counted_by_route_pattern() {
         Some(1.0)
     );
     assert_eq!(
+        sample(
+            &text,
+            &format!("rhapi_http_requests_total{{{users},method=\"other\",status=\"405\"}}")
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
         lines_starting(&text, &format!("rhapi_http_requests_total{{{users}")),
-        2
+        3
     );
     // 1,000 missing routes, a missing file and `/metrics` on the app's port: one series.
     assert_eq!(
@@ -365,7 +381,7 @@ fn requests_are_counted_by_route_pattern() {
         assert_eq!(sample(&text, &series), Some(1.0), "{text}");
     }
     assert_eq!(lines_starting(&text, "rhapi_script_errors_total{"), 2);
-    histogram_adds_up(&text, users, N + 1);
+    histogram_adds_up(&text, users, N + 4);
     let memory = sample(&text, "process_resident_memory_bytes").expect("memory");
     assert!(memory > 1_000_000.0, "{memory}");
     assert_eq!(sample(&text, "rhapi_websocket_connections"), Some(0.0));
