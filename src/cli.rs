@@ -304,8 +304,9 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    if let Err(err) = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases)
-    {
+    let migrated = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases);
+    app.context.readiness.migrations_applied(migrated.is_ok());
+    if let Err(err) = migrated {
         eprintln!("error: {err}");
         if mode == Mode::Start {
             eprintln!("rhapi start: a migration failed; fix it and start again");

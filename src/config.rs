@@ -14,8 +14,8 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Location, ScriptError};
 use crate::settings::{
-    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, PublicSettings,
-    RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
+    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, MetricsSettings,
+    PublicSettings, RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
     TlsSettings,
 };
 
@@ -195,6 +195,11 @@ pub(crate) fn rate_limits_below() -> RateLimitsSettings {
 /// serde's default for `[tls]` and for each key it leaves out.
 pub(crate) fn tls_below() -> TlsSettings {
     BELOW.with(|below| below.borrow().tls.clone())
+}
+
+/// serde's default for `[metrics]` and for each key it leaves out.
+pub(crate) fn metrics_below() -> MetricsSettings {
+    BELOW.with(|below| below.borrow().metrics.clone())
 }
 
 /// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
@@ -520,6 +525,31 @@ pub(crate) fn host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
     .map(Some)
 }
 
+/// Where a second listener listens: `"127.0.0.1:9464"`, `"[::1]:9464"`, `"0.0.0.0:9464"`.
+pub(crate) fn listen_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "an address and port such as \"127.0.0.1:9464\"",
+        text: |t| {
+            let t = t.trim();
+            let port = t
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            match port {
+                Some((host, Ok(port))) if !host.is_empty() && port > 0 => Ok(t.to_string()),
+                _ => Err(format!(
+                    "'{t}' is not an address and port: e.g. \"127.0.0.1:9464\""
+                )),
+            }
+        },
+        number: |n| {
+            Err(format!(
+                "{n} is not an address and port: write it in quotes, e.g. \"127.0.0.1:9464\""
+            ))
+        },
+    })
+    .map(Some)
+}
+
 struct TextOrNumber<T> {
     expected: &'static str,
     text: fn(&str) -> Result<T, String>,
@@ -620,6 +650,15 @@ mod tests {
             ("[server]\nhost = \"\"\n", "must not be empty"),
             ("[server]\nhost = 1\n", "is not an address"),
             ("[server]\nmax_memory = \"1mb\"\n", "unknown field"),
+            (
+                "[metrics]\nlisten = \"127.0.0.1\"\n",
+                "is not an address and port",
+            ),
+            (
+                "[metrics]\nlisten = \":9464\"\n",
+                "is not an address and port",
+            ),
+            ("[metrics]\nlisten = 9464\n", "write it in quotes"),
         ] {
             let err = parse(toml).unwrap_err();
             assert_eq!(err.line, 2, "{err}");

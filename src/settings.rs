@@ -55,6 +55,19 @@ pub struct Settings {
     /// `[tls]`: HTTPS (restart-only; the files themselves are reloaded when they change).
     #[serde(default = "crate::config::tls_below")]
     pub tls: TlsSettings,
+    /// `[metrics]`: the Prometheus listener (restart-only).
+    #[serde(default = "crate::config::metrics_below")]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]` (docs/reference.md, "Health and metrics").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::metrics_below")]
+pub struct MetricsSettings {
+    /// `host:port` of a second listener that serves only `GET /metrics`; `None` (the
+    /// default): no metrics, and nothing counted. Restart-only.
+    #[serde(deserialize_with = "crate::config::listen_address")]
+    pub listen: Option<String>,
 }
 
 /// `[tls]`: the certificate chain and private key to serve HTTPS with (PEM files, relative
@@ -258,6 +271,12 @@ impl Settings {
         let (new, old) = (&mut self.tls, &running.tls);
         keep(&mut ignored, "tls.cert", &mut new.cert, &old.cert);
         keep(&mut ignored, "tls.key", &mut new.key, &old.key);
+        keep(
+            &mut ignored,
+            "metrics.listen",
+            &mut self.metrics.listen,
+            &running.metrics.listen,
+        );
         ignored
     }
 
@@ -295,6 +314,7 @@ impl Settings {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
                 tls: self.tls.clone(),
+                metrics: self.metrics.listen.clone(),
             },
         }
     }
@@ -550,6 +570,8 @@ pub struct Listen {
     pub workers: usize,
     /// The certificate files, relative to the app folder; none: plain HTTP.
     pub tls: TlsSettings,
+    /// Where `/metrics` is served (`[metrics] listen`), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// What serving needs besides the app: where to listen, how many threads, watching.
@@ -564,6 +586,8 @@ pub struct ServeSettings {
     /// Serve HTTPS with these certificates (loaded by the caller, which reports a bad file
     /// before the server starts).
     pub tls: Option<std::sync::Arc<crate::tls::Certificates>>,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics: Option<String>,
 }
 
 impl ServeSettings {
@@ -575,6 +599,7 @@ impl ServeSettings {
             workers: listen.workers,
             watch,
             tls: None,
+            metrics: listen.metrics.clone(),
         }
     }
 }
@@ -668,11 +693,21 @@ mod tests {
         reloaded.server.workers = Some(2);
         reloaded.server.body_limit = 10;
         reloaded.tls.cert = Some("new.pem".into());
+        reloaded.metrics.listen = Some("127.0.0.1:9464".into());
         let ignored = reloaded.keep_restart_only(&running);
-        assert_eq!(ignored, ["server.port", "server.workers", "tls.cert"]);
+        assert_eq!(
+            ignored,
+            [
+                "server.port",
+                "server.workers",
+                "tls.cert",
+                "metrics.listen"
+            ]
+        );
         assert_eq!(reloaded.tls.cert, None);
         assert_eq!(reloaded.server.port, 3000);
         assert_eq!(reloaded.server.workers, None);
+        assert_eq!(reloaded.metrics.listen, None);
         assert_eq!(reloaded.server.body_limit, 10, "reloadable");
         assert!(reloaded.keep_restart_only(&running).is_empty());
     }

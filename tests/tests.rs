@@ -41,6 +41,7 @@ mod middleware;
 mod modules;
 mod newcomer;
 mod openapi;
+mod ops;
 mod public;
 mod rate_limit;
 mod raw_body;

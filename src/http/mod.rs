@@ -7,6 +7,7 @@ mod file_cache;
 mod handler;
 mod in_flight;
 mod multipart;
+mod ops;
 mod public;
 mod rate_limit;
 pub mod request;
@@ -161,11 +162,18 @@ fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpL
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let jobs_app = Arc::clone(&app);
+    let stopping_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
+    let metrics_of = server.clone();
     // Jobs run on the HTTP workers, each of which registers itself as it starts.
     let workers = Arc::new(crate::jobs::runner::Workers::default());
     let registry = Arc::clone(&workers);
     actix_web::rt::System::new().block_on(async move {
+        // Bound first: when the app's port says it is ready, `/metrics` answers too.
+        let metrics = match &settings.metrics {
+            Some(addr) => Some(ops::metrics_server(addr, metrics_of)?),
+            None => None,
+        };
         let running = start_http(server, registry, &settings, dev)?;
         if let Some(tls) = &settings.tls {
             tls.reload_on_change()?;
@@ -175,6 +183,8 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
         let stopped = async move {
             let signal = shutdown_signal().await?;
             tracing::info!("{signal}: finishing running requests and jobs, then stopping");
+            // `/_rhapi/ready` answers 503 on the connections still open.
+            stopping_app.context.readiness.stopping();
             // Streams end at their next write instead of running out the grace.
             crate::script::stream::shut_down();
             let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -192,10 +202,19 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             wait_until(grace, || OPEN_CONNECTIONS.load(Ordering::Relaxed) == 0).await;
             Some(())
         };
-        tokio::select! {
+        let metrics = metrics.map(|server| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let served = tokio::select! {
             served = running => served,
             Some(()) = stopped => Ok(()),
+        };
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
         }
+        served
     })
 }
 

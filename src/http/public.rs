@@ -172,9 +172,11 @@ fn parse(raw: &str) -> Result<Option<Requested>, RequestError> {
     }
     let mut segments = Vec::with_capacity(parts.len());
     let mut hidden = false;
-    for part in parts {
+    for (i, part) in parts.into_iter().enumerate() {
         let segment = decode_segment(part).ok_or(RequestError::BadRequest)?;
         hidden |= segment.is_empty() || segment.starts_with('.') || segment.contains(['/', '\\']);
+        // `/_rhapi/` is rhapi's own, however it is spelled.
+        hidden |= i == 0 && segment == "_rhapi";
         segments.push(segment);
     }
     Ok((!hidden).then_some(Requested { segments, folder }))
@@ -452,18 +454,28 @@ pub async fn not_found(
     error_response(StatusCode::NOT_FOUND, "Not Found")
 }
 
-/// A `public/api` folder can never be served (`/api` is the routes'): a warning at load.
+/// A `public/api` folder can never be served (`/api` is the routes'), nor a
+/// `public/_rhapi` (rhapi's own health and readiness): a warning at load for each.
 pub fn warnings(app_dir: &Path, settings: &PublicSettings) -> Vec<String> {
-    let root = AppFiles::open(app_dir).public_root(&settings.dir);
+    let public = AppFiles::open(app_dir).public_root(&settings.dir);
+    let mut warnings = Vec::new();
     // (A bundle's public files before they are written out: nothing to look at.)
-    if !root.as_os_str().is_empty() && root.join("api").is_dir() {
-        vec![format!(
+    if public.as_os_str().is_empty() {
+        return warnings;
+    }
+    if public.join("api").is_dir() {
+        warnings.push(format!(
             "{}/api/ is never served: /api/... are the routes of pages/api; move those files",
             settings.dir
-        )]
-    } else {
-        Vec::new()
+        ));
     }
+    if public.join("_rhapi").exists() {
+        warnings.push(format!(
+            "{}/_rhapi/ is never served: /_rhapi/... are rhapi's own (health, readiness); move those files",
+            settings.dir
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ use super::context::RequestContext;
 use super::handler::{Resolved, Runs};
 use super::response::{keep_headers, respond};
 use crate::analysis::route_shape::EVENTS;
+use crate::app_context::AppContext;
 use crate::env::EnvMap;
 use crate::error::error_response;
 use crate::executor::Ran;
-use crate::realtime::{Hub, Inbox, Message};
+use crate::realtime::{Inbox, Message};
 use crate::script::methods::Target;
 use crate::script::socket::{incoming, Socket};
 use crate::script::{Call, Outcome, RouteScript};
@@ -61,7 +62,7 @@ pub async fn upgrade(
     resolved: Resolved,
     runs: Runs,
     req_value: Dynamic,
-    hub: Arc<Hub>,
+    app: Arc<AppContext>,
 ) -> HttpResponse {
     let settings = Arc::clone(&context.snapshot.settings);
     drop(context);
@@ -85,9 +86,10 @@ pub async fn upgrade(
         .max_frame_size(realtime.max_message)
         .aggregate_continuations()
         .max_continuation_size(realtime.max_message);
-    let (subscriber, inbox) = hub.subscriber(realtime.send_queue);
+    let (subscriber, inbox) = app.hub.subscriber(realtime.send_queue);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let connection = Connection {
+        _open: Open::count(app),
         socket: Socket::new(&id, realtime.send_queue, subscriber),
         session,
         inbox,
@@ -111,6 +113,8 @@ pub async fn upgrade(
 
 /// One open connection, owned by its task.
 struct Connection {
+    /// Counted in `rhapi_websocket_connections` while the task lives.
+    _open: Open,
     socket: Socket,
     session: Session,
     inbox: Inbox,
@@ -122,6 +126,23 @@ struct Connection {
     max_memory: usize,
     ping_interval: Duration,
     pong_timeout: Duration,
+}
+
+/// A connection as `rhapi_websocket_connections` counts it, from the handshake to the
+/// end of its task, whichever way it ends.
+struct Open(Arc<AppContext>);
+
+impl Open {
+    fn count(app: Arc<AppContext>) -> Open {
+        app.metrics.websocket_opened();
+        Open(app)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.websocket_closed();
+    }
 }
 
 /// How a connection ended: the code and reason `on_close` gets, and whether a close frame
