@@ -43,6 +43,7 @@ mod openapi;
 mod public;
 mod rate_limit;
 mod raw_body;
+mod realtime_sse;
 mod reload;
 mod request;
 mod response;

@@ -202,6 +202,8 @@ struct Admitted {
     req_value: Dynamic,
     runs: Runs,
     dev: bool,
+    /// `[realtime] keep_alive`: how often an idle event stream sends a comment.
+    keep_alive: Duration,
 }
 
 /// The method's plan, then the body (its size limit and deadline), then `req`. Answers
@@ -264,6 +266,7 @@ async fn admit(
         req_value,
         runs,
         dev: settings.is_dev(),
+        keep_alive: settings.realtime.keep_alive,
     })
 }
 
@@ -279,6 +282,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
         req_value,
         runs,
         dev,
+        keep_alive,
     } = admitted;
     let mut locals = Map::new();
     let runs = Runs {
@@ -291,7 +295,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
             return keep_headers(respond(answered, req, dev, &runs.env.0), kept)
         }
         Err((Outcome::Stream(stream), kept)) => {
-            return keep_headers(stream_response(stream, req, slot), kept)
+            return keep_headers(stream_response(stream, req, slot, keep_alive), kept)
         }
     };
     let response = match plan {
@@ -303,7 +307,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
             };
             match runs.call(script, target).start(req_value).await {
                 Outcome::Reply(reply) => respond(reply, req, dev, &runs.env.0),
-                Outcome::Stream(stream) => stream_response(stream, req, slot),
+                Outcome::Stream(stream) => stream_response(stream, req, slot, keep_alive),
             }
         }
         automatic => automatic_response(&automatic).unwrap_or_else(not_found),
