@@ -160,6 +160,7 @@ fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpL
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let jobs_app = Arc::clone(&app);
+    let realtime_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
     // Jobs run on the HTTP workers, each of which registers itself as it starts.
     let workers = Arc::new(crate::jobs::runner::Workers::default());
@@ -189,6 +190,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
         }
         let running = http.run();
         let jobs = crate::jobs::runner::start(jobs_app, workers);
+        crate::realtime::remote::start(realtime_app);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;

@@ -8,7 +8,7 @@
 //! other instances' hubs.
 
 mod hub;
-mod remote;
+pub mod remote;
 
 pub use hub::{check_topic, Hub, Inbox, Subscriber};
 use remote::Remote;
