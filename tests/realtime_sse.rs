@@ -97,6 +97,27 @@ fn subscribers_get_each_publish_of_their_topics_once_in_order() {
 }
 
 #[test]
+fn a_job_publishes_too() {
+    let app = pubsub_app("");
+    app.write(
+        "jobs/announce.rhai",
+        "fn run(payload) {\n    realtime::publish(payload.topic, payload.text);\n}\n",
+    );
+    app.write(
+        "pages/api/announce.rhai",
+        "fn POST(req) {\n    #{ id: jobs::enqueue(\"announce\", req.body) }\n}\n",
+    );
+    let server = app.serve("start", &[]);
+    let mut feed = server.open_stream("GET", "/api/feed?topics=news");
+    let response = server.post_json("/api/announce", r#"{"topic":"news","text":"from a job"}"#);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        next_event(&mut feed).as_deref(),
+        Some("data: from a job\n\n")
+    );
+}
+
+#[test]
 fn publishes_from_concurrent_requests_keep_each_publishers_order() {
     let app = pubsub_app("");
     let server = app.serve("start", &[]);
