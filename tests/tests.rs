@@ -45,6 +45,7 @@ mod ops;
 mod public;
 mod rate_limit;
 mod raw_body;
+mod realtime_sse;
 mod reload;
 mod request;
 mod response;

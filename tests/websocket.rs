@@ -525,3 +525,79 @@ fn a_client_that_stopped_reading_is_let_go_at_shutdown() {
     server.wait_for_log("room socket closed 1001");
     drop(stalled);
 }
+
+/// Two instances on one PostgreSQL: a publish on either reaches the sockets of both, once
+/// and in order; a message too big for a NOTIFY too.
+#[test]
+#[ignore = "needs RHAPI_TEST_POSTGRES_URL (see README)"]
+fn a_publish_reaches_sockets_on_every_instance() {
+    let db = support::Backend::postgres_from_env();
+    let app = chat_app();
+    let a = db.serve(&app, "dev", &[]);
+    let b = db.serve(&app, "dev", &[]);
+    let mut on_a = connect(a.port, "/api/room?topics=x");
+    let mut on_b = connect(b.port, "/api/room?topics=x,ready");
+    assert_eq!(on_a.receive_text(), "joined");
+    assert_eq!(on_b.receive_text(), "joined");
+    // Instance b listens once its LISTEN connection is up: publish on a until b hears.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut k = 0;
+    loop {
+        a.post_json("/api/room?topic=ready", &format!(r#""r{k}""#));
+        k += 1;
+        if on_b.next_frame_within(Duration::from_millis(200)).is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never heard a publish of a"
+        );
+    }
+    let big = "b".repeat(20_000);
+    let sent: Vec<String> = (0..20).map(|i| format!("m{i}")).chain([big]).collect();
+    for (i, text) in sent.iter().enumerate() {
+        // Alternate instances: each socket still sees one order per publisher.
+        let server = if i % 2 == 0 { &a } else { &b };
+        let topic_body = serde_json::to_string(text).unwrap();
+        let response = server.post_json("/api/room?topic=x", &topic_body);
+        assert_eq!(response.status, 200);
+    }
+    // The same messages reach both sockets, each once (b may still hear late "ready"s).
+    let receive_data = |socket: &mut websocket::Socket| {
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            let text = socket.receive_text();
+            if !text.starts_with('r') {
+                got.push(text);
+            }
+        }
+        got
+    };
+    let mut on_a_got = receive_data(&mut on_a);
+    let mut on_b_got = receive_data(&mut on_b);
+    let from = |got: &[String], even: bool| -> Vec<String> {
+        got.iter()
+            .filter(|t| {
+                sent.iter()
+                    .position(|s| s == *t)
+                    .is_some_and(|i| (i % 2 == 0) == even)
+            })
+            .cloned()
+            .collect()
+    };
+    // Per publisher, in order.
+    for got in [&on_a_got, &on_b_got] {
+        let even: Vec<String> = sent.iter().step_by(2).cloned().collect();
+        let odd: Vec<String> = sent.iter().skip(1).step_by(2).cloned().collect();
+        assert_eq!(from(got, true), even);
+        assert_eq!(from(got, false), odd);
+    }
+    on_a_got.sort();
+    on_b_got.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(on_a_got, expected);
+    assert_eq!(on_b_got, expected);
+    // Nothing more: no message came twice.
+    assert!(on_a.next_frame_within(Duration::from_millis(300)).is_none());
+}

@@ -237,6 +237,8 @@ struct Admitted {
     req_value: Dynamic,
     runs: Runs,
     dev: bool,
+    /// `[realtime] keep_alive`: how often an idle event stream sends a comment.
+    keep_alive: Duration,
 }
 
 /// The method's plan, then the body (its size limit and deadline), then `req`. Answers
@@ -291,6 +293,7 @@ async fn admit(
         req_value,
         runs,
         dev: settings.is_dev(),
+        keep_alive: settings.realtime.keep_alive,
     })
 }
 
@@ -345,6 +348,7 @@ async fn run(
         req_value,
         runs,
         dev,
+        keep_alive,
     } = admitted;
     let runs = Runs {
         slot: Some(Arc::clone(&slot)),
@@ -357,7 +361,7 @@ async fn run(
             return keep_headers(respond(answered, req, dev, &runs.env.0), kept);
         }
         Err((Outcome::Stream(stream), kept)) => {
-            return keep_headers(stream_response(stream, req, slot), kept)
+            return keep_headers(stream_response(stream, req, slot, keep_alive), kept)
         }
     };
     let response = match plan {
@@ -366,7 +370,7 @@ async fn run(
                 count_error(&reply, label);
                 respond(reply, req, dev, &runs.env.0)
             }
-            Outcome::Stream(stream) => stream_response(stream, req, slot),
+            Outcome::Stream(stream) => stream_response(stream, req, slot, keep_alive),
         },
         automatic => automatic_response(&automatic).unwrap_or_else(not_found),
     };

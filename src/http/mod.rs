@@ -163,6 +163,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let jobs_app = Arc::clone(&app);
     let stopping_app = Arc::clone(&app);
+    let realtime_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
     let metrics_of = server.clone();
     // Jobs run on the HTTP workers, each of which registers itself as it starts.
@@ -179,6 +180,7 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             tls.reload_on_change()?;
         }
         let jobs = crate::jobs::runner::start(jobs_app, workers);
+        crate::realtime::remote::start(realtime_app);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;

@@ -408,6 +408,9 @@ pub struct Streamed {
     reader: BufReader<TcpStream>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body's last chunk (size 0) was read: the server ended the response itself (not
+    /// a read timeout or a dropped connection).
+    pub ended: bool,
 }
 
 impl Server {
@@ -443,6 +446,7 @@ impl Server {
             reader,
             status,
             headers,
+            ended: false,
         }
     }
 }
@@ -464,6 +468,7 @@ impl Streamed {
         }
         let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
         if size == 0 {
+            self.ended = true;
             return None;
         }
         let mut chunk = vec![0u8; size + 2];
