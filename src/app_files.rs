@@ -527,6 +527,19 @@ pub fn display_path(app_dir: &Path, path: &Path) -> String {
         .join("/")
 }
 
+
+/// `path` with every symlink followed, if that is inside `root` and names no hidden file:
+/// what `public/` serves, and what a bundle takes of it.
+pub fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    let relative = real.strip_prefix(root).ok()?;
+    let visible = relative.components().all(|c| match c {
+        std::path::Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    visible.then_some(real)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,15 @@ fn chat_app() -> TestApp {
     TestApp::fixture("websocket")
 }
 
+/// The chat fixture served by `rhapi dev`, and a socket to it past its welcome.
+fn open_chat() -> (TestApp, support::Server, websocket::Socket) {
+    let app = chat_app();
+    let server = app.serve("dev", &[]);
+    let mut socket = connect(server.port, "/api/chat");
+    socket.receive_text();
+    (app, server, socket)
+}
+
 #[test]
 fn events_run_in_order_and_state_stays_with_the_connection() {
     let app = chat_app();
@@ -44,10 +53,7 @@ fn events_run_in_order_and_state_stays_with_the_connection() {
 
 #[test]
 fn a_client_close_is_answered_and_on_close_runs_once_with_its_code() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, server, mut socket) = open_chat();
     socket.send_text("one");
     socket.receive_text();
     socket.send_close(1000, "bye");
@@ -64,10 +70,7 @@ fn a_client_close_is_answered_and_on_close_runs_once_with_its_code() {
 
 #[test]
 fn a_dropped_connection_runs_on_close_with_1006() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, server, mut socket) = open_chat();
     socket.send_text("x");
     socket.receive_text();
     socket.drop_connection();
@@ -76,10 +79,7 @@ fn a_dropped_connection_runs_on_close_with_1006() {
 
 #[test]
 fn ws_close_sends_the_scripts_code_and_reason() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, server, mut socket) = open_chat();
     socket.send_text("close");
     let close = socket.receive_close();
     assert_eq!(close.close_code(), 4000);
@@ -89,10 +89,7 @@ fn ws_close_sends_the_scripts_code_and_reason() {
 
 #[test]
 fn an_error_in_an_event_is_logged_with_its_line_and_closes_with_1011() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, server, mut socket) = open_chat();
     socket.send_text("fail");
     assert_eq!(socket.receive_close().close_code(), 1011);
     server.wait_for_log("pages/api/chat.rhai:17:11: Unknown property 'missing_field'");
@@ -108,10 +105,7 @@ fn an_error_in_an_event_is_logged_with_its_line_and_closes_with_1011() {
 
 #[test]
 fn fragmented_messages_are_put_together() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, _server, mut socket) = open_chat();
     socket.send_frame(false, TEXT, b"hel");
     // A ping may come between fragments; it is answered at once.
     socket.send_frame(true, PING, b"mid");
@@ -124,10 +118,7 @@ fn fragmented_messages_are_put_together() {
 
 #[test]
 fn a_ping_gets_a_pong_with_its_payload() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, _server, mut socket) = open_chat();
     socket.send_frame(true, PING, b"are you there");
     let pong = socket.next_frame().unwrap();
     assert_eq!(
@@ -162,10 +153,7 @@ fn a_message_over_max_message_closes_with_1009() {
 
 #[test]
 fn an_unmasked_client_frame_closes_with_1002() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, server, mut socket) = open_chat();
     socket.send_raw(&encode(true, TEXT, b"not masked", false));
     assert_eq!(socket.receive_close().close_code(), 1002);
     server.wait_for_log("closed 1002");
@@ -173,10 +161,7 @@ fn an_unmasked_client_frame_closes_with_1002() {
 
 #[test]
 fn text_that_is_not_utf8_closes_with_1007() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, _server, mut socket) = open_chat();
     socket.send_frame(true, TEXT, &[0x66, 0xff, 0xfe]);
     assert_eq!(socket.receive_close().close_code(), 1007);
 }
@@ -279,10 +264,7 @@ fn shutdown_closes_sockets_with_1001_and_runs_on_close() {
 
 #[test]
 fn a_close_frame_is_the_last_frame() {
-    let app = chat_app();
-    let server = app.serve("dev", &[]);
-    let mut socket = connect(server.port, "/api/chat");
-    socket.receive_text();
+    let (_app, _server, mut socket) = open_chat();
     socket.send_text("close");
     let close = socket.receive_close();
     assert_eq!(close.opcode, CLOSE);

@@ -6,7 +6,7 @@
 
 use std::fs::{File, Metadata};
 use std::os::unix::fs::FileExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use actix_files::NamedFile;
 use actix_web::body::BoxBody;
@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
 use super::{file_cache, Shared};
-use crate::app_files::AppFiles;
+use crate::app_files::{inside, AppFiles};
 use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
@@ -195,17 +195,6 @@ fn resolve(root: &Path, requested: &Requested) -> Option<(PathBuf, PathBuf)> {
         return index.is_file().then_some((root, index));
     }
     (meta.is_file() && !requested.folder).then_some((root, real))
-}
-
-/// `path` with every symlink followed, if that is inside `root` and names no hidden file.
-fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
-    let real = path.canonicalize().ok()?;
-    let relative = real.strip_prefix(root).ok()?;
-    let visible = relative.components().all(|c| match c {
-        Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
-        _ => false,
-    });
-    visible.then_some(real)
 }
 
 /// Sends the file at `path` (inside `root`) with `status` (200, or 404 for `404.html`).

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use crate::app_files::{AppFiles, Kind};
+use crate::app_files::{inside, AppFiles, Kind};
 use crate::bundle::Archive;
 use crate::config::ConfigError;
 use crate::settings::Settings;
@@ -124,17 +124,6 @@ fn walk_public(
         }
     }
     Ok(())
-}
-
-/// `path` with links followed, if that is inside `root` and names no hidden file.
-fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
-    let real = path.canonicalize().ok()?;
-    let relative = real.strip_prefix(root).ok()?;
-    let visible = relative.components().all(|c| match c {
-        Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
-        _ => false,
-    });
-    visible.then_some(real)
 }
 
 /// Writes the running rhapi binary with `archive` to `out` (executable; replaced whole,
