@@ -40,6 +40,7 @@ mod middleware;
 mod modules;
 mod newcomer;
 mod openapi;
+mod proxy;
 mod public;
 mod rate_limit;
 mod raw_body;

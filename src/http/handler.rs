@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
@@ -12,10 +12,14 @@ use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
 use rhai::{Dynamic, Map};
+use std::future::Future;
 
 use super::context::RequestContext;
 use super::in_flight::InFlightSlot;
-use super::request::{build_req, content_type, parse_body_off_worker, read_body, BodyDeadline};
+use super::request::{
+    build_req, content_type, parse_body_off_worker, read_body, BodyDeadline, Client,
+};
+use super::request_id::{self, RequestId};
 use super::response::{
     automatic_response, keep_headers, log_script_error, respond, script_error_response,
     server_busy, stream_response,
@@ -42,19 +46,27 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) -> HttpResponse {
     let context = RequestContext::new(&req, &server.app);
     let started = context.started;
+    let id = context.id.clone();
+    let client = context.client_ip();
     let Some(slot) = server
         .in_flight
         .enter(context.snapshot.settings.max_in_flight)
     else {
         let response = server_busy();
-        log_request(&req, response.status(), started.elapsed());
-        return response;
+        return finish(&req, response, started, &id, client);
     };
+    let mut answering = std::pin::pin!(answer(&req, payload, &server, context, slot));
+    // Each poll under the request's id: the lines logged while it is answered carry it.
+    let answering = std::future::poll_fn(|cx| {
+        let _scope = crate::logging::RequestScope::enter(&id.text);
+        answering.as_mut().poll(cx)
+    });
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server, context, slot))
+    let response = AssertUnwindSafe(answering)
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
+            let _scope = crate::logging::RequestScope::enter(&id.text);
             tracing::error!(
                 "{} {}: internal error (panic) while answering",
                 req.method(),
@@ -62,7 +74,32 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
             );
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         });
-    log_request(&req, response.status(), started.elapsed());
+    finish(&req, response, started, &id, client)
+}
+
+/// Every response leaves with its request's id; then the request's log line.
+fn finish(
+    req: &HttpRequest,
+    mut response: HttpResponse,
+    started: Instant,
+    id: &RequestId,
+    client: Option<IpAddr>,
+) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(request_id::HEADER, id.header.clone());
+    crate::logging::request(&crate::logging::RequestLine {
+        method: req.method().as_str(),
+        path: req.path(),
+        status: response.status().as_u16(),
+        took: started.elapsed(),
+        id: &id.text,
+        ip: client,
+        bytes: match actix_web::body::MessageBody::size(response.body()) {
+            actix_web::body::BodySize::Sized(n) => Some(n),
+            _ => None,
+        },
+    });
     response
 }
 
@@ -71,10 +108,6 @@ fn header_bytes(req: &HttpRequest) -> usize {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum()
-}
-
-fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
-    crate::logging::request(req.method().as_str(), req.path(), status.as_u16(), took);
 }
 
 async fn answer(
@@ -240,7 +273,12 @@ async fn admit(
         .map_err(|err| Box::new(err.response()))?;
     let input = ScriptInput {
         req,
-        client: context.client_ip(),
+        client: Client {
+            id: context.id.text.clone(),
+            ip: context.client_ip(),
+            protocol: context.protocol(req),
+            host: context.host(req),
+        },
         decoded_path: decoded_path(segments),
         params: &params,
         body: &body,
@@ -256,6 +294,7 @@ async fn admit(
         deadline: Instant::now() + timeout,
         max_memory: limits.max_memory,
         slot: None,
+        request_id: context.id.text.clone(),
     };
     Ok(Admitted {
         script,
@@ -319,6 +358,8 @@ struct Runs {
     max_memory: usize,
     /// The request's in-flight place, held by each run until it has ended.
     slot: Option<Arc<InFlightSlot>>,
+    /// `req.id`, which the runs' log lines carry.
+    request_id: rhai::ImmutableString,
 }
 
 impl Runs {
@@ -334,6 +375,7 @@ impl Runs {
                 .slot
                 .clone()
                 .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
+            request_id: Some(self.request_id.clone()),
         }
     }
 
@@ -430,7 +472,7 @@ fn with_locals(req: &Dynamic, locals: &Map) -> Dynamic {
 /// What `req` is built from.
 struct ScriptInput<'a> {
     req: &'a HttpRequest,
-    client: Option<IpAddr>,
+    client: Client,
     decoded_path: String,
     params: &'a Params,
     body: &'a [u8],
@@ -441,7 +483,7 @@ impl ScriptInput<'_> {
         let parsed = parse_body_off_worker(content_type(self.req), self.body).await?;
         build_req(
             self.req,
-            self.client,
+            &self.client,
             &self.decoded_path,
             self.params,
             parsed,

@@ -7,9 +7,11 @@ mod file_cache;
 mod handler;
 mod in_flight;
 mod multipart;
+pub mod proxy;
 mod public;
 mod rate_limit;
 pub mod request;
+mod request_id;
 pub mod response;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
