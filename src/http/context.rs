@@ -19,8 +19,8 @@ use crate::app::{App, Snapshot};
 pub struct RequestContext {
     /// When the request reached the handler (its log line's duration starts here).
     pub started: Instant,
-    /// `req.id`, the `X-Request-Id` of the response and of the log lines.
-    pub id: RequestId,
+    /// `req.id` (the handler keeps the `X-Request-Id` header that goes with it).
+    pub id: ImmutableString,
     /// The client, and how it asked when a trusted proxy said so.
     origin: Origin,
     /// The app as it was when the request arrived.
@@ -28,12 +28,12 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(req: &HttpRequest, app: &App) -> RequestContext {
+    pub fn new(req: &HttpRequest, app: &App, id: &RequestId) -> RequestContext {
         let snapshot = app.snapshot();
         let peer = req.peer_addr().map(|addr| addr.ip());
         RequestContext {
             started: Instant::now(),
-            id: RequestId::of(req.headers()),
+            id: id.text.clone(),
             origin: proxy::origin(peer, req.headers(), &snapshot.settings.trusted_proxies),
             snapshot,
         }
@@ -51,7 +51,7 @@ impl RequestContext {
             // Shared strings: one per worker, not one per request.
             static SCHEMES: (ImmutableString, ImmutableString) = ("http".into(), "https".into());
         }
-        let https = match self.origin.proto {
+        let https = match self.origin.forwarded.as_ref().and_then(|f| f.proto) {
             Some(proto) => proto == "https",
             None => req.app_config().secure(),
         };
@@ -61,12 +61,35 @@ impl RequestContext {
     /// `req.host`: what a trusted proxy says the client asked for, else the `Host` header
     /// (HTTP/2: the request's authority); `""` without either.
     pub fn host(&self, req: &HttpRequest) -> ImmutableString {
-        if let Some(host) = &self.origin.host {
-            return host.as_str().into();
+        if let Some(host) = self
+            .origin
+            .forwarded
+            .as_ref()
+            .and_then(|f| f.host.as_deref())
+        {
+            return host.into();
         }
-        match req.headers().get(header::HOST) {
-            Some(host) => String::from_utf8_lossy(host.as_bytes()).as_ref().into(),
-            None => req.uri().authority().map_or("", |a| a.as_str()).into(),
+        thread_local! {
+            /// The last `Host` of this worker and its string: a keep-alive client (or a
+            /// proxy) sends the same one every time, which then costs no allocation.
+            static LAST: std::cell::RefCell<(Vec<u8>, ImmutableString)> =
+                std::cell::RefCell::new((Vec::new(), ImmutableString::new()));
         }
+        let bytes = match req.headers().get(header::HOST) {
+            Some(host) => host.as_bytes(),
+            None => req
+                .uri()
+                .authority()
+                .map_or(&b""[..], |a| a.as_str().as_bytes()),
+        };
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.0 != bytes {
+                last.1 = String::from_utf8_lossy(bytes).as_ref().into();
+                last.0.clear();
+                last.0.extend_from_slice(bytes);
+            }
+            last.1.clone()
+        })
     }
 }

@@ -44,16 +44,17 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// and compression on the way out; one log line. Endpoints rhapi answers itself (health,
 /// metrics) go before `public/` in [`answer`].
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) -> HttpResponse {
-    let context = RequestContext::new(&req, &server.app);
+    let id = RequestId::of(req.headers());
+    let context = RequestContext::new(&req, &server.app, &id);
     let started = context.started;
-    let id = context.id.clone();
     let client = context.client_ip();
     let Some(slot) = server
         .in_flight
         .enter(context.snapshot.settings.max_in_flight)
     else {
-        let response = server_busy();
-        return finish(&req, response, started, &id, client);
+        let mut response = server_busy();
+        finish(&req, &mut response, started, &id, client);
+        return response;
     };
     let mut answering = std::pin::pin!(answer(&req, payload, &server, context, slot));
     // Each poll under the request's id: the lines logged while it is answered carry it.
@@ -62,7 +63,7 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
         answering.as_mut().poll(cx)
     });
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answering)
+    let mut response = AssertUnwindSafe(answering)
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -74,17 +75,18 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
             );
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         });
-    finish(&req, response, started, &id, client)
+    finish(&req, &mut response, started, &id, client);
+    response
 }
 
 /// Every response leaves with its request's id; then the request's log line.
 fn finish(
     req: &HttpRequest,
-    mut response: HttpResponse,
+    response: &mut HttpResponse,
     started: Instant,
     id: &RequestId,
     client: Option<IpAddr>,
-) -> HttpResponse {
+) {
     response
         .headers_mut()
         .insert(request_id::HEADER, id.header.clone());
@@ -100,7 +102,6 @@ fn finish(
             _ => None,
         },
     });
-    response
 }
 
 fn header_bytes(req: &HttpRequest) -> usize {
@@ -274,7 +275,7 @@ async fn admit(
     let input = ScriptInput {
         req,
         client: Client {
-            id: context.id.text.clone(),
+            id: context.id.clone(),
             ip: context.client_ip(),
             protocol: context.protocol(req),
             host: context.host(req),
@@ -294,7 +295,7 @@ async fn admit(
         deadline: Instant::now() + timeout,
         max_memory: limits.max_memory,
         slot: None,
-        request_id: context.id.text.clone(),
+        request_id: context.id.clone(),
     };
     Ok(Admitted {
         script,
@@ -479,11 +480,11 @@ struct ScriptInput<'a> {
 }
 
 impl ScriptInput<'_> {
-    async fn build(&self) -> Result<Dynamic, RequestError> {
+    async fn build(self) -> Result<Dynamic, RequestError> {
         let parsed = parse_body_off_worker(content_type(self.req), self.body).await?;
         build_req(
             self.req,
-            &self.client,
+            self.client,
             &self.decoded_path,
             self.params,
             parsed,

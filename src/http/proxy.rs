@@ -84,47 +84,66 @@ impl TrustedProxies {
     }
 }
 
-/// Who sent a request, as far as can be believed: the client's address, and the scheme and
-/// host it asked for when a trusted proxy said so (`None`: the connection's own).
+/// Who sent a request, as far as can be believed: the client's address, and, when a trusted
+/// proxy said so, the scheme and host it asked for.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     pub ip: Option<IpAddr>,
+    /// Boxed: rare, and the request's context is moved from stage to stage.
+    pub forwarded: Option<Box<Forwarded>>,
+}
+
+/// What a trusted proxy said of how the client asked (`None`: the connection's own).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Forwarded {
     pub proto: Option<&'static str>,
     pub host: Option<String>,
+}
+
+impl Origin {
+    fn new(ip: Option<IpAddr>, proto: Option<&'static str>, host: Option<String>) -> Origin {
+        let forwarded =
+            (proto.is_some() || host.is_some()).then(|| Box::new(Forwarded { proto, host }));
+        Origin { ip, forwarded }
+    }
+
+    #[cfg(test)]
+    fn proto(&self) -> Option<&'static str> {
+        self.forwarded.as_ref().and_then(|f| f.proto)
+    }
+
+    #[cfg(test)]
+    fn host(&self) -> Option<&str> {
+        self.forwarded.as_ref().and_then(|f| f.host.as_deref())
+    }
 }
 
 /// The origin of a request from `peer`: the peer itself, unless it is trusted and its
 /// headers name a client behind it (`X-Forwarded-For`, else `Forwarded`).
 pub fn origin(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &TrustedProxies) -> Origin {
-    let plain = Origin {
-        ip: peer,
-        ..Origin::default()
-    };
     match peer {
         Some(ip) if !trusted.is_empty() && trusted.trusts(ip) => {
-            forwarded_origin(ip, headers, trusted).unwrap_or(plain)
+            forwarded_origin(ip, headers, trusted)
         }
-        _ => plain,
+        _ => Origin {
+            ip: peer,
+            forwarded: None,
+        },
     }
 }
 
-fn forwarded_origin(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> Option<Origin> {
+fn forwarded_origin(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> Origin {
+    let forwarded_proto = || last_value(headers, "x-forwarded-proto").and_then(|p| scheme(&p));
+    let forwarded_host = || last_value(headers, "x-forwarded-host").filter(|h| valid_host(h));
     if let Some(xff) = joined(headers, "x-forwarded-for") {
         let hops: Vec<Option<IpAddr>> = xff.split(',').map(parse_address).collect();
         let at = client_at(&hops, trusted);
-        return Some(Origin {
-            ip: Some(at.and_then(|i| hops[i]).unwrap_or(peer)),
-            proto: last_value(headers, "x-forwarded-proto").and_then(|p| scheme(&p)),
-            host: last_value(headers, "x-forwarded-host").filter(|h| valid_host(h)),
-        });
+        let ip = at.and_then(|i| hops[i]).unwrap_or(peer);
+        return Origin::new(Some(ip), forwarded_proto(), forwarded_host());
     }
     let Some(forwarded) = joined(headers, "forwarded") else {
         // No chain, but the proxy may still say how the client asked.
-        return Some(Origin {
-            ip: Some(peer),
-            proto: last_value(headers, "x-forwarded-proto").and_then(|p| scheme(&p)),
-            host: last_value(headers, "x-forwarded-host").filter(|h| valid_host(h)),
-        });
+        return Origin::new(Some(peer), forwarded_proto(), forwarded_host());
     };
     let elements: Vec<Vec<(String, String)>> = forwarded.split(',').map(pairs).collect();
     let value = |element: &[(String, String)], key: &str| {
@@ -138,19 +157,16 @@ fn forwarded_origin(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies)
         .map(|element| value(element, "for").and_then(|v| parse_address(&v)))
         .collect();
     let Some(at) = client_at(&hops, trusted) else {
-        return Some(Origin {
-            ip: Some(peer),
-            ..Origin::default()
-        });
+        return Origin::new(Some(peer), None, None);
     };
     // The element the client was found in was written by the proxy that saw it: its
     // proto and host are what the client asked for.
     let element = &elements[at];
-    Some(Origin {
-        ip: hops[at],
-        proto: value(element, "proto").and_then(|p| scheme(&p)),
-        host: value(element, "host").filter(|h| valid_host(h)),
-    })
+    Origin::new(
+        hops[at],
+        value(element, "proto").and_then(|p| scheme(&p)),
+        value(element, "host").filter(|h| valid_host(h)),
+    )
 }
 
 /// Where the client is in `hops` (left to right, as the header lists them), walking from
@@ -313,8 +329,8 @@ mod tests {
         )]);
         let got = origin(peer, &h, &list);
         assert_eq!(got.ip, ip("2001:db8::5"));
-        assert_eq!(got.proto, Some("https"));
-        assert_eq!(got.host.as_deref(), Some("shop.example"));
+        assert_eq!(got.proto(), Some("https"));
+        assert_eq!(got.host(), Some("shop.example"));
     }
 
     #[test]
@@ -326,14 +342,14 @@ mod tests {
             ("x-forwarded-host", "api.example:8443"),
         ]);
         let got = origin(ip("127.0.0.1"), &h, &list);
-        assert_eq!(got.proto, Some("https"));
-        assert_eq!(got.host.as_deref(), Some("api.example:8443"));
+        assert_eq!(got.proto(), Some("https"));
+        assert_eq!(got.host(), Some("api.example:8443"));
         let bad = headers(&[
             ("x-forwarded-for", "203.0.113.9"),
             ("x-forwarded-proto", "gopher"),
             ("x-forwarded-host", "a b"),
         ]);
         let got = origin(ip("127.0.0.1"), &bad, &list);
-        assert_eq!((got.proto, got.host), (None, None));
+        assert_eq!(got.forwarded, None);
     }
 }

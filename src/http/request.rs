@@ -228,7 +228,7 @@ pub struct Client {
 /// copy with what middleware handed on).
 pub fn build_req(
     http: &HttpRequest,
-    client: &Client,
+    client: Client,
     decoded_path: &str,
     params: &Params,
     body: Dynamic,
@@ -261,14 +261,14 @@ pub fn build_req(
         ("body".into(), body),
         ("cookies".into(), Dynamic::from_map(cookies(http))),
         ("headers".into(), Dynamic::from_map(headers)),
-        ("host".into(), client.host.clone().into()),
-        ("id".into(), client.id.clone().into()),
+        ("host".into(), client.host.into()),
+        ("id".into(), client.id.into()),
         ("ip".into(), ip.into()),
         ("locals".into(), Dynamic::from_map(Map::new())),
         ("method".into(), http.method().as_str().into()),
         ("params".into(), Dynamic::from_map(params_map)),
         ("path".into(), decoded_path.into()),
-        ("protocol".into(), client.protocol.clone().into()),
+        ("protocol".into(), client.protocol.into()),
         ("query".into(), Dynamic::from_map(query)),
         ("raw_body".into(), raw_body),
         ("url".into(), url.into()),
@@ -346,7 +346,7 @@ mod tests {
             .to_http_request();
         let req = build_req(
             &http,
-            &no_client(),
+            no_client(),
             "/api/x",
             &Params::default(),
             Dynamic::UNIT,
@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn req_has_the_documented_fields() {
         let http = actix_web::test::TestRequest::default().to_http_request();
-        let req = build_req(&http, &no_client(), "/", &Vec::new(), Dynamic::UNIT, b"").unwrap();
+        let req = build_req(&http, no_client(), "/", &Vec::new(), Dynamic::UNIT, b"").unwrap();
         let built: Vec<String> = req.cast::<Map>().keys().map(|k| k.to_string()).collect();
         let mut documented: Vec<String> = crate::analysis::api_docs::req_fields()
             .iter()
