@@ -53,7 +53,7 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
         .enter(context.snapshot.settings.max_in_flight)
     else {
         let mut response = server_busy();
-        finish(&req, &mut response, started, &id, client);
+        finish(&req, &mut response, started, id, client);
         return response;
     };
     let mut answering = std::pin::pin!(answer(&req, payload, &server, context, slot));
@@ -75,27 +75,32 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
             );
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         });
-    finish(&req, &mut response, started, &id, client);
+    finish(&req, &mut response, started, id, client);
     response
 }
 
-/// Every response leaves with its request's id; then the request's log line.
+/// Every response leaves with its request's id (unless a script set one); then the
+/// request's log line.
 fn finish(
     req: &HttpRequest,
     response: &mut HttpResponse,
     started: Instant,
-    id: &RequestId,
+    id: RequestId,
     client: Option<IpAddr>,
 ) {
-    response
-        .headers_mut()
-        .insert(request_id::HEADER, id.header.clone());
+    let RequestId { text, header } = id;
+    // A script that set its own `X-Request-Id` keeps it.
+    let headers = response.headers_mut();
+    if !headers.contains_key(request_id::HEADER) {
+        // Moved, not cloned: a clone of a new id's bytes would allocate.
+        headers.insert(request_id::HEADER, header);
+    }
     crate::logging::request(&crate::logging::RequestLine {
         method: req.method().as_str(),
         path: req.path(),
         status: response.status().as_u16(),
         took: started.elapsed(),
-        id: &id.text,
+        id: &text,
         ip: client,
         bytes: match actix_web::body::MessageBody::size(response.body()) {
             actix_web::body::BodySize::Sized(n) => Some(n),
