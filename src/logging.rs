@@ -191,16 +191,15 @@ pub fn script_line(level: &str, file: &str, line: Option<usize>, msg: &str) -> b
     if !is_json() {
         return false;
     }
-    let mut out = Vec::with_capacity(160 + msg.len());
-    json::open(&mut out, level, msg);
-    json::field(&mut out, "file", file);
+    let mut out = json::Line::open(160 + msg.len(), level, msg);
+    out.field("file", file);
     if let Some(line) = line {
-        json::number(&mut out, "line", line as u64);
+        out.number("line", line as u64);
     }
     if let Some(id) = current_request_id() {
-        json::field(&mut out, "request_id", &id);
+        out.field("request_id", &id);
     }
-    json::close(&mut out);
+    let out = out.close();
     append(&out);
     true
 }

@@ -18,69 +18,97 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::RequestLine;
 
-/// A line's opening: `{"time":"...","level":"info","msg":"..."`; the caller adds its fields
-/// and [`close`]s it.
-pub fn open(out: &mut Vec<u8>, level: &str, msg: &str) {
-    out.extend_from_slice(b"{\"time\":\"");
-    super::timestamp(out, SystemTime::now());
-    out.extend_from_slice(b"\",\"level\":\"");
-    out.extend_from_slice(level.as_bytes());
-    out.extend_from_slice(b"\",\"msg\":");
-    string(out, &crate::env::redact(msg));
+/// A JSON line under construction: its bytes, and the environment whose secrets every
+/// string of it is redacted of (looked up once a line).
+pub struct Line {
+    pub out: Vec<u8>,
+    env: Option<std::sync::Arc<crate::env::EnvVars>>,
 }
 
-/// `,"name":"value"`, `value` redacted and escaped.
-pub fn field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.push(b',');
-    string(out, name);
-    out.push(b':');
-    string(out, &crate::env::redact(value));
+impl Line {
+    /// A line's opening: `{"time":"...","level":"info","msg":"..."`; the caller adds its
+    /// fields and [`Line::close`]s it.
+    pub fn open(capacity: usize, level: &str, msg: &str) -> Line {
+        let mut line = Line {
+            out: Vec::with_capacity(capacity),
+            env: crate::env::current(),
+        };
+        line.out.extend_from_slice(b"{\"time\":\"");
+        super::timestamp(&mut line.out, SystemTime::now());
+        line.out.extend_from_slice(b"\",\"level\":\"");
+        line.out.extend_from_slice(level.as_bytes());
+        line.out.extend_from_slice(b"\",\"msg\":");
+        line.text(msg);
+        line
+    }
+
+    /// `"text"`, redacted and escaped.
+    fn text(&mut self, text: &str) {
+        match &self.env {
+            Some(env) => string(&mut self.out, &env.redact(text)),
+            None => string(&mut self.out, text),
+        }
+    }
+
+    /// `,"name":"value"`, `value` redacted and escaped.
+    pub fn field(&mut self, name: &str, value: &str) {
+        self.out.push(b',');
+        string(&mut self.out, name);
+        self.out.push(b':');
+        self.text(value);
+    }
+
+    /// `,"name":n`.
+    pub fn number(&mut self, name: &str, n: u64) {
+        number(&mut self.out, name, n);
+    }
+
+    /// Ends the line.
+    pub fn close(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(b"}\n");
+        self.out
+    }
 }
 
 /// `,"name":n`.
-pub fn number(out: &mut Vec<u8>, name: &str, n: u64) {
+fn number(out: &mut Vec<u8>, name: &str, n: u64) {
     out.push(b',');
     string(out, name);
     out.push(b':');
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// Ends the line (and any field of the request whose id it carries).
-pub fn close(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"}\n");
-}
-
 /// The JSON line of one answered request.
 pub fn request(line: &RequestLine) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + line.path.len());
     let micros = line.took.as_micros();
+    let mut digits = itoa::Buffer::new();
     let mut msg = String::with_capacity(32 + line.path.len());
-    for part in [line.method, " ", line.path, " "] {
+    for part in [line.method, " ", line.path, " ", digits.format(line.status)] {
         msg.push_str(part);
     }
-    msg.push_str(itoa::Buffer::new().format(line.status));
-    open(&mut out, "info", &msg);
-    field(&mut out, "request_id", line.id);
-    field(&mut out, "method", line.method);
-    field(&mut out, "path", line.path);
-    number(&mut out, "status", u64::from(line.status));
-    // Milliseconds with microsecond digits: `0.153`.
-    let _ = write!(
-        out,
-        ",\"duration_ms\":{}.{:03}",
-        micros / 1000,
-        micros % 1000
-    );
+    let mut out = Line::open(256 + 2 * line.path.len(), "info", &msg);
+    out.field("request_id", line.id);
+    out.field("method", line.method);
+    out.field("path", line.path);
+    out.number("status", u64::from(line.status));
+    // Milliseconds with microsecond digits, `0.153`, without the formatting machinery.
+    let fraction = micros % 1000;
+    out.out.extend_from_slice(b",\"duration_ms\":");
+    out.out
+        .extend_from_slice(digits.format(micros / 1000).as_bytes());
+    out.out.push(b'.');
+    for digit in [fraction / 100, fraction / 10 % 10, fraction % 10] {
+        out.out.push(b'0' + digit as u8);
+    }
     match line.bytes {
-        Some(bytes) => number(&mut out, "bytes", bytes),
-        None => out.extend_from_slice(b",\"bytes\":null"),
+        Some(bytes) => out.number("bytes", bytes),
+        None => out.out.extend_from_slice(b",\"bytes\":null"),
     }
     match line.ip {
-        Some(ip) => field(&mut out, "ip", &ip_text(ip)),
-        None => out.extend_from_slice(b",\"ip\":null"),
+        Some(ip) => out.field("ip", &ip_text(ip)),
+        None => out.out.extend_from_slice(b",\"ip\":null"),
     }
-    close(&mut out);
-    out
+    out.close()
 }
 
 fn ip_text(ip: IpAddr) -> String {
@@ -139,20 +167,15 @@ where
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let mut out = Vec::with_capacity(128 + fields.message.len());
-        open(
-            &mut out,
-            level_name(*event.metadata().level()),
-            &fields.message,
-        );
+        let level = level_name(*event.metadata().level());
+        let mut line = Line::open(128 + fields.message.len(), level, &fields.message);
         for (name, value) in &fields.others {
-            field(&mut out, name, value);
+            line.field(name, value);
         }
         if let Some(id) = super::current_request_id() {
-            field(&mut out, "request_id", &id);
+            line.field("request_id", &id);
         }
-        close(&mut out);
-        writer.write_str(&String::from_utf8_lossy(&out))
+        writer.write_str(&String::from_utf8_lossy(&line.close()))
     }
 }
 
