@@ -527,7 +527,6 @@ pub fn display_path(app_dir: &Path, path: &Path) -> String {
         .join("/")
 }
 
-
 /// `path` with every symlink followed, if that is inside `root` and names no hidden file:
 /// what `public/` serves, and what a bundle takes of it.
 pub fn inside(root: &Path, path: &Path) -> Option<PathBuf> {

@@ -204,13 +204,15 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     crate::logging::flush();
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            say(format!("error: {err:#}"));
             ExitCode::FAILURE
         }
-    }
+    };
+    crate::logging::flush();
+    code
 }
 
 /// When this executable is a bundle (`rhapi bundle`), makes its app the one every command
@@ -269,7 +271,13 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
         cli: args.overrides(),
         ..Layers::defaults(mode)
     };
+    // The log's format first, so that the lines of the load are in it too (a file that
+    // does not parse is the load's to report).
+    if let Ok(settings) = crate::config::load(&dir, None, &layers.base) {
+        crate::logging::set_format(settings.log.format);
+    }
     let (app, report) = App::load(&dir, layers);
+    crate::logging::set_format(app.settings.log_format);
     crate::env::set_served(&app.context);
     // Where to listen is read once, here: a later change of it in rhapi.toml only warns.
     // A bundle never changes: nothing to watch.
@@ -284,10 +292,10 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     if !report.errors.is_empty() {
         print_errors(&report);
         if mode == Mode::Start {
-            eprintln!(
+            say(format!(
                 "rhapi start: {} route file(s) failed to load; fix them and start again",
                 report.errors.len()
-            );
+            ));
             return Ok(ExitCode::FAILURE);
         }
     }
@@ -296,7 +304,7 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     match load_tls(&app) {
         Ok(tls) => serve.tls = tls,
         Err(err) => {
-            eprintln!("error: {err}");
+            say(format!("error: {err}"));
             eprintln!(
                 "rhapi {}: the [tls] certificate cannot be served; fix it and start again",
                 if mode == Mode::Dev { "dev" } else { "start" }
@@ -307,9 +315,9 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let migrated = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases);
     app.context.readiness.migrations_applied(migrated.is_ok());
     if let Err(err) = migrated {
-        eprintln!("error: {err}");
+        say(format!("error: {err}"));
         if mode == Mode::Start {
-            eprintln!("rhapi start: a migration failed; fix it and start again");
+            say("rhapi start: a migration failed; fix it and start again".into());
             return Ok(ExitCode::FAILURE);
         }
     }
@@ -359,6 +367,16 @@ fn listen_error(err: std::io::Error, port: u16) -> anyhow::Error {
     }
 }
 
+/// A line for the person (or the collector) reading a server's output: as it is, or an
+/// error line of the JSON log.
+fn say(text: String) {
+    if crate::logging::is_json() {
+        tracing::error!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
 fn print_errors(report: &LoadReport) {
     for err in &report.errors {
         // The hint on a line of its own, as `check` prints its warnings' hints.
@@ -366,9 +384,10 @@ fn print_errors(report: &LoadReport) {
             hint: None,
             ..err.clone()
         };
-        eprintln!("error: {}", crate::env::redact(&hintless.to_string()));
-        if let Some(hint) = err.hint {
-            eprintln!("  hint: {hint}");
+        let message = format!("error: {}", crate::env::redact(&hintless.to_string()));
+        match &err.hint {
+            Some(hint) => say(format!("{message}\n  hint: {hint}")),
+            None => say(message),
         }
     }
 }

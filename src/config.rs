@@ -11,12 +11,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
 
 use crate::error::{Location, ScriptError};
 use crate::settings::{
-    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, MetricsSettings,
-    PublicSettings, RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
-    TlsSettings,
+    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, LogSettings,
+    MetricsSettings, PublicSettings, RateLimitRule, RateLimitsSettings, RealtimeSettings,
+    ServerSettings, Settings, TlsSettings,
 };
 
 /// The file's name, in the app folder.
@@ -200,6 +201,11 @@ pub(crate) fn tls_below() -> TlsSettings {
 /// serde's default for `[metrics]` and for each key it leaves out.
 pub(crate) fn metrics_below() -> MetricsSettings {
     BELOW.with(|below| below.borrow().metrics.clone())
+}
+
+/// serde's default for `[log]` and for each key it leaves out.
+pub(crate) fn log_below() -> LogSettings {
+    BELOW.with(|below| below.borrow().log.clone())
 }
 
 /// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
@@ -505,6 +511,15 @@ pub(crate) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     })
 }
 
+/// `trusted_proxies`: a list of addresses and ranges (`"10.0.0.0/8"`, `"::1"`); a bad entry
+/// is named.
+pub(crate) fn trusted_proxies<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<crate::http::proxy::TrustedProxies, D::Error> {
+    let entries = Vec::<String>::deserialize(d)?;
+    crate::http::proxy::TrustedProxies::parse(&entries).map_err(de::Error::custom)
+}
+
 /// An address to listen on, e.g. `"0.0.0.0"`, `"127.0.0.1"` or `"::"`.
 pub(crate) fn host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     d.deserialize_any(TextOrNumber {
@@ -588,6 +603,25 @@ mod tests {
 
     fn parse(text: &str) -> Result<Settings, ConfigError> {
         super::parse(text, &Settings::default())
+    }
+
+    #[test]
+    fn proxies_and_log_format() {
+        let o = parse(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        assert!(!o.server.trusted_proxies.is_empty());
+        assert_eq!(o.log.format, crate::settings::LogFormat::Json);
+        let defaults = parse("").unwrap();
+        assert!(defaults.server.trusted_proxies.is_empty());
+        assert_eq!(defaults.log.format, crate::settings::LogFormat::Plain);
+        let err =
+            parse("[server]\ntrusted_proxies = [\"10.0.0.1\", \"10.0.0.0/40\"]\n").unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("server.trusted_proxies", 2));
+        assert!(err.message.contains("'10.0.0.0/40'"), "{}", err.message);
+        let err = parse("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("log.format", 2));
     }
 
     #[test]

@@ -36,8 +36,9 @@ pub fn holds_secret(text: &str) -> bool {
     current().is_some_and(|env| env.holds_secret(text))
 }
 
-/// The environment whose secrets are hidden here and now (see [`redact`]).
-fn current() -> Option<Arc<EnvVars>> {
+/// The environment whose secrets are hidden here and now (see [`redact`]): for a caller
+/// that redacts several texts at once (a JSON log line's fields).
+pub fn current() -> Option<Arc<EnvVars>> {
     crate::script::context::env().or_else(|| SERVED.read().ok()?.as_ref().map(|app| app.env()))
 }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::proxy::TrustedProxies;
+
 /// Which command is serving: `dev` shows details, `start` is for production.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -58,6 +60,26 @@ pub struct Settings {
     /// `[metrics]`: the Prometheus listener (restart-only).
     #[serde(default = "crate::config::metrics_below")]
     pub metrics: MetricsSettings,
+    /// `[log]`: how the server's log is written (reloadable).
+    #[serde(default = "crate::config::log_below")]
+    pub log: LogSettings,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::log_below")]
+pub struct LogSettings {
+    /// `"plain"` (lines for people) or `"json"` (one object a line, for log collectors).
+    pub format: LogFormat,
+}
+
+/// How log lines are written (`[log] format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
 }
 
 /// `[metrics]` (docs/reference.md, "Health and metrics").
@@ -205,6 +227,10 @@ pub struct ServerSettings {
     /// Deepest function call nesting. Command line only.
     #[serde(skip)]
     pub max_call_depth: usize,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (addresses and
+    /// ranges); none by default.
+    #[serde(deserialize_with = "crate::config::trusted_proxies")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerSettings {
@@ -223,6 +249,7 @@ impl Default for ServerSettings {
             max_array_size: 0,
             max_map_size: 0,
             max_call_depth: 64,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -289,6 +316,8 @@ impl Settings {
             body_limit: server.body_limit,
             body_timeout: server.body_timeout,
             max_in_flight: server.max_in_flight,
+            trusted_proxies: server.trusted_proxies.clone(),
+            log_format: self.log.format,
             public: self.public.clone(),
             cors: self.cors.clone(),
             cache: self.cache.clone(),
@@ -542,6 +571,10 @@ pub struct AppSettings {
     pub body_timeout: Duration,
     /// Requests held at once; above it new ones get 503 (`--max-in-flight`).
     pub max_in_flight: usize,
+    /// Peers whose forwarding headers are believed (`[server] trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
+    /// `[log] format`.
+    pub log_format: LogFormat,
     pub public: PublicSettings,
     pub cors: CorsSettings,
     pub cache: CacheSettings,

@@ -91,6 +91,7 @@ fn on_events(app: &App, events: &[DebouncedEvent]) {
         return;
     }
     let report = app.reload(env_changed, config_changed);
+    crate::logging::set_format(app.snapshot().settings.log_format);
     let names: Vec<String> = changed.iter().map(|p| app.files.display(p)).collect();
     tracing::info!(
         "reload: {} changed; recompiled {} file(s) in {:.1}ms, {} routes",

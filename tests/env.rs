@@ -437,7 +437,7 @@ fn env_values_never_appear_in_req() {
         assert!(
             [
                 "method", "url", "path", "query", "params", "headers", "cookies", "body",
-                "raw_body", "locals", "ip"
+                "raw_body", "locals", "ip", "id", "protocol", "host"
             ]
             .contains(&key.as_str()),
             "unexpected field {key} in req"

@@ -42,6 +42,7 @@ mod modules;
 mod newcomer;
 mod openapi;
 mod ops;
+mod proxy;
 mod public;
 mod rate_limit;
 mod raw_body;

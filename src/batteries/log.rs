@@ -18,11 +18,7 @@ pub fn module() -> Module {
                 Ok(text) => text.to_string(),
                 Err(_) => msg.to_string(),
             };
-            let line = match ctx.call_position().line() {
-                Some(line) => format!("line {line}: {text}"),
-                None => text,
-            };
-            context::log(level, line);
+            context::log(level, ctx.call_position().line(), text);
             Ok(())
         });
     }

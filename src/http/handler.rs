@@ -12,10 +12,14 @@ use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
 use rhai::{Dynamic, Map};
+use std::future::Future;
 
 use super::context::RequestContext;
 use super::in_flight::InFlightSlot;
-use super::request::{build_req, content_type, parse_body_off_worker, read_body, BodyDeadline};
+use super::request::{
+    build_req, content_type, parse_body_off_worker, read_body, BodyDeadline, Client,
+};
+use super::request_id::{self, RequestId};
 use super::response::{
     automatic_response, keep_headers, log_script_error, respond, script_error_response,
     server_busy, stream_response,
@@ -45,37 +49,78 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
     if req.path().starts_with(ops::PREFIX) {
         return ops::answer(&req, &server.app).await;
     }
-    let context = RequestContext::new(&req, &server.app);
+    let id = RequestId::of(req.headers());
+    let context = RequestContext::new(&req, &server.app, &id);
     let started = context.started;
+    let client = context.client_ip();
     let metrics = &server.app.context.metrics;
     let Some(slot) = server
         .in_flight
         .enter(context.snapshot.settings.max_in_flight)
     else {
-        let response = server_busy();
-        let took = started.elapsed();
-        log_request(&req, response.status(), took);
+        let mut response = server_busy();
+        let took = finish(&req, &mut response, started, id, client);
         metrics.request(&RouteLabel::None, req.method(), 503, took);
         return response;
     };
     let mut label = RouteLabel::None;
-    // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server, context, slot, &mut label))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| {
-            tracing::error!(
-                "{} {}: internal error (panic) while answering",
-                req.method(),
-                req.path()
-            );
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    let mut response = {
+        let mut answering =
+            std::pin::pin!(answer(&req, payload, &server, context, slot, &mut label));
+        // Each poll under the request's id: the lines logged while it is answered carry it.
+        let answering = std::future::poll_fn(|cx| {
+            let _scope = crate::logging::RequestScope::enter(&id.text);
+            answering.as_mut().poll(cx)
         });
-    let took = started.elapsed();
-    log_request(&req, response.status(), took);
-    let status = response.status().as_u16();
-    metrics.request(&label, req.method(), status, took);
+        // A panic must never take a worker down with the connections it serves.
+        AssertUnwindSafe(answering)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                let _scope = crate::logging::RequestScope::enter(&id.text);
+                tracing::error!(
+                    "{} {}: internal error (panic) while answering",
+                    req.method(),
+                    req.path()
+                );
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            })
+    };
+    let took = finish(&req, &mut response, started, id, client);
+    metrics.request(&label, req.method(), response.status().as_u16(), took);
     response
+}
+
+/// Every response leaves with its request's id (unless a script set one); then the
+/// request's log line. Returns how long the request took.
+fn finish(
+    req: &HttpRequest,
+    response: &mut HttpResponse,
+    started: Instant,
+    id: RequestId,
+    client: Option<IpAddr>,
+) -> Duration {
+    let took = started.elapsed();
+    let RequestId { text, header } = id;
+    // A script that set its own `X-Request-Id` keeps it.
+    let headers = response.headers_mut();
+    if !headers.contains_key(request_id::HEADER) {
+        // Moved, not cloned: a clone of a new id's bytes would allocate.
+        headers.insert(request_id::HEADER, header);
+    }
+    crate::logging::request(&crate::logging::RequestLine {
+        method: req.method().as_str(),
+        path: req.path(),
+        status: response.status().as_u16(),
+        took,
+        id: &text,
+        ip: client,
+        bytes: match actix_web::body::MessageBody::size(response.body()) {
+            actix_web::body::BodySize::Sized(n) => Some(n),
+            _ => None,
+        },
+    });
+    took
 }
 
 fn header_bytes(req: &HttpRequest) -> usize {
@@ -83,10 +128,6 @@ fn header_bytes(req: &HttpRequest) -> usize {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum()
-}
-
-fn log_request(req: &HttpRequest, status: StatusCode, took: Duration) {
-    crate::logging::request(req.method().as_str(), req.path(), status.as_u16(), took);
 }
 
 async fn answer(
@@ -310,7 +351,12 @@ async fn prepare(
     let timeout = resolved.script.config.timeout.unwrap_or(limits.timeout);
     let input = ScriptInput {
         req,
-        client: context.client_ip(),
+        client: Client {
+            id: context.id.clone(),
+            ip: context.client_ip(),
+            protocol: context.protocol(req),
+            host: context.host(req),
+        },
         decoded_path: decoded_path(segments),
         params: &resolved.params,
         body,
@@ -327,6 +373,7 @@ async fn prepare(
         timeout,
         max_memory: limits.max_memory,
         slot: None,
+        request_id: context.id.clone(),
     };
     Ok((runs, req_value))
 }
@@ -402,6 +449,8 @@ pub(super) struct Runs {
     pub max_memory: usize,
     /// The request's in-flight place, held by each run until it has ended.
     slot: Option<Arc<InFlightSlot>>,
+    /// `req.id`, which the runs' log lines carry.
+    pub request_id: rhai::ImmutableString,
 }
 
 impl Runs {
@@ -417,6 +466,7 @@ impl Runs {
                 .slot
                 .clone()
                 .map(|slot| slot as Arc<dyn std::any::Any + Send + Sync>),
+            request_id: Some(self.request_id.clone()),
         }
     }
 
@@ -544,14 +594,14 @@ fn with_locals(req: &Dynamic, locals: &Map) -> Dynamic {
 /// What `req` is built from.
 struct ScriptInput<'a> {
     req: &'a HttpRequest,
-    client: Option<IpAddr>,
+    client: Client,
     decoded_path: String,
     params: &'a Params,
     body: &'a [u8],
 }
 
 impl ScriptInput<'_> {
-    async fn build(&self) -> Result<Dynamic, RequestError> {
+    async fn build(self) -> Result<Dynamic, RequestError> {
         let parsed = parse_body_off_worker(content_type(self.req), self.body).await?;
         build_req(
             self.req,

@@ -8,9 +8,11 @@ mod handler;
 mod in_flight;
 mod multipart;
 mod ops;
+pub mod proxy;
 mod public;
 mod rate_limit;
 pub mod request;
+mod request_id;
 pub mod response;
 mod websocket;
 

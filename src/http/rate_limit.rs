@@ -62,11 +62,13 @@ pub fn counters(
     counted
 }
 
-/// An address as a counter's key: the same for an IPv4 client seen through IPv6.
+/// An address as a counter's key: the same for an IPv4 client seen through IPv6. An IPv6
+/// client counts by its /64: one subscriber usually holds a whole /64, and counting each
+/// address would give it 2^64 counters.
 fn ip_key(client: Option<IpAddr>) -> Vec<u8> {
     match client.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(ip)) => ip.octets().to_vec(),
-        Some(IpAddr::V6(ip)) => ip.octets().to_vec(),
+        Some(IpAddr::V6(ip)) => ip.octets()[..8].to_vec(),
         None => Vec::new(),
     }
 }
@@ -159,5 +161,19 @@ pub fn add_headers(response: &mut HttpResponse, decision: &Decision) {
         if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
             headers.insert(HeaderName::from_static(name), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let key = |text: &str| ip_key(Some(text.parse().unwrap()));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:10.0.0.1"), key("10.0.0.1"));
+        assert_ne!(key("10.0.0.1"), key("10.0.0.2"));
     }
 }

@@ -214,12 +214,21 @@ fn param_value(value: &ParamValue) -> Dynamic {
     }
 }
 
+/// Who sent a request and how it reached the server: `req.id`, `req.ip`, `req.protocol`,
+/// `req.host` (see `RequestContext`).
+pub struct Client {
+    pub id: ImmutableString,
+    pub ip: Option<IpAddr>,
+    pub protocol: ImmutableString,
+    pub host: ImmutableString,
+}
+
 /// Builds the `req` object map (docs/reference.md, "req"): `body` parsed, `raw` the bytes
 /// as received (`req.raw_body`), `locals` empty (each middleware and the route get their own
 /// copy with what middleware handed on).
 pub fn build_req(
     http: &HttpRequest,
-    client: Option<IpAddr>,
+    client: Client,
     decoded_path: &str,
     params: &Params,
     body: Dynamic,
@@ -246,17 +255,20 @@ pub fn build_req(
     } else {
         Dynamic::from_blob(raw.to_vec())
     };
-    let ip = client.map(ip_text).unwrap_or_default();
+    let ip = client.ip.map(ip_text).unwrap_or_default();
     // In key order: the map is built in one pass, without a search per key.
     let req = Map::from([
         ("body".into(), body),
         ("cookies".into(), Dynamic::from_map(cookies(http))),
         ("headers".into(), Dynamic::from_map(headers)),
+        ("host".into(), client.host.into()),
+        ("id".into(), client.id.into()),
         ("ip".into(), ip.into()),
         ("locals".into(), Dynamic::from_map(Map::new())),
         ("method".into(), http.method().as_str().into()),
         ("params".into(), Dynamic::from_map(params_map)),
         ("path".into(), decoded_path.into()),
+        ("protocol".into(), client.protocol.into()),
         ("query".into(), Dynamic::from_map(query)),
         ("raw_body".into(), raw_body),
         ("url".into(), url.into()),
@@ -317,6 +329,15 @@ fn cookies(http: &HttpRequest) -> Map {
 mod tests {
     use super::*;
 
+    fn no_client() -> Client {
+        Client {
+            id: "id".into(),
+            ip: None,
+            protocol: "http".into(),
+            host: "".into(),
+        }
+    }
+
     /// `req` has exactly the fields of the one list that `check`, `types` and the docs read.
     #[test]
     fn req_has_the_fields_of_the_shared_list() {
@@ -325,7 +346,7 @@ mod tests {
             .to_http_request();
         let req = build_req(
             &http,
-            None,
+            no_client(),
             "/api/x",
             &Params::default(),
             Dynamic::UNIT,
@@ -345,7 +366,7 @@ mod tests {
     #[test]
     fn req_has_the_documented_fields() {
         let http = actix_web::test::TestRequest::default().to_http_request();
-        let req = build_req(&http, None, "/", &Vec::new(), Dynamic::UNIT, b"").unwrap();
+        let req = build_req(&http, no_client(), "/", &Vec::new(), Dynamic::UNIT, b"").unwrap();
         let built: Vec<String> = req.cast::<Map>().keys().map(|k| k.to_string()).collect();
         let mut documented: Vec<String> = crate::analysis::api_docs::req_fields()
             .iter()

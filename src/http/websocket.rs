@@ -98,6 +98,7 @@ pub async fn upgrade(
         env: runs.env,
         timeout: runs.timeout,
         max_memory: runs.max_memory,
+        request_id: runs.request_id,
         ping_interval: realtime.ping_interval,
         pong_timeout: realtime.pong_timeout,
     };
@@ -123,6 +124,8 @@ struct Connection {
     env: EnvMap,
     /// Each event's time budget (the route's).
     timeout: Duration,
+    /// The upgrade request's id: the events' log lines carry it.
+    request_id: rhai::ImmutableString,
     max_memory: usize,
     ping_interval: Duration,
     pong_timeout: Duration,
@@ -292,6 +295,7 @@ impl Connection {
             deadline: Instant::now() + self.timeout,
             max_memory: self.max_memory,
             hold: None,
+            request_id: Some(self.request_id.clone()),
         };
         let env = Arc::clone(&self.env.0);
         let file = Arc::clone(&self.script.file);

@@ -509,6 +509,7 @@ fn call_for(snapshot: &Snapshot, script: &JobScript) -> (crate::script::Call, In
         deadline,
         max_memory: limits.max_memory,
         hold: None,
+        request_id: None,
     };
     (call, deadline)
 }

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rhai::Dynamic;
+use rhai::{Dynamic, ImmutableString};
 
 use crate::env::EnvVars;
 
@@ -33,6 +33,8 @@ struct RunContext {
     env: Option<Arc<EnvVars>>,
     /// A response sent and not handed out yet: it leaves at the run's next pause.
     sent: Option<super::res::Res>,
+    /// The id of the request the run serves, for its log lines.
+    request_id: Option<ImmutableString>,
 }
 
 thread_local! {
@@ -62,12 +64,13 @@ pub struct RunGuard(());
 
 impl RunGuard {
     /// Starts a run of `file` with `env` that must end by `deadline` and may keep
-    /// `max_memory` bytes.
+    /// `max_memory` bytes, for the request `request_id` (`None`: a job).
     pub fn enter(
         file: Arc<str>,
         env: &Arc<EnvVars>,
         deadline: Instant,
         max_memory: usize,
+        request_id: Option<ImmutableString>,
     ) -> RunGuard {
         let ceiling = crate::memory::thread_allocated()
             .saturating_add(isize::try_from(max_memory).unwrap_or(isize::MAX));
@@ -80,6 +83,7 @@ impl RunGuard {
                 tripped: None,
                 env: Some(Arc::clone(env)),
                 sent: None,
+                request_id,
             }
         });
         RunGuard(())
@@ -267,13 +271,32 @@ pub fn remaining() -> Option<std::time::Duration> {
     })
 }
 
-/// Logs a line from a script at once, tagged with its file (and line, when known). Each
-/// line is written whole, so lines of runs that take turns on a thread never mix.
-pub fn log(level: LogLevel, line: String) {
+/// Logs a line from a script at once, tagged with its file (and `line`, when known), and in
+/// the JSON log with the id of the request it runs for. Each line is written whole, so
+/// lines of runs that take turns on a thread never mix.
+pub fn log(level: LogLevel, line: Option<usize>, text: String) {
     let file = CONTEXT
         .with(|c| c.borrow().file.clone())
         .unwrap_or_else(|| Arc::from("script"));
-    emit(level, &file, &line);
+    let name = match level {
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+        LogLevel::Debug => "debug",
+    };
+    if crate::logging::script_line(name, &file, line, &text) {
+        return;
+    }
+    let text = match line {
+        Some(line) => format!("line {line}: {text}"),
+        None => text,
+    };
+    emit(level, &file, &text);
+}
+
+/// The id of the request this thread's run serves (`None` outside a run, and in a job's).
+pub fn request_id() -> Option<ImmutableString> {
+    CONTEXT.with(|c| c.borrow().request_id.clone())
 }
 
 fn emit(level: LogLevel, file: &str, line: &str) {

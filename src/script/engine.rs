@@ -37,13 +37,7 @@ pub fn build(app_dir: &Path, limits: &Limits, env: &Arc<EnvVars>, app: &Arc<AppC
         // `print` is answered by the functions of `register_print` (Rhai gives this callback
         // no position); the callback only keeps Rhai from writing to stdout.
         .on_print(|_| {})
-        .on_debug(|text, _source, pos| {
-            let line = match pos.line() {
-                Some(line) => format!("line {line}: {text}"),
-                None => text.to_string(),
-            };
-            context::log(LogLevel::Debug, line)
-        });
+        .on_debug(|text, _source, pos| context::log(LogLevel::Debug, pos.line(), text.to_string()));
     // What `catch (e)` binds has one shape wherever the error happened
     // (`errors::caught`), and never holds a secret, whatever error it was made from
     // (vendor/rhai/PATCHES.md, patch 9).
@@ -80,11 +74,7 @@ pub fn for_tests() -> Engine {
 /// of those is replaced.
 fn register_print(engine: &mut Engine) {
     fn log_at(ctx: &NativeCallContext, text: String) -> ImmutableString {
-        let line = match ctx.call_position().line() {
-            Some(line) => format!("line {line}: {text}"),
-            None => text,
-        };
-        context::log(LogLevel::Info, line);
+        context::log(LogLevel::Info, ctx.call_position().line(), text);
         ImmutableString::new()
     }
     fn text_of(value: Dynamic) -> String {

@@ -56,6 +56,8 @@ pub struct Call {
     /// Kept until the run has ended, its detached part included (the request's place in
     /// `--max-in-flight`: code after the response still counts).
     pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The id of the request the call serves (its log lines carry it); `None` for a job.
+    pub request_id: Option<rhai::ImmutableString>,
 }
 
 /// How a run of a route's (or a middleware's) function ended, for the HTTP side.
@@ -73,7 +75,10 @@ impl Call {
         let file = Arc::clone(&self.script.file);
         let env = Arc::clone(&self.env.0);
         let hold = self.hold.take();
+        let request_id = self.request_id.clone();
         let after = move |reply| {
+            // The detached part ends outside the request's handler: its lines need the id.
+            let _scope = request_id.as_ref().map(crate::logging::RequestScope::enter);
             after_handed_out(reply, &env);
             drop(hold);
         };
@@ -99,6 +104,7 @@ impl Call {
             &self.env.0,
             self.deadline,
             self.max_memory,
+            self.request_id.clone(),
         );
         let res = Res::default();
         // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
@@ -160,6 +166,7 @@ impl Call {
             &self.env.0,
             self.deadline,
             self.max_memory,
+            None,
         );
         let mut args = args()?;
         args.push(Dynamic::from(self.env.clone()));
