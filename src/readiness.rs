@@ -114,7 +114,7 @@ impl Readiness {
 fn has_database(dir: &Path, env: &EnvVars) -> bool {
     env.get("DATABASE_URL")
         .is_some_and(|url| !url.trim().is_empty())
-        || dir.join("migrations").is_dir()
+        || crate::app_files::AppFiles::open(dir).has_folder("migrations")
 }
 
 /// `SELECT 1` on the app's database, on a blocking thread, within [`CHECK_TIMEOUT`].

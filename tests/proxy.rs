@@ -334,3 +334,25 @@ fn the_plain_log_is_unchanged() {
     assert!(line.ends_with("ms"), "{line}");
     assert!(!log.contains("plain-1"), "{log}");
 }
+
+#[test]
+fn bytes_that_are_not_text_in_x_forwarded_for_cannot_hide_it() {
+    let app = app(
+        "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n[log]\nformat = \"json\"\n",
+    );
+    let server = app.serve("start", &[]);
+    // As a proxy appends the address it saw to what the client sent: the client's
+    // unreadable entry, then 10.0.0.2. `Forwarded` is the client's own.
+    let response = server.raw(
+        b"GET /api/who HTTP/1.1\r\nhost: x\r\nx-forwarded-for: \x80\xff, 10.0.0.2\r\nforwarded: for=9.9.9.9\r\nconnection: close\r\n\r\n",
+    );
+    // A header that is not text is refused before any script; the log names the client
+    // the trusted proxy vouched for, never the address the client wrote.
+    assert_eq!(response.status, 400, "{}", response.text());
+    server.sync_log();
+    let line = json_lines(&server)
+        .into_iter()
+        .find(|l| l["path"] == "/api/who")
+        .expect("the request's log line");
+    assert_eq!(line["ip"], "10.0.0.2", "{line}");
+}

@@ -31,8 +31,9 @@ fn allowed_origin(req: &HttpRequest, cors: &CorsSettings) -> Option<HeaderValue>
 /// Whether a WebSocket upgrade may go on, by its `Origin` (docs/reference.md,
 /// "WebSockets"): browsers send their cookies with an upgrade from any page, so one from a
 /// page of another origin (Cross-Site WebSocket Hijacking) is refused unless `[cors]`
-/// allows that origin. Clients that are not browsers send no `Origin` and pass.
-pub fn socket_origin_allowed(req: &HttpRequest, cors: &CorsSettings) -> bool {
+/// allows that origin. Clients that are not browsers send no `Origin` and pass. `host`
+/// is `req.host`: the `Host` header, or what a trusted proxy forwarded.
+pub fn socket_origin_allowed(req: &HttpRequest, host: &str, cors: &CorsSettings) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return true;
     };
@@ -40,12 +41,7 @@ pub fn socket_origin_allowed(req: &HttpRequest, cors: &CorsSettings) -> bool {
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
-        .zip(
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok()),
-        )
-        .is_some_and(|((_, authority), host)| authority.eq_ignore_ascii_case(host));
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
     same_host || allowed_origin(req, cors).is_some()
 }
 

@@ -186,7 +186,8 @@ async fn api(
     };
     if resolved.script.accepts_sockets() {
         if super::websocket::is_upgrade(req) {
-            if !cors::socket_origin_allowed(req, &context.snapshot.settings.cors) {
+            let host = context.host(req);
+            if !cors::socket_origin_allowed(req, &host, &context.snapshot.settings.cors) {
                 return error_response(StatusCode::FORBIDDEN, "Forbidden");
             }
             return match prepare(req, &context, &resolved, segments, &[]).await {
@@ -312,8 +313,9 @@ async fn admit(
         total: timeout,
     };
     let body_limit = script.config.body_limit.unwrap_or(settings.body_limit);
-    // An upgrade request's payload is the rest of the connection: its body is empty.
-    let body = if req.head().upgrade() {
+    // A WebSocket upgrade's payload is the rest of the connection: its body is empty. (Only
+    // that one: actix reads the body of any other `Connection: upgrade` request as usual.)
+    let body = if req.head().upgrade() && super::websocket::asks_websocket(req) {
         Default::default()
     } else {
         read_body(req, payload, body_limit, body_time)

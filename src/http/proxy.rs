@@ -186,10 +186,13 @@ fn client_at(hops: &[Option<IpAddr>], trusted: &TrustedProxies) -> Option<usize>
 }
 
 /// Every line of header `name`, joined with `,` (a list may be split over several lines).
+/// A line that is not text stays in, as garbage: an entry that is no address ends the
+/// walk at the one to its right, so bytes a client put there cannot hide the header.
 fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut text: Option<String> = None;
     for value in headers.get_all(name) {
-        let value = value.to_str().ok()?;
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = value.as_ref();
         match &mut text {
             Some(text) => {
                 text.push(',');

@@ -32,15 +32,16 @@ use crate::script::{Call, Outcome, RouteScript};
 
 /// Whether `req` asks to become a WebSocket (`GET` with `Upgrade: websocket`).
 pub fn is_upgrade(req: &HttpRequest) -> bool {
-    req.method() == actix_web::http::Method::GET
-        && req
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
-            })
+    req.method() == actix_web::http::Method::GET && asks_websocket(req)
+}
+
+/// Whether `req`'s `Upgrade` header is `websocket`, as actix reads it (its payload is then
+/// the rest of the connection).
+pub fn asks_websocket(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// 426 for a plain request to a route that only speaks WebSocket.
@@ -194,7 +195,8 @@ impl Connection {
         }
         let start = tokio::time::Instant::now() + self.ping_interval;
         let mut ping = tokio::time::interval_at(start, self.ping_interval);
-        let mut heard = Instant::now();
+        // When the first ping nothing has answered yet went out.
+        let mut pinged: Option<Instant> = None;
         let shutdown = crate::script::stream::until_shutdown();
         tokio::pin!(shutdown);
         let ended = loop {
@@ -212,6 +214,13 @@ impl Connection {
                         break ended;
                     }
                 }
+                item = stream.recv(), if running.is_none() => {
+                    pinged = None;
+                    match self.received(item).await {
+                        Ok(run) => running = run,
+                        Err(ended) => break ended,
+                    }
+                }
                 published = self.inbox.next() => {
                     let Some(published) = published else {
                         break Ended::by_server(1008, "too slow to receive");
@@ -220,17 +229,11 @@ impl Connection {
                         break ended;
                     }
                 }
-                item = stream.recv(), if running.is_none() => {
-                    heard = Instant::now();
-                    match self.received(item).await {
-                        Ok(run) => running = run,
-                        Err(ended) => break ended,
-                    }
-                }
                 _ = ping.tick() => {
-                    if heard.elapsed() > self.pong_timeout {
+                    if pinged.is_some_and(|at| at.elapsed() >= self.pong_timeout) {
                         break Ended::dropped();
                     }
+                    pinged.get_or_insert_with(Instant::now);
                     if let Err(ended) = self.send_frame(actix_ws::Message::Ping(Default::default())).await {
                         break ended;
                     }
@@ -299,6 +302,7 @@ impl Connection {
         };
         let env = Arc::clone(&self.env.0);
         let file = Arc::clone(&self.script.file);
+        let request_id = self.request_id.clone();
         let mut full = Vec::with_capacity(args.len() + 2);
         full.push(Dynamic::from(self.socket.clone()));
         full.extend(args);
@@ -318,6 +322,7 @@ impl Connection {
                     format!("{file}: internal error (a panic; see the server log)")
                 }
             };
+            let _scope = crate::logging::RequestScope::enter(&request_id);
             tracing::error!(
                 "{} (in {}; the socket is closed with 1011)",
                 crate::logging::escape(&env.redact(&err)),

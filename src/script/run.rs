@@ -166,7 +166,7 @@ impl Call {
             &self.env.0,
             self.deadline,
             self.max_memory,
-            None,
+            self.request_id.clone(),
         );
         let mut args = args()?;
         args.push(Dynamic::from(self.env.clone()));
