@@ -101,7 +101,10 @@ fn parse(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
     }
     let (len, at) = match buf[1] & 0x7f {
         126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let payload = buf.get(at..at + len)?;
@@ -302,8 +305,12 @@ async fn echo(o: &Opts) {
     let frame = encode(TEXT, &vec![b'x'; size]);
     let mut tasks = Vec::new();
     for mut ws in open {
-        let (counted, measuring, stop, frame) =
-            (counted.clone(), measuring.clone(), stop.clone(), frame.clone());
+        let (counted, measuring, stop, frame) = (
+            counted.clone(),
+            measuring.clone(),
+            stop.clone(),
+            frame.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             for _ in 0..window {
                 ws.stream.write_all(&frame).await.ok()?;
@@ -369,7 +376,10 @@ fn subscribe(mut ws: Ws, seen: Arc<Mutex<Seen>>) {
 
 /// Opens the subscribers and waits for each one's first message ("joined").
 async fn subscribers(o: &Opts, slots: usize) -> (Arc<Mutex<Seen>>, usize, usize, String) {
-    let (port, path) = (o.num("port", 3000) as u16, o.str("path", "/api/sub?topic=t"));
+    let (port, path) = (
+        o.num("port", 3000) as u16,
+        o.str("path", "/api/sub?topic=t"),
+    );
     let (mut open, failed, error) = open_many(port, &path, o.num("conns", 10_000) as usize).await;
     // The server's "joined" says the subscription is in place.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -404,7 +414,11 @@ async fn fanout(o: &Opts) {
     for k in 0..publishes {
         let t0 = Instant::now();
         seen.lock().unwrap().sent[k] = Some(t0);
-        statuses.push(http.request("POST", &pub_path, &k.to_string()).await.unwrap_or(0));
+        statuses.push(
+            http.request("POST", &pub_path, &k.to_string())
+                .await
+                .unwrap_or(0),
+        );
         let deadline = t0 + timeout;
         loop {
             let (count, last, closed) = {
@@ -495,7 +509,9 @@ fn main() -> std::io::Result<()> {
         let name = name
             .strip_prefix("--")
             .unwrap_or_else(|| panic!("unexpected argument {name:?}"));
-        let value = args.next().unwrap_or_else(|| panic!("--{name} needs a value"));
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("--{name} needs a value"));
         pairs.push((name.to_string(), value));
     }
     let opts = Opts(pairs);
