@@ -138,12 +138,7 @@ mod tests {
             .native_functions()
             .into_iter()
             .filter(|f| f.params.first() == Some(&TypeId::of::<crate::script::socket::Socket>()))
-            .map(|f| {
-                f.name
-                    .trim_start_matches("get$")
-                    .trim_start_matches("set$")
-                    .to_string()
-            })
+            .map(|f| f.name.trim_start_matches("get$").trim_start_matches("set$").to_string())
             .filter(|name| name != "to_string" && name != "to_debug")
             .collect();
         let listed: BTreeSet<String> = WS_MEMBERS.iter().map(|m| m.name.to_string()).collect();
