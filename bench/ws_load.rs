@@ -193,6 +193,7 @@ async fn open_many(port: u16, path: &str, conns: usize) -> (Vec<Ws>, usize, Opti
 
 /// Plain HTTP/1.1 on one keep-alive connection: the status of each request.
 struct Http {
+    port: u16,
     stream: TcpStream,
     buf: Vec<u8>,
 }
@@ -202,12 +203,25 @@ impl Http {
         let stream = TcpStream::connect(("127.0.0.1", port)).await?;
         stream.set_nodelay(true)?;
         Ok(Http {
+            port,
             stream,
             buf: Vec::new(),
         })
     }
 
+    /// One request; on a connection the server closed meanwhile (its keep-alive timeout),
+    /// once more on a new one.
     async fn request(&mut self, method: &str, path: &str, body: &str) -> std::io::Result<u16> {
+        match self.once(method, path, body).await {
+            Ok(status) => Ok(status),
+            Err(_) => {
+                *self = Http::connect(self.port).await?;
+                self.once(method, path, body).await
+            }
+        }
+    }
+
+    async fn once(&mut self, method: &str, path: &str, body: &str) -> std::io::Result<u16> {
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
