@@ -14,7 +14,8 @@
 //! ```
 //!
 //! `idle` prints `{"opened":N,...}` once every socket is open, then holds them `--hold-secs`
-//! without reading. `fanout` publishes with `POST --publish-path` (text/plain body: the
+//! without reading. `echo`, `fanout` and `storm` print `{"ready":N}` once their sockets are
+//! open, before the load. `fanout` publishes with `POST --publish-path` (text/plain body: the
 //! publish's number) one at a time, each after the previous one reached every subscriber,
 //! and times each delivery from the moment the POST was written. It raises its own
 //! open-files soft limit to the hard limit.
@@ -314,12 +315,16 @@ async fn echo(o: &Opts) {
     let (warm, secs) = (Duration::from_secs(1), o.num("secs", 10));
     let (open, failed, error) = open_many(port, &path, o.num("conns", 100) as usize).await;
     let counted = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(AtomicU64::new(0));
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    // The harness reads the server's CPU time from here on.
+    println!("{{\"ready\":{}}}", open.len());
     let frame = encode(TEXT, &vec![b'x'; size]);
     let mut tasks = Vec::new();
     for mut ws in open {
-        let (counted, measuring, stop, frame) = (
+        let (all, counted, measuring, stop, frame) = (
+            all.clone(),
             counted.clone(),
             measuring.clone(),
             stop.clone(),
@@ -331,6 +336,7 @@ async fn echo(o: &Opts) {
             }
             while !stop.load(Ordering::Relaxed) {
                 ws.next().await?;
+                all.fetch_add(1, Ordering::Relaxed);
                 if measuring.load(Ordering::Relaxed) {
                     counted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -348,7 +354,8 @@ async fn echo(o: &Opts) {
     stop.store(true, Ordering::Relaxed);
     let alive = tasks.iter().filter(|t| !t.is_finished()).count();
     println!(
-        "{{\"messages\":{got},\"secs\":{elapsed:.3},\"per_sec\":{:.1},\"failed\":{failed},\"error\":{:?},\"alive\":{alive}}}",
+        "{{\"messages\":{got},\"all\":{},\"secs\":{elapsed:.3},\"per_sec\":{:.1},\"failed\":{failed},\"error\":{:?},\"alive\":{alive}}}",
+        all.load(Ordering::Relaxed),
         got as f64 / elapsed,
         error.unwrap_or_default()
     );
@@ -422,6 +429,8 @@ async fn fanout(o: &Opts) {
     let mut http = Http::connect(pub_port).await.expect("publisher connects");
     let pub_path = o.str("publish-path", "/api/publish?topic=t");
     let timeout = Duration::from_secs(o.num("timeout-secs", 30));
+    // The harness reads the server's CPU time from here on.
+    println!("{{\"ready\":{n}}}");
     let mut last_us = Vec::new();
     let mut busy = Duration::ZERO;
     let mut statuses = Vec::new();
