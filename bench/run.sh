@@ -23,6 +23,8 @@
 #   bench/run.sh features [--quick] [--groups files,mw,cors] [--no-instructions]
 #                                # public/ files vs actix-files and Bun.file, middleware levels,
 #                                # [cors] (bench/features.py)
+#   bench/run.sh tls [--rounds N] [--duration S] [--no-h2]
+#                                # HTTPS hello and handshakes: rhapi vs Caddy vs Bun (bench/tls.py)
 #
 # Other options (passed to bench/run.py): --rounds N  --duration S  --no-build
 #   --routes hello,echo,params,work,db,items  --no-scenarios  --isolation-only  --out FILE
@@ -33,7 +35,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sub=bench
 if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ||
       "${1:-}" == "features" || "${1:-}" == "conduit" || "${1:-}" == "jobs" ||
-      "${1:-}" == "realtime" ]]; then
+      "${1:-}" == "tls" || "${1:-}" == "realtime" ]]; then
     sub=$1
     shift
 fi
@@ -68,9 +70,9 @@ fi
 # The features' public/ files are compared with Bun.file.
 [[ $sub == features ]] && with_bun=1
 
-# Installs Debian package $1 (whose command has the same name) when it is missing.
+# Installs Debian package $1 (whose command has the same name, or is $2) when it is missing.
 ensure_installed() {
-    command -v "$1" >/dev/null 2>&1 && return 0
+    command -v "${2:-$1}" >/dev/null 2>&1 && return 0
     echo "== installing $1" >&2
     if [[ $(id -u) == 0 ]]; then
         apt-get install -y "$1" >&2 || { apt-get update >&2 && apt-get install -y "$1" >&2; }
@@ -102,6 +104,23 @@ if [[ $sub == jobs ]]; then
     args=()
     for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
     exec python3 bench/jobs.py "${args[@]}"
+fi
+
+if [[ $sub == tls ]]; then
+    if [[ $build == 1 ]]; then
+        echo "== cargo build --release --bin rhapi" >&2
+        cargo build --release --bin rhapi >&2
+    fi
+    ensure_installed wrk
+    ensure_installed caddy
+    ensure_installed nghttp2-client h2load
+    command -v taskset >/dev/null 2>&1 || { echo "taskset (util-linux) is required" >&2; exit 1; }
+    if [[ ! -x bench/bun/node_modules/@oven/bun-linux-x64/bin/bun ]]; then
+        (cd bench/bun && npm install --no-audit --no-fund >&2)
+    fi
+    args=()
+    for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
+    exec python3 bench/tls.py "${args[@]}"
 fi
 
 if [[ $build == 1 ]]; then

@@ -1,6 +1,6 @@
 //! What one app owns that its engine, its runs and its server reach: the secrets to redact
-//! (its current environment), its databases, its clock, its cache, its job queue and its
-//! publish/subscribe hub; the metrics join them when they come. One per [`crate::app::App`], handed to the
+//! (its current environment), its databases, its clock, its cache, its job queue, its
+//! publish/subscribe hub, its metrics and its readiness. One per [`crate::app::App`], handed to the
 //! engine builder and the loader, as axum hands a router its state: two apps in one
 //! process (`rhapi test` loads one per test file, in parallel) share nothing here.
 //!
@@ -38,6 +38,10 @@ pub struct AppContext {
     /// Publish and subscribe (`realtime::publish`, `res.subscribe`, WebSockets): the
     /// app's local subscribers by topic.
     pub hub: Arc<crate::realtime::Hub>,
+    /// The app's Prometheus metrics (`[metrics] listen`); they count only while on.
+    pub metrics: crate::metrics::Metrics,
+    /// What `/_rhapi/ready` answers from: migrations, the database, stopping.
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl AppContext {
@@ -60,6 +64,8 @@ impl AppContext {
             jobs: crate::jobs::Queue::default(),
             rate: RateLimiter::default(),
             hub: Arc::default(),
+            metrics: crate::metrics::Metrics::default(),
+            readiness: crate::readiness::Readiness::default(),
         }
     }
 

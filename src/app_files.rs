@@ -5,19 +5,23 @@
 //! the same rules to a path the watcher reports; [`AppFiles::read`] and
 //! [`AppFiles::read_to_string`] are how the loaders read them (never `std::fs` directly).
 //!
-//! Today every app is on disk ([`Source::Disk`]). A one-file bundle (the app packed into
-//! the binary as an archive) plugs in as a second [`Source`] variant: [`AppFiles::open`]
-//! picks it when the binary carries an archive, `scan` lists the archive's entries through
-//! the same naming rules, `read` hands out their bytes, `is_file` looks them up, and
-//! `watch_roots` is empty (a bundle never changes). Paths stay absolute under the app dir
-//! (the bundle strips that prefix to find an entry), so the loader's caches, the module
-//! resolver and every message stay as they are.
+//! An app is on disk ([`Source::Disk`]) or in a bundle ([`Source::Bundle`]: the app packed
+//! into the binary by `rhapi bundle`, see [`crate::bundle`]). [`AppFiles::open`] picks the
+//! bundle when the process serves one; `scan` then lists the archive's entries through the
+//! same naming rules, `read` hands out their bytes, `is_file` looks them up, and
+//! `watch_roots` is empty (a bundle never changes). `.env`, `.env.local` and `.env.test` are
+//! never bundled: they are read from the folder the bundle runs in. Paths stay absolute under
+//! the app dir (the bundle strips that prefix to find an entry), so the loader's caches, the
+//! module resolver and every message stay as they are.
 //!
-//! Not handled here: the `public/` folder (served by [`crate::http::public`] through
-//! actix-files with a cache of its own) and the SQLite database file (opened by the db
-//! battery). Both stay on disk; a bundle needs its own answer for `public/`.
+//! Not read here: the `public/` folder (served by [`crate::http::public`] through
+//! actix-files, from [`AppFiles::public_root`]: a bundle writes its public files to a private
+//! folder at start) and the SQLite database file (opened by the db battery, always on disk).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use crate::bundle::Archive;
 
 /// The folder of all scripts; modules may live anywhere in it.
 const PAGES: &str = "pages";
@@ -33,6 +37,9 @@ pub const MIDDLEWARE_FILE: &str = "_middleware.rhai";
 const ENV_FILES: [&str; 3] = [".env", ".env.local", ".env.example"];
 /// The dotenv file of `rhapi test` only.
 const TEST_ENV_FILE: &str = ".env.test";
+/// The files of where the app runs, never of a bundle (secrets): read from the folder even
+/// when the app is bundled.
+const HOST_FILES: [&str; 3] = [".env", ".env.local", TEST_ENV_FILE];
 
 /// What an app file is, by where it is and how it is named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,11 +106,20 @@ impl Scan {
     }
 }
 
-/// Where the app's files come from. A bundle adds a variant here (see the module docs).
+/// Where the app's files come from.
 #[derive(Clone, Debug)]
 pub enum Source {
     /// The app folder on disk.
     Disk,
+    /// A bundle's archive, in memory; [`HOST_FILES`] from the folder.
+    Bundle(Arc<Archive>),
+}
+
+/// Where one app file of a bundled app is.
+enum Place<'a> {
+    Bundled(&'a [u8]),
+    OnDisk(PathBuf),
+    Missing,
 }
 
 /// A folder the watcher watches, and whether its subfolders count.
@@ -120,11 +136,71 @@ pub struct AppFiles {
 }
 
 impl AppFiles {
-    /// The files of the app in `dir` (the one place a bundle would be chosen instead).
+    /// The files of the app in `dir`: the bundle's when this process serves one (the one
+    /// place a bundle is chosen), else the folder's.
     pub fn open(dir: &Path) -> AppFiles {
+        let source = match crate::bundle::current() {
+            Some(archive) => Source::Bundle(archive),
+            None => Source::Disk,
+        };
         AppFiles {
             dir: dir.to_path_buf(),
-            source: Source::Disk,
+            source,
+        }
+    }
+
+    /// The files of `archive`, as a bundle running in `dir` sees them.
+    #[cfg(test)]
+    pub fn bundled(dir: &Path, archive: Archive) -> AppFiles {
+        AppFiles {
+            dir: dir.to_path_buf(),
+            source: Source::Bundle(Arc::new(archive)),
+        }
+    }
+
+    /// Where the file at `path` (absolute, or relative to the app dir) of a bundled app is.
+    fn place<'a>(&self, archive: &'a Archive, path: &Path) -> Place<'a> {
+        let full = self.dir.join(path);
+        let Ok(relative) = full.strip_prefix(&self.dir) else {
+            return Place::Missing;
+        };
+        let mut parts = Vec::new();
+        for component in relative.components() {
+            match component.as_os_str().to_str() {
+                Some(part) if matches!(component, Component::Normal(_)) => parts.push(part),
+                _ => return Place::Missing,
+            }
+        }
+        let name = parts.join("/");
+        if HOST_FILES.contains(&name.as_str()) {
+            return Place::OnDisk(full);
+        }
+        archive
+            .app
+            .get(&name)
+            .map_or(Place::Missing, |bytes| Place::Bundled(bytes))
+    }
+
+    /// The folder the public files are served from (`configured`: `[public] dir`): a
+    /// bundle's is where it wrote them at start (nothing before that).
+    pub fn public_root(&self, configured: &str) -> PathBuf {
+        match self.source {
+            Source::Disk => self.dir.join(configured),
+            Source::Bundle(_) => crate::bundle::public_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether the app has the folder `name` (`migrations`): for a bundle, whether any of
+    /// its files is in it.
+    pub fn has_folder(&self, name: &str) -> bool {
+        match &self.source {
+            Source::Disk => self.dir.join(name).is_dir(),
+            Source::Bundle(archive) => {
+                let prefix = format!("{name}/");
+                archive.app.keys().any(|file| file.starts_with(&prefix))
+            }
         }
     }
 
@@ -140,22 +216,38 @@ impl AppFiles {
 
     /// The bytes of the app file at `path` (absolute, or relative to the app dir).
     pub fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        match self.source {
+        match &self.source {
             Source::Disk => std::fs::read(self.dir.join(path)),
+            Source::Bundle(archive) => match self.place(archive, path) {
+                Place::Bundled(bytes) => Ok(bytes.to_vec()),
+                Place::OnDisk(path) => std::fs::read(path),
+                Place::Missing => Err(not_bundled()),
+            },
         }
     }
 
     /// The text of the app file at `path` (absolute, or relative to the app dir).
     pub fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
-        match self.source {
+        match &self.source {
             Source::Disk => std::fs::read_to_string(self.dir.join(path)),
+            Source::Bundle(_) => String::from_utf8(self.read(path)?).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                )
+            }),
         }
     }
 
     /// Whether `path` (absolute, or relative to the app dir) is a file.
     pub fn is_file(&self, path: &Path) -> bool {
-        match self.source {
+        match &self.source {
             Source::Disk => self.dir.join(path).is_file(),
+            Source::Bundle(archive) => match self.place(archive, path) {
+                Place::Bundled(_) => true,
+                Place::OnDisk(path) => path.is_file(),
+                Place::Missing => false,
+            },
         }
     }
 
@@ -168,6 +260,9 @@ impl AppFiles {
     /// `.env*` and `rhapi.toml`) and `migrations/`; everything when there is no `pages/`
     /// yet (it may be created later).
     pub fn watch_roots(&self) -> Vec<WatchRoot> {
+        if let Source::Bundle(_) = self.source {
+            return Vec::new();
+        }
         let root = |path: PathBuf, recursive| WatchRoot { path, recursive };
         let pages = self.dir.join(PAGES);
         if !pages.is_dir() {
@@ -235,8 +330,9 @@ impl AppFiles {
     /// starting with `.` are hidden and skipped.
     pub fn scan(&self) -> Scan {
         let mut scan = Scan::default();
-        match self.source {
+        match &self.source {
             Source::Disk => self.scan_disk(&mut scan),
+            Source::Bundle(archive) => self.scan_archive(archive, &mut scan),
         }
         let order = |f: &AppFile| {
             let depth = match f.kind {
@@ -268,6 +364,24 @@ impl AppFiles {
             let path = self.dir.join(name);
             if path.is_file() {
                 scan.push(kind, path, &self.dir);
+            }
+        }
+    }
+
+    /// The files of a bundle, sorted by the rules [`AppFiles::classify`] shares with the
+    /// walk of the disk (the bundle holds only files that walk found), and the host files
+    /// of the folder it runs in.
+    fn scan_archive(&self, archive: &Archive, scan: &mut Scan) {
+        let names = archive.app.keys().map(String::as_str);
+        let names = names.filter(|name| !HOST_FILES.contains(name));
+        for name in names.chain(HOST_FILES) {
+            let path = self.dir.join(name);
+            if HOST_FILES.contains(&name) && !path.is_file() {
+                continue;
+            }
+            match self.classify(&path) {
+                Some(Kind::PagesEntry) | None => {}
+                Some(kind) => scan.push(kind, path, &self.dir),
             }
         }
     }
@@ -394,6 +508,11 @@ pub fn job_name(file: &AppFile) -> String {
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
+/// A file a bundled app does not have.
+fn not_bundled() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, "not in the bundle")
+}
+
 fn keep_first(slot: &mut Option<std::io::Error>, err: std::io::Error) {
     slot.get_or_insert(err);
 }
@@ -406,6 +525,19 @@ pub fn display_path(app_dir: &Path, path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+
+/// `path` with every symlink followed, if that is inside `root` and names no hidden file:
+/// what `public/` serves, and what a bundle takes of it.
+pub fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    let relative = real.strip_prefix(root).ok()?;
+    let visible = relative.components().all(|c| match c {
+        std::path::Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
+        _ => false,
+    });
+    visible.then_some(real)
 }
 
 #[cfg(test)]
@@ -528,5 +660,51 @@ mod tests {
         assert_eq!(files.read(&dir.path().join(".env")).unwrap(), b"A=1\n");
         assert!(files.is_file(Path::new("rhapi.toml")));
         assert!(!files.is_file(Path::new("pages")));
+    }
+
+    #[test]
+    fn a_bundle_is_scanned_and_read_like_the_folder_it_came_from() {
+        let dir = app();
+        std::fs::write(dir.path().join("pages/api/index.rhai"), "res.send(1)").unwrap();
+        let disk = AppFiles::open(dir.path());
+        let mut archive = Archive::default();
+        for file in &disk.scan().files {
+            if file.kind != Kind::Env && file.kind != Kind::TestEnv {
+                let bytes = disk.read(&file.path).unwrap();
+                archive.app.insert(file.display.clone(), bytes);
+            }
+        }
+        // It runs elsewhere, with a .env of its own there.
+        let there = tempfile::tempdir().unwrap();
+        std::fs::write(there.path().join(".env"), "B=2\n").unwrap();
+        let bundled = AppFiles::bundled(there.path(), archive);
+        let scan = bundled.scan();
+        for kind in [
+            Kind::Route,
+            Kind::Middleware,
+            Kind::Module,
+            Kind::Migration,
+            Kind::Job,
+            Kind::Config,
+        ] {
+            assert_eq!(found(&scan, kind), found(&disk.scan(), kind), "{kind:?}");
+        }
+        assert_eq!(found(&scan, Kind::Env), [".env"]);
+        assert!(found(&scan, Kind::TestEnv).is_empty());
+        let route = there.path().join("pages/api/index.rhai");
+        assert_eq!(bundled.read_to_string(&route).unwrap(), "res.send(1)");
+        assert_eq!(bundled.read_to_string(Path::new(".env")).unwrap(), "B=2\n");
+        assert!(bundled.is_file(Path::new("rhapi.toml")));
+        assert!(!bundled.is_file(Path::new("pages/api")));
+        assert!(!bundled.is_file(Path::new("pages/api/../../etc/passwd")));
+        assert_eq!(
+            bundled
+                .read(Path::new("pages/api/gone.rhai"))
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::NotFound
+        );
+        assert!(bundled.has_folder("migrations") && !bundled.has_folder("pages/api/users/x"));
+        assert!(bundled.watch_roots().is_empty());
     }
 }

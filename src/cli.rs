@@ -67,6 +67,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write one executable holding rhapi and the app (pages, jobs, migrations, public,
+    /// rhapi.toml, .env.example; never .env or data/): `FILE start` serves it anywhere.
+    Bundle {
+        /// The app folder (default: the current directory).
+        dir: Option<PathBuf>,
+        /// The file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Create a starter app in DIR (which must not exist, or be empty).
     New {
         /// The folder to create.
@@ -166,6 +175,10 @@ pub fn run(cli: Cli) -> ExitCode {
     // Before any thread starts (it changes the process environment).
     crate::http::claim_inherited_socket();
     crate::logging::init();
+    if let Err(err) = open_bundle(&cli.command) {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Dev(serve) => serve_app(serve, Mode::Dev, true),
         Command::Start { serve, no_watch } => serve_app(serve, Mode::Start, !no_watch),
@@ -173,6 +186,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check { dir } => check(dir),
         Command::Migrate { dir } => migrate(dir),
         Command::New { dir } => new_app(&dir),
+        Command::Bundle { dir, out } => bundle(dir, &out),
         Command::Openapi { dir } => openapi(dir),
         Command::Types { dir, out } => types(dir, out),
         Command::Jobs { args } => crate::tools::jobs::run(&args),
@@ -199,16 +213,53 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// When this executable is a bundle (`rhapi bundle`), makes its app the one every command
+/// reads, for the commands that serve or read an app; refuses the others. A plain binary
+/// reads a few bytes of itself and goes on.
+fn open_bundle(command: &Command) -> Result<()> {
+    let Some(archive) = crate::bundle::detect()? else {
+        return Ok(());
+    };
+    let refused = match command {
+        Command::Start { .. }
+        | Command::Routes { .. }
+        | Command::Check { .. }
+        | Command::Migrate { .. }
+        | Command::Openapi { .. }
+        | Command::Jobs { .. } => {
+            crate::bundle::install(archive);
+            return Ok(());
+        }
+        Command::Dev(_) => anyhow::bail!(
+            "this executable is a bundled app (rhapi bundle): it serves with `start`, not \
+             `dev`, which reloads an app's files as they change (a bundle has none to watch); \
+             run `rhapi dev` in the app's folder"
+        ),
+        Command::Test { .. } => "test",
+        Command::Types { .. } => "types",
+        Command::New { .. } => "new",
+        Command::Bundle { .. } => "bundle",
+        Command::Lsp => "lsp",
+    };
+    anyhow::bail!(
+        "this executable is a bundled app (rhapi bundle): it answers start, routes, check, \
+         migrate, openapi and jobs; run `rhapi {refused}` in the app's folder instead"
+    )
+}
+
 pub(crate) fn app_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     dir.canonicalize()
         .with_context(|| format!("cannot open the app folder '{}'", dir.display()))
 }
 
-/// [`app_dir`], which must hold `pages/api` (commands that serve or read the routes).
+/// [`app_dir`], which must hold `pages/api` (commands that serve or read the routes). A
+/// bundle holds its own routes: its folder is only where `.env` and `data/` are.
 fn routes_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let dir = app_dir(dir)?;
-    crate::tools::require_pages_api(&dir)?;
+    if crate::bundle::current().is_none() {
+        crate::tools::require_pages_api(&dir)?;
+    }
     Ok(dir)
 }
 
@@ -221,7 +272,9 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     let (app, report) = App::load(&dir, layers);
     crate::env::set_served(&app.context);
     // Where to listen is read once, here: a later change of it in rhapi.toml only warns.
-    let serve = ServeSettings::new(&app.settings.listen, watch);
+    // A bundle never changes: nothing to watch.
+    let bundled = crate::bundle::current().is_some();
+    let mut serve = ServeSettings::new(&app.settings.listen, watch && !bundled);
     if mode == Mode::Start {
         app.snapshot().env.0.warn_unset_example_keys(&dir);
     }
@@ -238,18 +291,40 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    if let Err(err) = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases)
-    {
+    // No last good certificate to fall back on at start, in `dev` too: serving plain HTTP
+    // instead would answer clients that expect HTTPS with garbage.
+    match load_tls(&app) {
+        Ok(tls) => serve.tls = tls,
+        Err(err) => {
+            eprintln!("error: {err}");
+            eprintln!(
+                "rhapi {}: the [tls] certificate cannot be served; fix it and start again",
+                if mode == Mode::Dev { "dev" } else { "start" }
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    let migrated = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases);
+    app.context.readiness.migrations_applied(migrated.is_ok());
+    if let Err(err) = migrated {
         eprintln!("error: {err}");
         if mode == Mode::Start {
             eprintln!("rhapi start: a migration failed; fix it and start again");
             return Ok(ExitCode::FAILURE);
         }
     }
+    let from = if bundled {
+        if let Err(err) = crate::bundle::extract_public() {
+            crate::bundle::remove_public();
+            return Err(anyhow::Error::new(err).context("cannot start the bundle"));
+        }
+        format!("the bundle (.env and data/ in {})", dir.display())
+    } else {
+        dir.display().to_string()
+    };
     tracing::info!(
-        "loaded {} routes from {} in {:.1}ms",
+        "loaded {} routes from {from} in {:.1}ms",
         report.routes,
-        dir.display(),
         report.elapsed.as_secs_f64() * 1000.0
     );
     let app = Arc::new(app);
@@ -259,9 +334,18 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
         None
     };
     let port = serve.port;
-    crate::http::serve(app, serve).map_err(|err| listen_error(err, port))?;
+    let served = crate::http::serve(app, serve).map_err(|err| listen_error(err, port));
+    crate::bundle::remove_public();
+    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The certificates of `[tls]`, loaded and checked; `None` without `[tls]`.
+fn load_tls(app: &App) -> Result<Option<Arc<crate::tls::Certificates>>, crate::tls::TlsError> {
+    crate::tls::TlsFiles::of(&app.dir, &app.settings.listen.tls)
+        .map(crate::tls::Certificates::load)
+        .transpose()
 }
 
 /// A server error; a busy port names the port and how to choose another.
@@ -331,6 +415,9 @@ fn print_routes(dir: Option<PathBuf>) -> Result<ExitCode> {
                 if script.handler.is_some() {
                     methods.push("*");
                 }
+                if script.accepts_sockets() {
+                    methods.push("WS");
+                }
                 (
                     pattern.to_string(),
                     methods.join(","),
@@ -388,7 +475,11 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
     for err in &migrations {
         eprintln!("error: {}", crate::env::redact(&err.to_string()));
     }
-    if report.errors.is_empty() && migrations.is_empty() {
+    let tls = load_tls(&app).err();
+    if let Some(err) = &tls {
+        eprintln!("error: {err}");
+    }
+    if report.errors.is_empty() && migrations.is_empty() && tls.is_none() {
         let hint = if report.routes == 0 {
             " (pages/api holds no .rhai route file yet)"
         } else {
@@ -404,7 +495,10 @@ fn check(dir: Option<PathBuf>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_errors(&report);
-    eprintln!("{} error(s)", report.errors.len() + migrations.len());
+    eprintln!(
+        "{} error(s)",
+        report.errors.len() + migrations.len() + usize::from(tls.is_some())
+    );
     Ok(ExitCode::FAILURE)
 }
 
@@ -439,6 +533,58 @@ fn run_tests(dir: Option<PathBuf>, filter: Option<String>, limits: Limits) -> Re
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `rhapi bundle`: the app is collected, then loaded from the archive as `start` would
+/// load it (a bundle that would not start is never written), then written.
+fn bundle(dir: Option<PathBuf>, out: &Path) -> Result<ExitCode> {
+    let dir = app_dir(dir)?;
+    let archive = crate::tools::bundle::collect(&dir)?;
+    for warning in crate::http::public_warnings(&dir, &load_public_settings(&dir)) {
+        eprintln!("warning: {warning}");
+    }
+    crate::bundle::install(archive.clone());
+    let (app, report) = App::load(&dir, Layers::defaults(Mode::Start));
+    crate::env::set_served(&app.context);
+    let migrations = crate::db::migrate::check(&dir);
+    if !report.errors.is_empty() || !migrations.is_empty() {
+        print_errors(&report);
+        for err in &migrations {
+            eprintln!("error: {}", crate::env::redact(&err.to_string()));
+        }
+        eprintln!("rhapi bundle: nothing written; fix the errors (rhapi check shows them) and bundle again");
+        return Ok(ExitCode::FAILURE);
+    }
+    let size = crate::tools::bundle::write(&archive, out)?;
+    println!("bundled {}:", dir.display());
+    for name in archive.app.keys() {
+        println!("  {name}");
+    }
+    let public = archive.public.len();
+    if public > 0 {
+        let plural = if public == 1 { "" } else { "s" };
+        println!("  {}/ ({public} file{plural})", app.settings.public.dir);
+    }
+    // A bare name runs only as ./NAME.
+    let run = if out.parent().is_some_and(|p| p.as_os_str().is_empty()) {
+        format!("./{}", out.display())
+    } else {
+        out.display().to_string()
+    };
+    println!(
+        "wrote {} ({:.1} MB); run it with: {run} start  (.env and data/ are read from the folder it runs in)",
+        out.display(),
+        size as f64 / 1_048_576.0,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[public]` settings of the app in `dir` (the defaults when `rhapi.toml` is wrong: the
+/// load reports that).
+fn load_public_settings(dir: &Path) -> crate::settings::PublicSettings {
+    crate::config::load(dir, None, &crate::settings::Settings::default())
+        .map(|s| s.public)
+        .unwrap_or_else(|_| crate::settings::Settings::default().public)
 }
 
 fn new_app(dir: &Path) -> Result<ExitCode> {

@@ -14,8 +14,9 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Location, ScriptError};
 use crate::settings::{
-    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, PublicSettings,
-    RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
+    parse_duration, parse_size, CacheSettings, CorsSettings, JobsSettings, MetricsSettings,
+    PublicSettings, RateLimitRule, RateLimitsSettings, RealtimeSettings, ServerSettings, Settings,
+    TlsSettings,
 };
 
 /// The file's name, in the app folder.
@@ -68,6 +69,16 @@ pub fn load(
     if let Err(reason) = exposes_app(dir, &settings.public.dir, database) {
         return Err(invalid(&text, "public", "dir", &reason));
     }
+    if let Some(key) = &settings.tls.key {
+        if serves_file(dir, &settings.public.dir, key) {
+            return Err(invalid(
+                &text,
+                "tls",
+                "key",
+                &format!("'{key}' is inside the public folder '{}': anyone could download the private key; keep it outside it", settings.public.dir),
+            ));
+        }
+    }
     Ok(settings)
 }
 
@@ -112,6 +123,18 @@ fn exposes_app(app_dir: &Path, public: &str, database: Option<&Path>) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether `file` (relative to `app_dir`, or absolute) lies inside the folder `public`
+/// serves.
+fn serves_file(app_dir: &Path, public: &str, file: &str) -> bool {
+    let (Some(root), Some(file)) = (
+        real_path(&app_dir.join(public)),
+        real_path(&app_dir.join(file)),
+    ) else {
+        return false;
+    };
+    file.starts_with(root)
 }
 
 /// `path` with every symlink followed; for a file not created yet, the real path of its
@@ -169,6 +192,16 @@ pub(crate) fn rate_limits_below() -> RateLimitsSettings {
     BELOW.with(|below| below.borrow().rate_limits.clone())
 }
 
+/// serde's default for `[tls]` and for each key it leaves out.
+pub(crate) fn tls_below() -> TlsSettings {
+    BELOW.with(|below| below.borrow().tls.clone())
+}
+
+/// serde's default for `[metrics]` and for each key it leaves out.
+pub(crate) fn metrics_below() -> MetricsSettings {
+    BELOW.with(|below| below.borrow().metrics.clone())
+}
+
 /// Parses the text of a `rhapi.toml`: `below` with every key the file sets replaced.
 pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
     let outer = BELOW.replace(below.clone());
@@ -193,6 +226,7 @@ pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
         ));
     }
     settings.cors = cors_settings(text, settings.cors)?;
+    check_tls(text, &settings.tls)?;
     for (i, rule) in settings.rate_limit.iter().enumerate() {
         if let Err((key, message)) = crate::rate_limit::Rule::compile(rule) {
             return Err(ConfigError {
@@ -203,6 +237,30 @@ pub fn parse(text: &str, below: &Settings) -> Result<Settings, ConfigError> {
         }
     }
     Ok(settings)
+}
+
+/// `[tls]` names both files or neither, each a non-empty path.
+fn check_tls(text: &str, tls: &TlsSettings) -> Result<(), ConfigError> {
+    for (key, value) in [("cert", &tls.cert), ("key", &tls.key)] {
+        if value.as_deref() == Some("") {
+            return Err(invalid(text, "tls", key, "must name a PEM file"));
+        }
+    }
+    match (&tls.cert, &tls.key) {
+        (Some(_), None) => Err(invalid(
+            text,
+            "tls",
+            "cert",
+            "needs key = \"...\" too: the private key of the certificate (PEM)",
+        )),
+        (None, Some(_)) => Err(invalid(
+            text,
+            "tls",
+            "key",
+            "needs cert = \"...\" too: the certificate chain (PEM)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The line of `key = ...` in the `index`th `[[rate_limit]]` (0-based).
@@ -467,6 +525,31 @@ pub(crate) fn host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
     .map(Some)
 }
 
+/// Where a second listener listens: `"127.0.0.1:9464"`, `"[::1]:9464"`, `"0.0.0.0:9464"`.
+pub(crate) fn listen_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_any(TextOrNumber {
+        expected: "an address and port such as \"127.0.0.1:9464\"",
+        text: |t| {
+            let t = t.trim();
+            let port = t
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            match port {
+                Some((host, Ok(port))) if !host.is_empty() && port > 0 => Ok(t.to_string()),
+                _ => Err(format!(
+                    "'{t}' is not an address and port: e.g. \"127.0.0.1:9464\""
+                )),
+            }
+        },
+        number: |n| {
+            Err(format!(
+                "{n} is not an address and port: write it in quotes, e.g. \"127.0.0.1:9464\""
+            ))
+        },
+    })
+    .map(Some)
+}
+
 struct TextOrNumber<T> {
     expected: &'static str,
     text: fn(&str) -> Result<T, String>,
@@ -567,11 +650,48 @@ mod tests {
             ("[server]\nhost = \"\"\n", "must not be empty"),
             ("[server]\nhost = 1\n", "is not an address"),
             ("[server]\nmax_memory = \"1mb\"\n", "unknown field"),
+            (
+                "[metrics]\nlisten = \"127.0.0.1\"\n",
+                "is not an address and port",
+            ),
+            (
+                "[metrics]\nlisten = \":9464\"\n",
+                "is not an address and port",
+            ),
+            ("[metrics]\nlisten = 9464\n", "write it in quotes"),
         ] {
             let err = parse(toml).unwrap_err();
             assert_eq!(err.line, 2, "{err}");
             assert!(err.message.contains(message), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn tls_names_both_files_and_keeps_the_key_out_of_public() {
+        let o = parse("[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n").unwrap();
+        assert_eq!(o.tls.cert.as_deref(), Some("cert.pem"));
+        assert_eq!(o.tls.key.as_deref(), Some("key.pem"));
+        for (toml, key, message) in [
+            ("[tls]\ncert = \"cert.pem\"\n", "tls.cert", "needs key"),
+            ("[tls]\nkey = \"key.pem\"\n", "tls.key", "needs cert"),
+            ("[tls]\ncert = \"\"\nkey = \"k\"\n", "tls.cert", "must name"),
+            ("[tls]\ncrt = \"c\"\n", "tls.crt", "unknown field"),
+        ] {
+            let err = parse(toml).unwrap_err();
+            assert_eq!((err.key.as_str(), err.line), (key, 2), "{err}");
+            assert!(err.message.contains(message), "{toml}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("public/certs")).unwrap();
+        let toml = "[tls]\ncert = \"public/certs/c.pem\"\nkey = \"public/certs/k.pem\"\n";
+        std::fs::write(dir.path().join(FILE), toml).unwrap();
+        let err = load(dir.path(), None, &Settings::default()).unwrap_err();
+        assert_eq!((err.key.as_str(), err.line), ("tls.key", 3), "{err}");
+        assert!(err.message.contains("anyone could download"), "{err}");
+        // Only the key is secret: a certificate may sit in public/.
+        let toml = "[tls]\ncert = \"public/c.pem\"\nkey = \"k.pem\"\n";
+        std::fs::write(dir.path().join(FILE), toml).unwrap();
+        assert!(load(dir.path(), None, &Settings::default()).is_ok());
     }
 
     #[test]

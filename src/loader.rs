@@ -197,6 +197,13 @@ impl Loader {
 
         let count = entries.len();
         let table = RouteTable::new(entries.into_iter().map(|(p, r, _)| (p, r)).collect());
+        let route_metrics = match self.settings.listen.metrics {
+            Some(_) => table
+                .iter()
+                .map(|(pattern, _)| self.app.metrics.route(&pattern.to_string()))
+                .collect(),
+            None => Vec::new(),
+        };
         let snapshot = Snapshot {
             engine: Arc::clone(&self.engine),
             engines,
@@ -205,6 +212,7 @@ impl Loader {
             env: EnvMap(Arc::clone(&self.env)),
             settings: Arc::new(self.settings.clone()),
             jobs,
+            route_metrics,
         };
         let report = LoadReport {
             errors: progress.errors,

@@ -3,8 +3,8 @@
 //! from it ([`AppSettings`], [`ServeSettings`]).
 //!
 //! The layers, lowest first: the defaults ([`Default`]), `rhapi.toml` ([`crate::config`]),
-//! the command line ([`Overrides`]). The `[server]` keys `host`, `port` and `workers` are
-//! restart-only ([`Settings::keep_restart_only`]); every other key is picked up when
+//! the command line ([`Overrides`]). The `[server]` keys `host`, `port` and `workers`, and
+//! `[tls]`, are restart-only ([`Settings::keep_restart_only`]); every other key is picked up when
 //! `rhapi.toml` is saved. To add a key: a field (with its default) in its section here, its
 //! parser in `config.rs` if it is not a plain TOML value, and a flag in `cli.rs` if the
 //! command line sets it too.
@@ -52,6 +52,33 @@ pub struct Settings {
     /// the values it opened with).
     #[serde(default = "crate::config::realtime_below")]
     pub realtime: RealtimeSettings,
+    /// `[tls]`: HTTPS (restart-only; the files themselves are reloaded when they change).
+    #[serde(default = "crate::config::tls_below")]
+    pub tls: TlsSettings,
+    /// `[metrics]`: the Prometheus listener (restart-only).
+    #[serde(default = "crate::config::metrics_below")]
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]` (docs/reference.md, "Health and metrics").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::metrics_below")]
+pub struct MetricsSettings {
+    /// `host:port` of a second listener that serves only `GET /metrics`; `None` (the
+    /// default): no metrics, and nothing counted. Restart-only.
+    #[serde(deserialize_with = "crate::config::listen_address")]
+    pub listen: Option<String>,
+}
+
+/// `[tls]`: the certificate chain and private key to serve HTTPS with (PEM files, relative
+/// to the app folder or absolute). Both or neither: checked in `config.rs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default = "crate::config::tls_below")]
+pub struct TlsSettings {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: Option<String>,
+    /// The private key of that certificate (PKCS#8, RSA or EC).
+    pub key: Option<String>,
 }
 
 /// `[realtime]` (docs/reference.md, "WebSockets" and "Publish and subscribe").
@@ -241,6 +268,15 @@ impl Settings {
             &mut new.workers,
             &old.workers,
         );
+        let (new, old) = (&mut self.tls, &running.tls);
+        keep(&mut ignored, "tls.cert", &mut new.cert, &old.cert);
+        keep(&mut ignored, "tls.key", &mut new.key, &old.key);
+        keep(
+            &mut ignored,
+            "metrics.listen",
+            &mut self.metrics.listen,
+            &running.metrics.listen,
+        );
         ignored
     }
 
@@ -277,6 +313,8 @@ impl Settings {
                     .workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
+                tls: self.tls.clone(),
+                metrics: self.metrics.listen.clone(),
             },
         }
     }
@@ -522,14 +560,18 @@ impl AppSettings {
     }
 }
 
-/// Where and with how many threads to listen (`[server]` `host`, `port`, `workers`),
-/// resolved for the mode: restart-only.
+/// Where and with how many threads to listen (`[server]` `host`, `port`, `workers`), and
+/// whether over TLS (`[tls]`), resolved for the mode: restart-only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listen {
     pub hostname: String,
     pub port: u16,
     /// Actix workers, at least 1.
     pub workers: usize,
+    /// The certificate files, relative to the app folder; none: plain HTTP.
+    pub tls: TlsSettings,
+    /// Where `/metrics` is served (`[metrics] listen`), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// What serving needs besides the app: where to listen, how many threads, watching.
@@ -541,6 +583,11 @@ pub struct ServeSettings {
     pub workers: usize,
     /// Watch `pages/` and `.env*` and reload on change.
     pub watch: bool,
+    /// Serve HTTPS with these certificates (loaded by the caller, which reports a bad file
+    /// before the server starts).
+    pub tls: Option<std::sync::Arc<crate::tls::Certificates>>,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics: Option<String>,
 }
 
 impl ServeSettings {
@@ -551,6 +598,8 @@ impl ServeSettings {
             port: listen.port,
             workers: listen.workers,
             watch,
+            tls: None,
+            metrics: listen.metrics.clone(),
         }
     }
 }
@@ -643,10 +692,22 @@ mod tests {
         reloaded.server.port = 4000;
         reloaded.server.workers = Some(2);
         reloaded.server.body_limit = 10;
+        reloaded.tls.cert = Some("new.pem".into());
+        reloaded.metrics.listen = Some("127.0.0.1:9464".into());
         let ignored = reloaded.keep_restart_only(&running);
-        assert_eq!(ignored, ["server.port", "server.workers"]);
+        assert_eq!(
+            ignored,
+            [
+                "server.port",
+                "server.workers",
+                "tls.cert",
+                "metrics.listen"
+            ]
+        );
+        assert_eq!(reloaded.tls.cert, None);
         assert_eq!(reloaded.server.port, 3000);
         assert_eq!(reloaded.server.workers, None);
+        assert_eq!(reloaded.metrics.listen, None);
         assert_eq!(reloaded.server.body_limit, 10, "reloadable");
         assert!(reloaded.keep_restart_only(&running).is_empty());
     }

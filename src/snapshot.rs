@@ -36,6 +36,9 @@ pub struct Snapshot {
     pub settings: Arc<AppSettings>,
     /// The job files, by job name.
     pub jobs: crate::jobs::JobTable,
+    /// The metrics of each route, in the order of `routes` ([`RouteTable::lookup_at`]);
+    /// empty without `[metrics] listen`.
+    pub route_metrics: Vec<Arc<crate::metrics::RouteMetrics>>,
 }
 
 impl Snapshot {

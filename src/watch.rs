@@ -123,7 +123,9 @@ fn on_migrations(app: &App, paths: &[PathBuf]) {
         return;
     }
     let databases = &app.context.databases;
-    match crate::db::migrate::apply(&app.dir, &app.snapshot().env.0, databases) {
+    let migrated = crate::db::migrate::apply(&app.dir, &app.snapshot().env.0, databases);
+    app.context.readiness.migrations_applied(migrated.is_ok());
+    match migrated {
         Ok(applied) => {
             let applied: Vec<String> = applied.iter().map(|n| format!("migrations/{n}")).collect();
             let old: Vec<&String> = names.iter().filter(|n| !applied.contains(n)).collect();

@@ -143,7 +143,10 @@ fn types_writes_definition_files_without_env_values() {
     }
     assert!(shapes.contains("fn status(res: Response, code: int) -> Response;"));
     assert!(shapes.contains("fn subscribe(ws: WebSocket, topic: string) -> ();"));
-    assert!(!shapes.contains("coming"), "WebSockets are served: {shapes}");
+    assert!(
+        !shapes.contains("coming"),
+        "WebSockets are served: {shapes}"
+    );
     let env = read("env.d.rhai");
     assert!(env.contains("const JWT_SECRET: string;"), "{env}");
     assert!(!env.contains("LOCAL_ONLY"), "{env}");

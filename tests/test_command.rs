@@ -219,11 +219,22 @@ fn new_creates_an_app_that_passes_its_tests_and_serves() {
         ".gitignore",
         "rhapi.toml",
         "README.md",
+        "deploy/rhapi.service",
+        "Dockerfile",
+        ".dockerignore",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
+    let unit = std::fs::read_to_string(dir.join("deploy/rhapi.service")).unwrap();
+    assert!(unit.contains("User=my-app\n"), "{unit}");
+    assert!(unit.contains("WorkingDirectory=/srv/my-app\n"), "{unit}");
+    let docker = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(
+        docker.contains("COPY --chmod=0755 my-app.bundle "),
+        "{docker}"
+    );
     let gitignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
-    for line in [".env", ".env.local", "data/"] {
+    for line in [".env", ".env.local", "data/", "*.bundle"] {
         assert!(gitignore.lines().any(|l| l == line), "{gitignore}");
     }
     let toml = std::fs::read_to_string(dir.join("rhapi.toml")).unwrap();

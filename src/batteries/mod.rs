@@ -43,6 +43,7 @@ pub fn register(engine: &mut Engine, app_dir: &Path, env: &Arc<EnvVars>, app: &A
     engine.register_static_module("rate", rate::module(app_dir, env, app).into());
     engine.register_static_module("realtime", realtime::module(app).into());
     sleep::register(engine);
+    realtime::register(engine, app);
 }
 
 pub use crate::script::ScriptResult;

@@ -1,15 +1,17 @@
 //! `realtime::publish(topic, value)`: sends `value` to every subscriber of `topic`, on this
-//! instance and, on PostgreSQL, on the others ([`crate::realtime`]; docs/batteries.md,
-//! "realtime").
+//! instance and, on PostgreSQL, on the others; `res.subscribe(topics)`: answers with an
+//! event stream of the topics' publishes ([`crate::realtime`]; docs/reference.md, "Publish
+//! and subscribe").
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, EvalAltResult, Module, NativeCallContext};
+use rhai::{Dynamic, Engine, EvalAltResult, Module, NativeCallContext};
 
 use super::{at, off_worker, script_error, ScriptResult};
 use crate::app_context::AppContext;
 use crate::memory::human_size;
-use crate::realtime::Message;
+use crate::realtime::{Message, Subscription};
+use crate::script::res::Res;
 
 /// JSON texts longer than this are written on the CPU threads, as `res.json` does.
 const OFF_WORKER: usize = 256 * 1024;
@@ -25,6 +27,53 @@ pub fn module(app: &Arc<AppContext>) -> Module {
         },
     );
     module
+}
+
+/// Registers `res.subscribe(topics)` for `app`.
+pub fn register(engine: &mut Engine, app: &Arc<AppContext>) {
+    let a = Arc::clone(app);
+    engine.register_fn(
+        "subscribe",
+        move |ctx: NativeCallContext, res: &mut Res, topics: Dynamic| {
+            at(&ctx, subscribe(&a, res, topics))
+        },
+    );
+}
+
+/// Subscribes a new subscriber to `topics` (a string or an array of strings) and sends
+/// the event stream of its publishes as the response.
+fn subscribe(app: &AppContext, res: &Res, topics: Dynamic) -> ScriptResult<()> {
+    super::budget()?;
+    let wrong = || {
+        script_error(format!(
+            "res.subscribe(topics): topics must be a string or an array of strings, not {}",
+            topics.type_name()
+        ))
+    };
+    let names: Vec<Dynamic> = if topics.is_string() {
+        vec![topics.clone()]
+    } else {
+        topics.clone().into_array().map_err(|_| wrong())?
+    };
+    if names.is_empty() {
+        return Err(script_error(
+            "res.subscribe(topics): give at least one topic",
+        ));
+    }
+    let settings = app.hub.settings();
+    let (subscriber, inbox) = app.hub.subscriber(settings.send_queue);
+    for name in &names {
+        let name = name
+            .read_lock::<rhai::ImmutableString>()
+            .ok_or_else(wrong)?;
+        subscriber
+            .subscribe(&name)
+            .map_err(|err| script_error(format!("res.{err}")))?;
+    }
+    res.subscribe(Subscription {
+        inbox,
+        keep_alive: settings.keep_alive,
+    })
 }
 
 fn fail(message: impl std::fmt::Display) -> Box<EvalAltResult> {

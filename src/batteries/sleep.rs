@@ -36,21 +36,34 @@ fn sleep(ms: i64) -> ScriptResult<()> {
     let nap = actix_web::rt::time::sleep(wanted.min(left));
     // A streaming run may sleep for long between events: at shutdown its sleep ends early,
     // so that its next write fails with "shutting down" now, not after the sleep (and the
-    // server need not wait out the grace).
-    let streaming = crate::script::stream::is_streaming();
+    // server need not wait out the grace); once its client has gone, the sleep is the
+    // error "client closed" itself (a stream that writes only now and then would otherwise
+    // go on for nobody).
+    let gone = crate::script::stream::is_streaming().then(crate::script::stream::client_gone);
     let woken = crate::executor::wait(async move {
-        if !streaming {
+        let Some(gone) = gone else {
             nap.await;
-            return false;
-        }
+            return Woken::Slept;
+        };
         tokio::select! {
-            () = nap => false,
-            () = crate::script::stream::until_shutdown() => true,
+            () = nap => Woken::Slept,
+            () = crate::script::stream::until_shutdown() => Woken::ShuttingDown,
+            () = gone => Woken::ClientGone,
         }
     });
     match woken {
-        crate::executor::Waited::Done(true) => Ok(()),
-        crate::executor::Waited::Done(false) if wanted <= left => Ok(()),
+        crate::executor::Waited::Done(Woken::ShuttingDown) => Ok(()),
+        crate::executor::Waited::Done(Woken::ClientGone) => {
+            Err(crate::script::stream::CLIENT_CLOSED.into())
+        }
+        crate::executor::Waited::Done(Woken::Slept) if wanted <= left => Ok(()),
         _ => Err(timed_out()),
     }
+}
+
+/// Why a sleep ended.
+enum Woken {
+    Slept,
+    ShuttingDown,
+    ClientGone,
 }

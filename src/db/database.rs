@@ -76,6 +76,14 @@ impl Database {
         }
     }
 
+    /// Connections of the pool: open (idle or in use), and idle among them.
+    pub fn pool_counts(&self) -> (usize, usize) {
+        match &self.0 {
+            Backend::Sqlite(pool) => pool.counts(),
+            Backend::Postgres(pool) => pool.counts(),
+        }
+    }
+
     /// A connection from the pool, waiting at most `timeout` for one.
     pub fn get(&self, timeout: Duration) -> Result<Conn, DbError> {
         Ok(match &self.0 {

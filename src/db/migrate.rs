@@ -17,7 +17,7 @@ const STATEMENT_BUDGET: Duration = Duration::from_secs(60);
 /// alone. The error is a message with env values redacted.
 pub fn apply(app_dir: &Path, env: &EnvVars, databases: &Databases) -> Result<Vec<String>, String> {
     let target = Target::from_env(app_dir, env).map_err(|err| err.to_string())?;
-    if !app_dir.join("migrations").is_dir() {
+    if !AppFiles::open(app_dir).has_folder("migrations") {
         return Ok(Vec::new());
     }
     let db = databases.open(&target).map_err(|err| err.to_string())?;

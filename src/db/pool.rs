@@ -106,6 +106,12 @@ impl<M: Manager> Pool<M> {
         }
     }
 
+    /// Connections open now (idle or in use, or being opened) and idle among them.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.open, state.idle.len())
+    }
+
     fn put_back(&self, mut conn: M::Conn, broken: bool) {
         let broken = broken || self.manager.is_broken(&mut conn);
         let mut state = self.lock();

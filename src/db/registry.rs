@@ -26,4 +26,13 @@ impl Databases {
         open.insert(target.clone(), Arc::clone(&db));
         Ok(db)
     }
+
+    /// Connections of every pool together: idle, and busy (in use or being opened).
+    pub fn pool_counts(&self) -> (usize, usize) {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.values().fold((0, 0), |(idle, busy), db| {
+            let (all, free) = db.pool_counts();
+            (idle + free, busy + all.saturating_sub(free))
+        })
+    }
 }

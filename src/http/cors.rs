@@ -28,6 +28,27 @@ fn allowed_origin(req: &HttpRequest, cors: &CorsSettings) -> Option<HeaderValue>
         .then(|| origin.clone())
 }
 
+/// Whether a WebSocket upgrade may go on, by its `Origin` (docs/reference.md,
+/// "WebSockets"): browsers send their cookies with an upgrade from any page, so one from a
+/// page of another origin (Cross-Site WebSocket Hijacking) is refused unless `[cors]`
+/// allows that origin. Clients that are not browsers send no `Origin` and pass.
+pub fn socket_origin_allowed(req: &HttpRequest, cors: &CorsSettings) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let same_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .zip(
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok()),
+        )
+        .is_some_and(|((_, authority), host)| authority.eq_ignore_ascii_case(host));
+    same_host || allowed_origin(req, cors).is_some()
+}
+
 /// Adds the CORS headers to any response (routes, files, 404s, errors) for an allowed
 /// origin.
 pub fn apply(req: &HttpRequest, cors: &CorsSettings, response: &mut HttpResponse) {

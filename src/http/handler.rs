@@ -20,10 +20,11 @@ use super::response::{
     automatic_response, keep_headers, log_script_error, respond, script_error_response,
     server_busy, stream_response,
 };
-use super::{cors, public, rate_limit, Shared};
+use super::{cors, ops, public, rate_limit, Shared};
 use crate::app::{App, Route, Snapshot};
 use crate::env::EnvMap;
 use crate::error::{error_response, RequestError};
+use crate::metrics::{ErrorKind, RouteLabel};
 use crate::rate_limit::Decision;
 use crate::routes::path::{self, RequestPath};
 use crate::routes::Params;
@@ -37,21 +38,29 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Every request, whatever its path and method, comes here. The stages, in order: the
 /// request's context (read once, first); admission (`--max-in-flight`); the header size;
 /// then by path: a route under `/api` ([`api`]: resolve, admit, run), or `public/`; CORS
-/// and compression on the way out; one log line. Endpoints rhapi answers itself (health,
-/// metrics) go before `public/` in [`answer`].
+/// and compression on the way out; one log line, and the request counted in the metrics
+/// under its route's pattern. `/_rhapi/` (health, readiness) is answered first, by
+/// [`ops::answer`]: outside admission, scripts and middleware, never counted or logged.
 pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) -> HttpResponse {
+    if req.path().starts_with(ops::PREFIX) {
+        return ops::answer(&req, &server.app).await;
+    }
     let context = RequestContext::new(&req, &server.app);
     let started = context.started;
+    let metrics = &server.app.context.metrics;
     let Some(slot) = server
         .in_flight
         .enter(context.snapshot.settings.max_in_flight)
     else {
         let response = server_busy();
-        log_request(&req, response.status(), started.elapsed());
+        let took = started.elapsed();
+        log_request(&req, response.status(), took);
+        metrics.request(&RouteLabel::None, req.method(), 503, took);
         return response;
     };
+    let mut label = RouteLabel::None;
     // A panic must never take a worker down with the connections it serves.
-    let response = AssertUnwindSafe(answer(&req, payload, &server, context, slot))
+    let response = AssertUnwindSafe(answer(&req, payload, &server, context, slot, &mut label))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -62,7 +71,10 @@ pub async fn handle(req: HttpRequest, payload: Payload, server: Data<Shared>) ->
             );
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         });
-    log_request(&req, response.status(), started.elapsed());
+    let took = started.elapsed();
+    log_request(&req, response.status(), took);
+    let status = response.status().as_u16();
+    metrics.request(&label, req.method(), status, took);
     response
 }
 
@@ -83,6 +95,7 @@ async fn answer(
     server: &Shared,
     context: RequestContext,
     slot: InFlightSlot,
+    label: &mut RouteLabel,
 ) -> HttpResponse {
     if header_bytes(req) > MAX_HEADER_BYTES {
         return error_response(
@@ -93,11 +106,12 @@ async fn answer(
     let settings = Arc::clone(&context.snapshot.settings);
     let mut response = match path::parse(req.path()) {
         RequestPath::Api(segments) => {
-            let response = api(req, payload, &server.app, context, &segments, slot).await;
+            let response = api(req, payload, &server.app, context, &segments, slot, label).await;
             super::compress::apply(req, response).await
         }
-        // (Endpoints rhapi answers itself, health and metrics, go here: before public/.)
+        // (`/_rhapi/`, which rhapi answers itself, went to `ops` before admission.)
         RequestPath::NotApi => {
+            *label = RouteLabel::Public;
             drop(context);
             public::serve(req, &server.app.dir, &settings.public).await
         }
@@ -119,8 +133,9 @@ async fn api(
     context: RequestContext,
     segments: &[String],
     slot: InFlightSlot,
+    label: &mut RouteLabel,
 ) -> HttpResponse {
-    let resolved = match resolve(req, &context.snapshot, segments) {
+    let resolved = match resolve(req, &context.snapshot, segments, label) {
         Ok(resolved) => resolved,
         Err(response) => return *response,
     };
@@ -130,10 +145,13 @@ async fn api(
     };
     if resolved.script.accepts_sockets() {
         if super::websocket::is_upgrade(req) {
+            if !cors::socket_origin_allowed(req, &context.snapshot.settings.cors) {
+                return error_response(StatusCode::FORBIDDEN, "Forbidden");
+            }
             return match prepare(req, &context, &resolved, segments, &[]).await {
                 Ok((runs, req_value)) => {
-                    let hub = Arc::clone(&app.context.hub);
-                    super::websocket::upgrade(req, payload, context, resolved, runs, req_value, hub)
+                    let app = Arc::clone(&app.context);
+                    super::websocket::upgrade(req, payload, context, resolved, runs, req_value, app)
                         .await
                 }
                 Err(response) => *response,
@@ -149,7 +167,7 @@ async fn api(
         Ok(admitted) => {
             // The snapshot is not held while scripts run: a reload frees the old one sooner.
             drop(context);
-            run(req, admitted, slot).await
+            run(req, admitted, slot, label).await
         }
         Err(response) => *response,
     };
@@ -219,6 +237,8 @@ struct Admitted {
     req_value: Dynamic,
     runs: Runs,
     dev: bool,
+    /// `[realtime] keep_alive`: how often an idle event stream sends a comment.
+    keep_alive: Duration,
 }
 
 /// The method's plan, then the body (its size limit and deadline), then `req`. Answers
@@ -273,6 +293,7 @@ async fn admit(
         req_value,
         runs,
         dev: settings.is_dev(),
+        keep_alive: settings.realtime.keep_alive,
     })
 }
 
@@ -312,7 +333,12 @@ async fn prepare(
 
 /// The middleware chain, outermost first, then the route's function (or its automatic
 /// answer); the headers middleware kept go on the response.
-async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpResponse {
+async fn run(
+    req: &HttpRequest,
+    admitted: Admitted,
+    slot: InFlightSlot,
+    label: &RouteLabel,
+) -> HttpResponse {
     // Held by the response (its stream) and by every run until its very end.
     let slot = Arc::new(slot);
     let Admitted {
@@ -322,6 +348,7 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
         req_value,
         runs,
         dev,
+        keep_alive,
     } = admitted;
     let runs = Runs {
         slot: Some(Arc::clone(&slot)),
@@ -330,20 +357,38 @@ async fn run(req: &HttpRequest, admitted: Admitted, slot: InFlightSlot) -> HttpR
     let (req_value, kept) = match runs.passed_middleware(&chain, req_value).await {
         Ok(passed) => passed,
         Err((Outcome::Reply(answered), kept)) => {
-            return keep_headers(respond(answered, req, dev, &runs.env.0), kept)
+            count_error(&answered, label);
+            return keep_headers(respond(answered, req, dev, &runs.env.0), kept);
         }
         Err((Outcome::Stream(stream), kept)) => {
-            return keep_headers(stream_response(stream, req, slot), kept)
+            return keep_headers(stream_response(stream, req, slot, keep_alive), kept)
         }
     };
     let response = match plan {
         Plan::Call(target) => match runs.call(script, target).start(req_value).await {
-            Outcome::Reply(reply) => respond(reply, req, dev, &runs.env.0),
-            Outcome::Stream(stream) => stream_response(stream, req, slot),
+            Outcome::Reply(reply) => {
+                count_error(&reply, label);
+                respond(reply, req, dev, &runs.env.0)
+            }
+            Outcome::Stream(stream) => stream_response(stream, req, slot, keep_alive),
         },
         automatic => automatic_response(&automatic).unwrap_or_else(not_found),
     };
     keep_headers(response, kept)
+}
+
+/// Counts a run's error in the route's metrics (when they are on).
+fn count_error(reply: &Reply, label: &RouteLabel) {
+    let RouteLabel::Route(metrics) = label else {
+        return;
+    };
+    let kind = match reply {
+        Reply::Timeout(_) => ErrorKind::Timeout,
+        Reply::Failed(err) if crate::script::run::is_panic(err) => ErrorKind::Panic,
+        Reply::Failed(_) => ErrorKind::Error,
+        _ => return,
+    };
+    metrics.script_error(kind);
 }
 
 /// What every run of one request shares: the engine, `env`, the deadline, the memory budget.
@@ -427,16 +472,20 @@ pub(super) struct Resolved {
     pub chain: Vec<Arc<Middleware>>,
 }
 
-/// The route of an `/api` request; or the answer when there is none to run (404, a
-/// preflight, a route or middleware that fails to load).
+/// The route of an `/api` request (and its metrics, in `label`); or the answer when there
+/// is none to run (404, a preflight, a route or middleware that fails to load).
 fn resolve(
     req: &HttpRequest,
     snapshot: &Snapshot,
     segments: &[String],
+    label: &mut RouteLabel,
 ) -> Result<Resolved, Box<HttpResponse>> {
-    let Some((route, params)) = snapshot.routes.lookup(segments) else {
+    let Some((at, route, params)) = snapshot.routes.lookup_at(segments) else {
         return Err(Box::new(not_found()));
     };
+    if let Some(metrics) = snapshot.route_metrics.get(at) {
+        *label = RouteLabel::Route(Arc::clone(metrics));
+    }
     let settings = &snapshot.settings;
     let script = match route {
         Route::Ready(script) => Arc::clone(script),
@@ -445,6 +494,7 @@ fn resolve(
                 return Err(Box::new(preflight));
             }
             log_script_error(req, err, &snapshot.env.0);
+            count_load_error(label);
             return Err(Box::new(script_error_response(
                 err,
                 settings.is_dev(),
@@ -461,6 +511,7 @@ fn resolve(
             Ok(middleware) => chain.push(Arc::clone(middleware)),
             Err(err) => {
                 log_script_error(req, err, &snapshot.env.0);
+                count_load_error(label);
                 return Err(Box::new(script_error_response(
                     err,
                     settings.is_dev(),
@@ -474,6 +525,13 @@ fn resolve(
         params,
         chain,
     })
+}
+
+/// Counts a route or middleware that failed to load, in the route's metrics.
+fn count_load_error(label: &RouteLabel) {
+    if let RouteLabel::Route(metrics) = label {
+        metrics.script_error(ErrorKind::Load);
+    }
 }
 
 /// `req` with `req.locals` replaced (each middleware and the route get their own copy).

@@ -27,6 +27,11 @@ impl InFlight {
             .is_ok();
         admitted.then(|| InFlightSlot(Arc::clone(&self.count)))
     }
+
+    /// Requests held right now.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for InFlightSlot {

@@ -7,6 +7,7 @@ mod file_cache;
 mod handler;
 mod in_flight;
 mod multipart;
+mod ops;
 mod public;
 mod rate_limit;
 pub mod request;
@@ -161,39 +162,31 @@ fn listening_socket_at(fd: std::os::fd::RawFd) -> std::io::Result<std::net::TcpL
 pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
     let dev = app.settings.is_dev();
     let jobs_app = Arc::clone(&app);
+    let stopping_app = Arc::clone(&app);
+    let realtime_app = Arc::clone(&app);
     let server = web::Data::new(Shared::new(app));
+    let metrics_of = server.clone();
     // Jobs run on the HTTP workers, each of which registers itself as it starts.
     let workers = Arc::new(crate::jobs::runner::Workers::default());
     let registry = Arc::clone(&workers);
     actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || {
-            registry.register_current();
-            self::app(server.clone())
-        })
-        .workers(settings.workers)
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        // actix stops at once on SIGINT; both signals must let running requests finish.
-        .disable_signals()
-        .on_connect(|_, data| {
-            data.insert(OpenConnection::new());
-        });
-        let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let http = match inherited {
-            Some(listener) => http.listen(listener?)?,
-            None => http.bind((settings.hostname.as_str(), settings.port))?,
+        // Bound first: when the app's port says it is ready, `/metrics` answers too.
+        let metrics = match &settings.metrics {
+            Some(addr) => Some(ops::metrics_server(addr, metrics_of)?),
+            None => None,
         };
-        for addr in http.addrs() {
-            tracing::info!(
-                "rhapi {} ready on http://{addr}",
-                if dev { "dev" } else { "start" }
-            );
+        let running = start_http(server, registry, &settings, dev)?;
+        if let Some(tls) = &settings.tls {
+            tls.reload_on_change()?;
         }
-        let running = http.run();
         let jobs = crate::jobs::runner::start(jobs_app, workers);
+        crate::realtime::remote::start(realtime_app);
         let handle = running.handle();
         let stopped = async move {
             let signal = shutdown_signal().await?;
             tracing::info!("{signal}: finishing running requests and jobs, then stopping");
+            // `/_rhapi/ready` answers 503 on the connections still open.
+            stopping_app.context.readiness.stopping();
             // Streams end at their next write instead of running out the grace.
             crate::script::stream::shut_down();
             let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -211,11 +204,66 @@ pub fn serve(app: Arc<App>, settings: ServeSettings) -> std::io::Result<()> {
             wait_until(grace, || OPEN_CONNECTIONS.load(Ordering::Relaxed) == 0).await;
             Some(())
         };
-        tokio::select! {
+        let metrics = metrics.map(|server| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let served = tokio::select! {
             served = running => served,
             Some(()) = stopped => Ok(()),
+        };
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
         }
+        served
     })
+}
+
+/// Starts the HTTP workers on the inherited socket or the configured address, over TLS
+/// when `settings.tls` says so, and says where it is ready.
+fn start_http(
+    server: web::Data<Shared>,
+    registry: Arc<crate::jobs::runner::Workers>,
+    settings: &ServeSettings,
+    dev: bool,
+) -> std::io::Result<actix_web::dev::Server> {
+    let http = HttpServer::new(move || {
+        registry.register_current();
+        self::app(server.clone())
+    })
+    .workers(settings.workers)
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    // actix stops at once on SIGINT; both signals must let running requests finish.
+    .disable_signals()
+    .on_connect(|_, data| {
+        data.insert(OpenConnection::new());
+    });
+    let inherited = INHERITED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let address = (settings.hostname.as_str(), settings.port);
+    let http = match (inherited, &settings.tls) {
+        (Some(listener), None) => http.listen(listener?)?,
+        (None, None) => http.bind(address)?,
+        // HTTP/2 and HTTP/1.1 by ALPN; actix marks these connections' scheme `https`.
+        (Some(listener), Some(tls)) => http.listen_rustls_0_23(listener?, tls_config(tls)?)?,
+        (None, Some(tls)) => http.bind_rustls_0_23(address, tls_config(tls)?)?,
+    };
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    for addr in http.addrs() {
+        tracing::info!(
+            "rhapi {} ready on {scheme}://{addr}",
+            if dev { "dev" } else { "start" }
+        );
+    }
+    Ok(http.run())
+}
+
+fn tls_config(tls: &Arc<crate::tls::Certificates>) -> std::io::Result<rustls::ServerConfig> {
+    tls.server_config().map_err(std::io::Error::other)
 }
 
 /// Polls `done` until it holds or `deadline` passes.

@@ -6,7 +6,7 @@
 
 use std::fs::{File, Metadata};
 use std::os::unix::fs::FileExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use actix_files::NamedFile;
 use actix_web::body::BoxBody;
@@ -18,6 +18,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::compress::{self, Coding};
 use super::{file_cache, Shared};
+use crate::app_files::{inside, AppFiles};
 use crate::error::{error_response, RequestError};
 use crate::routes::path::{self, decode_segment, RequestPath};
 use crate::settings::PublicSettings;
@@ -39,7 +40,7 @@ pub async fn serve(req: &HttpRequest, app_dir: &Path, settings: &PublicSettings)
         Ok(None) => return not_found(req, app_dir, settings).await,
         Err(err) => return err.response(),
     };
-    let root = app_dir.join(&settings.dir);
+    let root = AppFiles::open(app_dir).public_root(&settings.dir);
     let Some((root, file)) = resolve(&root, &requested) else {
         return not_found(req, app_dir, settings).await;
     };
@@ -117,8 +118,8 @@ fn validators(req: &ServiceRequest) -> Option<(Option<String>, Option<String>)> 
     let server = req.app_data::<Data<Shared>>()?;
     let public_dir = server
         .app
-        .dir
-        .join(&server.app.snapshot().settings.public.dir);
+        .files
+        .public_root(&server.app.snapshot().settings.public.dir);
     let requested = parse(req.path()).ok()??;
     let (_, file) = resolve(&public_dir, &requested)?;
     let response = NamedFile::open(&file).ok()?.into_response(req.request());
@@ -171,9 +172,11 @@ fn parse(raw: &str) -> Result<Option<Requested>, RequestError> {
     }
     let mut segments = Vec::with_capacity(parts.len());
     let mut hidden = false;
-    for part in parts {
+    for (i, part) in parts.into_iter().enumerate() {
         let segment = decode_segment(part).ok_or(RequestError::BadRequest)?;
         hidden |= segment.is_empty() || segment.starts_with('.') || segment.contains(['/', '\\']);
+        // `/_rhapi/` is rhapi's own, however it is spelled.
+        hidden |= i == 0 && segment == "_rhapi";
         segments.push(segment);
     }
     Ok((!hidden).then_some(Requested { segments, folder }))
@@ -192,17 +195,6 @@ fn resolve(root: &Path, requested: &Requested) -> Option<(PathBuf, PathBuf)> {
         return index.is_file().then_some((root, index));
     }
     (meta.is_file() && !requested.folder).then_some((root, real))
-}
-
-/// `path` with every symlink followed, if that is inside `root` and names no hidden file.
-fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
-    let real = path.canonicalize().ok()?;
-    let relative = real.strip_prefix(root).ok()?;
-    let visible = relative.components().all(|c| match c {
-        Component::Normal(name) => !name.to_string_lossy().starts_with('.'),
-        _ => false,
-    });
-    visible.then_some(real)
 }
 
 /// Sends the file at `path` (inside `root`) with `status` (200, or 404 for `404.html`).
@@ -429,7 +421,7 @@ pub async fn not_found(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        let root = app_dir.join(&settings.dir);
+        let root = AppFiles::open(app_dir).public_root(&settings.dir);
         let page = |name: &'static str, status| {
             let root = root.clone();
             async move {
@@ -451,17 +443,28 @@ pub async fn not_found(
     error_response(StatusCode::NOT_FOUND, "Not Found")
 }
 
-/// A `public/api` folder can never be served (`/api` is the routes'): a warning at load.
+/// A `public/api` folder can never be served (`/api` is the routes'), nor a
+/// `public/_rhapi` (rhapi's own health and readiness): a warning at load for each.
 pub fn warnings(app_dir: &Path, settings: &PublicSettings) -> Vec<String> {
-    let api = app_dir.join(&settings.dir).join("api");
-    if api.is_dir() {
-        vec![format!(
+    let public = AppFiles::open(app_dir).public_root(&settings.dir);
+    let mut warnings = Vec::new();
+    // (A bundle's public files before they are written out: nothing to look at.)
+    if public.as_os_str().is_empty() {
+        return warnings;
+    }
+    if public.join("api").is_dir() {
+        warnings.push(format!(
             "{}/api/ is never served: /api/... are the routes of pages/api; move those files",
             settings.dir
-        )]
-    } else {
-        Vec::new()
+        ));
     }
+    if public.join("_rhapi").exists() {
+        warnings.push(format!(
+            "{}/_rhapi/ is never served: /_rhapi/... are rhapi's own (health, readiness); move those files",
+            settings.dir
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]

@@ -2,15 +2,18 @@
 //! error bodies of each mode.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
 
 use super::in_flight::InFlightSlot;
 use crate::env::EnvVars;
 use crate::error::{error_response, json_response, ScriptError};
-use crate::script::res::{ScriptResponse, JSON};
+use crate::realtime::Subscription;
+use crate::script::res::{ScriptResponse, EVENT_STREAM, JSON};
 use crate::script::stream::Stream;
 use crate::script::{Plan, Reply};
 
@@ -76,27 +79,86 @@ pub fn server_busy() -> HttpResponse {
     response
 }
 
-/// The response of a run that streams: its head now, its chunks as the script writes them.
-/// The in-flight slot is held until the stream ends. A `HEAD` request gets the head alone
-/// (the script's next write finds the client gone).
-pub fn stream_response(stream: Stream, req: &HttpRequest, slot: Arc<InFlightSlot>) -> HttpResponse {
-    let Stream { head, chunks } = stream;
+/// What an idle event stream sends every `[realtime] keep_alive`: a comment line, which
+/// clients ignore, whose failed write tells the server that its client has gone.
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// The builder of a streamed response with `head`'s status and headers (and its default
+/// content type unless it set one); whether that type is an event stream.
+fn stream_head(head: ScriptResponse) -> (actix_web::HttpResponseBuilder, bool) {
     let mut builder = HttpResponse::build(status_code(head.status));
-    let mut has_type = false;
+    let mut content_type = None;
     for (name, value) in head.headers {
-        has_type |= name == header::CONTENT_TYPE;
+        if name == header::CONTENT_TYPE {
+            content_type = Some(value.clone());
+        }
         builder.append_header((name, value));
     }
-    if let (Some(content_type), false) = (head.content_type, has_type) {
-        builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+    if let (Some(default), None) = (head.content_type, &content_type) {
+        content_type = Some(HeaderValue::from_static(default));
+        builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(default)));
     }
+    let event_stream = content_type
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(EVENT_STREAM));
+    (builder, event_stream)
+}
+
+/// The response of a run that streams: its head now, its chunks as the script writes them;
+/// an event stream idle for `keep_alive` sends a keep-alive comment. The in-flight slot is
+/// held until the stream ends. A `HEAD` request gets the head alone (the script's next
+/// write finds the client gone).
+pub fn stream_response(
+    stream: Stream,
+    req: &HttpRequest,
+    slot: Arc<InFlightSlot>,
+    keep_alive: Duration,
+) -> HttpResponse {
+    let Stream { head, chunks } = stream;
+    let (mut builder, event_stream) = stream_head(head);
     if req.method() == Method::HEAD {
         drop(chunks);
         return builder.finish();
     }
-    let body = futures_util::stream::unfold((chunks, slot), |(mut chunks, slot)| async move {
-        let chunk = chunks.recv().await?;
+    let idle = event_stream.then_some(keep_alive);
+    let body = futures_util::stream::unfold((chunks, slot), move |(mut chunks, slot)| async move {
+        let chunk = match idle {
+            Some(idle) => tokio::select! {
+                chunk = chunks.recv() => chunk?,
+                () = tokio::time::sleep(idle) => Bytes::from_static(KEEP_ALIVE),
+            },
+            None => chunks.recv().await?,
+        };
         Some((Ok::<_, std::convert::Infallible>(chunk), (chunks, slot)))
+    });
+    builder.streaming(body)
+}
+
+/// The response of `res.subscribe`: its head now, then each publish its inbox receives as
+/// an event, a keep-alive comment after each `keep_alive` of silence. No script runs for
+/// it, and it holds no in-flight place: it ends when the client goes, when the subscriber
+/// is cut off (its queue full), or at shutdown.
+fn subscribed_response(
+    head: ScriptResponse,
+    subscription: Subscription,
+    req: &HttpRequest,
+) -> HttpResponse {
+    let (mut builder, _) = stream_head(head);
+    let Subscription { inbox, keep_alive } = subscription;
+    if req.method() == Method::HEAD {
+        drop(inbox);
+        return builder.finish();
+    }
+    let body = futures_util::stream::unfold(inbox, move |mut inbox| async move {
+        let chunk = tokio::select! {
+            biased;
+            () = crate::script::stream::until_shutdown() => return None,
+            published = inbox.next() => published?.sse_event(),
+            () = tokio::time::sleep(keep_alive) => Bytes::from_static(KEEP_ALIVE),
+        };
+        Some((Ok::<_, std::convert::Infallible>(chunk), inbox))
     });
     builder.streaming(body)
 }
@@ -128,7 +190,10 @@ fn status_code(status: u16) -> StatusCode {
     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn sent_response(sent: ScriptResponse, req: &HttpRequest) -> HttpResponse {
+fn sent_response(mut sent: ScriptResponse, req: &HttpRequest) -> HttpResponse {
+    if let Some(subscription) = sent.subscription.take() {
+        return subscribed_response(sent, subscription, req);
+    }
     let status = status_code(sent.status);
     let mut builder = HttpResponse::build(status);
     let mut has_type = false;

@@ -21,10 +21,11 @@ use super::context::RequestContext;
 use super::handler::{Resolved, Runs};
 use super::response::{keep_headers, respond};
 use crate::analysis::route_shape::EVENTS;
+use crate::app_context::AppContext;
 use crate::env::EnvMap;
 use crate::error::error_response;
 use crate::executor::Ran;
-use crate::realtime::{Hub, Inbox, Message};
+use crate::realtime::{Inbox, Message};
 use crate::script::methods::Target;
 use crate::script::socket::{incoming, Socket};
 use crate::script::{Call, Outcome, RouteScript};
@@ -61,7 +62,7 @@ pub async fn upgrade(
     resolved: Resolved,
     runs: Runs,
     req_value: Dynamic,
-    hub: Arc<Hub>,
+    app: Arc<AppContext>,
 ) -> HttpResponse {
     let settings = Arc::clone(&context.snapshot.settings);
     drop(context);
@@ -85,9 +86,10 @@ pub async fn upgrade(
         .max_frame_size(realtime.max_message)
         .aggregate_continuations()
         .max_continuation_size(realtime.max_message);
-    let (subscriber, inbox) = hub.subscriber(realtime.send_queue);
+    let (subscriber, inbox) = app.hub.subscriber(realtime.send_queue);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let connection = Connection {
+        _open: Open::count(app),
         socket: Socket::new(&id, realtime.send_queue, subscriber),
         session,
         inbox,
@@ -99,12 +101,20 @@ pub async fn upgrade(
         ping_interval: realtime.ping_interval,
         pong_timeout: realtime.pong_timeout,
     };
-    actix_web::rt::spawn(connection.serve(stream, req_value));
+    // `on_open` has run when the client learns the socket is open: its subscriptions are
+    // in place and its sends come first.
+    let opened = match connection.event(0, vec![req_value]) {
+        Some(run) => run.await,
+        None => Ok(()),
+    };
+    actix_web::rt::spawn(connection.serve(stream, opened));
     keep_headers(response, kept)
 }
 
 /// One open connection, owned by its task.
 struct Connection {
+    /// Counted in `rhapi_websocket_connections` while the task lives.
+    _open: Open,
     socket: Socket,
     session: Session,
     inbox: Inbox,
@@ -116,6 +126,23 @@ struct Connection {
     max_memory: usize,
     ping_interval: Duration,
     pong_timeout: Duration,
+}
+
+/// A connection as `rhapi_websocket_connections` counts it, from the handshake to the
+/// end of its task, whichever way it ends.
+struct Open(Arc<AppContext>);
+
+impl Open {
+    fn count(app: Arc<AppContext>) -> Open {
+        app.metrics.websocket_opened();
+        Open(app)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.websocket_closed();
+    }
 }
 
 /// How a connection ended: the code and reason `on_close` gets, and whether a close frame
@@ -145,6 +172,9 @@ impl Ended {
     }
 }
 
+/// How long the close frame may wait for room in a client's queue.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// An event run in progress; `Err` when it failed (the connection closes with 1011).
 type EventRun = Pin<Box<dyn Future<Output = Result<(), ()>>>>;
 
@@ -153,8 +183,12 @@ type EventRun = Pin<Box<dyn Future<Output = Result<(), ()>>>>;
 const STALL_CHECK: Duration = Duration::from_millis(50);
 
 impl Connection {
-    async fn serve(mut self, mut stream: AggregatedMessageStream, req_value: Dynamic) {
-        let mut running = self.event(0, vec![req_value]);
+    /// The connection's life after `on_open` (`opened`: how that ended).
+    async fn serve(mut self, mut stream: AggregatedMessageStream, opened: Result<(), ()>) {
+        let mut running: Option<EventRun> = None;
+        if opened.is_err() {
+            return self.close(Ended::by_server(1011, ""), None).await;
+        }
         let start = tokio::time::Instant::now() + self.ping_interval;
         let mut ping = tokio::time::interval_at(start, self.ping_interval);
         let mut heard = Instant::now();
@@ -194,7 +228,9 @@ impl Connection {
                     if heard.elapsed() > self.pong_timeout {
                         break Ended::dropped();
                     }
-                    let _ = self.session.ping(b"").await;
+                    if let Err(ended) = self.send_frame(actix_ws::Message::Ping(Default::default())).await {
+                        break ended;
+                    }
                 }
             }
         };
@@ -216,7 +252,7 @@ impl Connection {
             AggregatedMessage::Text(text) => incoming(Some(&text), &[]),
             AggregatedMessage::Binary(bytes) => incoming(None, &bytes),
             AggregatedMessage::Ping(bytes) => {
-                let _ = self.session.pong(&bytes).await;
+                self.send_frame(actix_ws::Message::Pong(bytes)).await?;
                 return Ok(None);
             }
             AggregatedMessage::Pong(_) => return Ok(None),
@@ -306,13 +342,20 @@ impl Connection {
         }
     }
 
-    /// Hands one message to the connection. A client that does not read makes the send
-    /// wait; meanwhile its queues fill, and a full one closes it with 1008.
+    /// Hands one message to the connection.
     async fn deliver(&mut self, message: Message) -> Result<(), Ended> {
         let frame = match message {
             Message::Text(text) => actix_ws::Message::Text(text),
             Message::Binary(bytes) => actix_ws::Message::Binary(bytes),
         };
+        self.send_frame(frame).await
+    }
+
+    /// Hands one frame to the connection. A client that does not read makes this wait;
+    /// meanwhile its queues fill, and a full one closes it with 1008. It never waits past
+    /// shutdown, nor longer than `pong_timeout` (the client counts as gone).
+    async fn send_frame(&mut self, frame: actix_ws::Message) -> Result<(), Ended> {
+        let stalled = Instant::now();
         loop {
             let ready = futures_util::future::poll_fn(|cx| self.session.poll_ready_unpin(cx));
             tokio::select! {
@@ -324,6 +367,12 @@ impl Connection {
                 () = tokio::time::sleep(STALL_CHECK) => {
                     if self.inbox.is_cut_off() || self.socket.backed_up() {
                         return Err(Ended::by_server(1008, "too slow to receive"));
+                    }
+                    if crate::script::stream::shutting_down() {
+                        return Err(Ended { send_close: false, ..Ended::by_server(1001, "server shutting down") });
+                    }
+                    if stalled.elapsed() > self.pong_timeout {
+                        return Err(Ended::dropped());
                     }
                 }
             }
@@ -341,7 +390,9 @@ impl Connection {
             };
             // 1005 and 1006 are never sent (RFC 6455 7.4.1): an empty close frame.
             let reason = (ended.code != 1005 && ended.code != 1006).then_some(reason);
-            let _ = self.session.clone().close(reason).await;
+            // A client that does not read cannot take it either: not waited for long.
+            let close = self.session.clone().close(reason);
+            let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
         }
         if let Some(run) = running {
             let _ = run.await;

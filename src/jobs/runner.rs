@@ -17,6 +17,7 @@ use super::queue::{self, Claimed, Ended, Wanted};
 use super::{Job, JobScript};
 use crate::app::{App, Snapshot};
 use crate::db::{Conn, Database, DbError, Listener, Target};
+use crate::metrics::JobEnd;
 
 /// The longest sleep between two looks at the queue (other processes' changes on SQLite,
 /// `rhapi jobs retry`, a reload that added jobs).
@@ -336,10 +337,17 @@ impl Runner {
     }
 
     async fn record(&mut self, new: Vec<Done>) {
+        let metrics = &self.app.context.metrics;
         for done in &new {
             if let Some(n) = self.running.get_mut(&done.name) {
                 *n = n.saturating_sub(1);
             }
+            let end = match done.ended {
+                Ended::Completed => JobEnd::Completed,
+                Ended::Failed(_) if done.attempt < i64::from(done.attempts) => JobEnd::Retried,
+                Ended::Failed(_) => JobEnd::Failed,
+            };
+            metrics.job_ended(&done.name, end);
         }
         let mut ended = std::mem::take(&mut self.unrecorded);
         ended.extend(new);

@@ -20,7 +20,7 @@ pub struct Hub {
     /// Subscribers neither dropped nor cut off.
     live: AtomicUsize,
     /// Where publishes go to the other instances (PostgreSQL), once set.
-    remote: super::Remote,
+    pub(super) remote: super::Remote,
     settings: arc_swap::ArcSwap<RealtimeSettings>,
 }
 
@@ -56,7 +56,7 @@ impl Default for Hub {
             topics: RwLock::default(),
             next_id: AtomicU64::new(0),
             live: AtomicUsize::new(0),
-            remote: super::Remote,
+            remote: super::Remote::default(),
             settings: arc_swap::ArcSwap::from_pointee(RealtimeSettings::default()),
         }
     }

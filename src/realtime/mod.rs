@@ -8,7 +8,7 @@
 //! other instances' hubs.
 
 mod hub;
-mod remote;
+pub mod remote;
 
 pub use hub::{check_topic, Hub, Inbox, Subscriber};
 use remote::Remote;
@@ -24,6 +24,22 @@ pub const MAX_TOPIC: usize = 256;
 
 /// Topics one subscriber may follow at once.
 pub const MAX_TOPICS: usize = 1_000;
+
+/// What `res.subscribe` answers with: an event stream of the publishes `inbox` receives,
+/// with a `: keep-alive` comment after each `keep_alive` of silence.
+pub struct Subscription {
+    pub inbox: Inbox,
+    pub keep_alive: std::time::Duration,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("subscriber", &self.inbox.subscriber().id())
+            .field("keep_alive", &self.keep_alive)
+            .finish()
+    }
+}
 
 /// A published message, encoded once, shared by every subscriber.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -107,17 +107,19 @@ impl<T> RouteTable<T> {
         }
     }
 
-    /// Finds the most specific route for decoded path segments (those after `/api`).
-    pub fn lookup(&self, segments: &[String]) -> Option<(&T, Params)> {
+    /// Finds the most specific route for decoded path segments (those after `/api`), with
+    /// its place in the order given to [`RouteTable::new`] (what a list kept beside the
+    /// table is indexed by).
+    pub fn lookup_at(&self, segments: &[String]) -> Option<(usize, &T, Params)> {
         if segments.iter().any(String::is_empty) {
             return None;
         }
         if let Some(&i) = self.statics.get(&segments.join("\0")) {
-            return Some((&self.entries[i].1, Params::new()));
+            return Some((i, &self.entries[i].1, Params::new()));
         }
         self.dynamic.iter().find_map(|&i| {
             let (pattern, value) = &self.entries[i];
-            pattern.matches(segments).map(|params| (value, params))
+            pattern.matches(segments).map(|params| (i, value, params))
         })
     }
 
@@ -157,7 +159,7 @@ mod tests {
 
     fn find(t: &RouteTable<String>, path: &str) -> Option<String> {
         let segments: Vec<String> = path.split('/').skip(1).map(String::from).collect();
-        t.lookup(&segments).map(|(v, _)| v.clone())
+        t.lookup_at(&segments).map(|(_, v, _)| v.clone())
     }
 
     #[test]
@@ -189,7 +191,7 @@ mod tests {
     fn decoded_slash_is_not_a_separator() {
         let t = table(&["a/b"]);
         let segments = vec!["a/b".to_string()];
-        assert!(t.lookup(&segments).is_none());
+        assert!(t.lookup_at(&segments).is_none());
     }
 
     #[test]

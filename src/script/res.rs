@@ -11,6 +11,7 @@ use super::ScriptResult;
 pub const JSON: &str = "application/json; charset=utf-8";
 pub const TEXT: &str = "text/plain; charset=utf-8";
 pub const BINARY: &str = "application/octet-stream";
+pub const EVENT_STREAM: &str = "text/event-stream";
 
 /// A response a script sent (or, without a body, only shaped with status and headers).
 #[derive(Debug, Default)]
@@ -22,6 +23,8 @@ pub struct ScriptResponse {
     pub content_type: Option<&'static str>,
     /// Sent with `json`/`send`: gets an `ETag` and may answer 304.
     pub etag: bool,
+    /// Sent with `res.subscribe`: the body is the event stream of these publishes.
+    pub subscription: Option<crate::realtime::Subscription>,
 }
 
 #[derive(Default)]
@@ -34,6 +37,8 @@ struct State {
     touched: bool,
     /// Where a streamed response is (see `stream.rs`).
     stream: Streaming,
+    /// What `res.subscribe` subscribed, until the response goes out.
+    subscription: Option<crate::realtime::Subscription>,
 }
 
 /// A response's streaming state.
@@ -107,6 +112,7 @@ impl Res {
             body: Vec::new(),
             content_type: Some(default_type),
             etag: false,
+            subscription: None,
         }))
     }
 
@@ -129,6 +135,7 @@ impl Res {
             body,
             content_type,
             etag,
+            subscription: state.subscription.take(),
         })
     }
 
@@ -236,6 +243,22 @@ impl Res {
     fn send(&self, value: Dynamic) -> ScriptResult<()> {
         let (body, content_type) = encode_value(value)?;
         self.finish("send", body, content_type, true)
+    }
+
+    /// `res.subscribe(topics)` once the topics are subscribed: sends an event stream of
+    /// their publishes, with `cache-control: no-cache` unless the script set its own.
+    pub fn subscribe(&self, subscription: crate::realtime::Subscription) -> ScriptResult<()> {
+        {
+            let mut state = self.unsent("subscribe")?;
+            let cache_control = http::header::CACHE_CONTROL;
+            if !state.headers.iter().any(|(name, _)| *name == cache_control) {
+                state
+                    .headers
+                    .push((cache_control, HeaderValue::from_static("no-cache")));
+            }
+            state.subscription = Some(subscription);
+        }
+        self.finish("subscribe", Vec::new(), Some(EVENT_STREAM), false)
     }
 
     fn redirect(&self, status: i64, url: &str) -> ScriptResult<()> {

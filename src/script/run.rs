@@ -291,12 +291,17 @@ fn top_level_constants(ast: &rhai::AST) -> Vec<String> {
         .collect()
 }
 
+/// The message of a run that panicked.
+const PANICKED: &str = "internal error while running the script (a panic; see the server log)";
+
 /// The error of a run that panicked: a 500, never a dead worker.
 fn panicked(file: &str) -> ScriptError {
-    ScriptError::in_file(
-        file,
-        "internal error while running the script (a panic; see the server log)",
-    )
+    ScriptError::in_file(file, PANICKED)
+}
+
+/// Whether `err` is the error of a run that panicked (rhapi's fault, not the script's).
+pub fn is_panic(err: &ScriptError) -> bool {
+    err.message == PANICKED && err.location.line.is_none()
 }
 
 /// What a run ended with after it handed its response out (a stream, or a response sent

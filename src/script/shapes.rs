@@ -67,6 +67,7 @@ pub const RES_METHODS: &[Member] = &[
     method("end", "", "()", "Sends an empty body with the status set so far (or closes a stream)."),
     method("write", "value: ?", "Response", "Sends a chunk and keeps the response open (a map or array as one JSON line)."),
     method("event", "event: map", "Response", "Sends one Server-Sent Event: `#{ event, data, id, retry }`."),
+    method("subscribe", "topics: ?", "()", "Sends an event stream of every `realtime::publish` on `topics` (a string or an array of strings), with no script running."),
 ];
 
 /// The members of `ws`, the WebSocket of a route's `on_open`, `on_message` and
@@ -138,7 +139,12 @@ mod tests {
             .native_functions()
             .into_iter()
             .filter(|f| f.params.first() == Some(&TypeId::of::<crate::script::socket::Socket>()))
-            .map(|f| f.name.trim_start_matches("get$").trim_start_matches("set$").to_string())
+            .map(|f| {
+                f.name
+                    .trim_start_matches("get$")
+                    .trim_start_matches("set$")
+                    .to_string()
+            })
             .filter(|name| name != "to_string" && name != "to_debug")
             .collect();
         let listed: BTreeSet<String> = WS_MEMBERS.iter().map(|m| m.name.to_string()).collect();

@@ -141,7 +141,7 @@ impl Socket {
                 |ws: &mut Socket, topic: &str| -> ScriptResult<()> {
                     ws.0.subscriber
                         .subscribe(topic)
-                        .map_err(|e| format!("ws.subscribe: {e}").into())
+                        .map_err(|e| format!("ws.{e}").into())
                 },
             )
             .register_fn("unsubscribe", |ws: &mut Socket, topic: &str| {

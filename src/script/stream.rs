@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rhai::{Dynamic, Engine, Map};
 use tokio::sync::mpsc;
 
-use super::res::{to_json, Res, ScriptResponse, BINARY, TEXT};
+use super::res::{to_json, Res, ScriptResponse, BINARY, EVENT_STREAM, TEXT};
 use super::ScriptResult;
 use crate::executor::{RunLocal, Waited};
 
@@ -57,6 +57,11 @@ pub fn shut_down() {
     stopping().notify_waiters();
 }
 
+/// Whether the server has begun shutting down.
+pub fn shutting_down() -> bool {
+    STOPPING.load(Ordering::Relaxed)
+}
+
 /// Completes when the server starts shutting down (at once if it has).
 pub async fn until_shutdown() {
     let notified = stopping().notified();
@@ -67,6 +72,19 @@ pub async fn until_shutdown() {
         return;
     }
     notified.await;
+}
+
+/// Completes when the client of this run's stream has gone (the server dropped the
+/// response: the connection closed, noticed at the latest by an event stream's keep-alive);
+/// never when the run does not stream.
+pub fn client_gone() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let chunks = OPEN.with(|open| open.and_then(|o| o.0.clone()));
+    async move {
+        match chunks {
+            Some(chunks) => chunks.closed().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Content type of a stream whose first chunk is a map or an array: one JSON value a line.
@@ -96,7 +114,7 @@ pub fn register(engine: &mut Engine) {
                 res,
                 chunk.into_bytes(),
                 &[("cache-control", "no-cache")],
-                "text/event-stream",
+                EVENT_STREAM,
             )?;
             Ok(res.clone())
         });

@@ -1,4 +1,4 @@
-//! The commands around serving: `new` (a starter app), `test` (an app's `*.test.rhai`),
+//! The commands around serving: `new` (a starter app), `bundle` (one file to deploy), `test` (an app's `*.test.rhai`),
 //! `openapi` (the API description), `types` (definition files for editors) and the lint
 //! warnings of `check`; and the check that a
 //! folder is an app at all.
@@ -51,6 +51,7 @@ fn shown(dir: &Path) -> String {
     }
 }
 
+pub mod bundle;
 pub mod jobs;
 pub mod lint;
 pub mod openapi;

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every file of the starter app: its path in the new app, and its text. (`.env.example`
-/// and `.gitignore` are stored without the dot, so that tools ignore them in this repo.)
+/// Every file of the starter app: its path in the new app, and its text. (`.env.example`,
+/// `.gitignore` and `.dockerignore` are stored without the dot, so that tools ignore them in
+/// this repo.)
 const FILES: &[(&str, &str)] = &[
     (
         "pages/api/hello.rhai",
@@ -38,6 +39,12 @@ const FILES: &[(&str, &str)] = &[
     (".gitignore", include_str!("../scaffold/gitignore")),
     ("rhapi.toml", include_str!("../scaffold/rhapi.toml")),
     ("README.md", include_str!("../scaffold/README.md")),
+    (
+        "deploy/rhapi.service",
+        include_str!("../scaffold/deploy/rhapi.service"),
+    ),
+    ("Dockerfile", include_str!("../scaffold/Dockerfile")),
+    (".dockerignore", include_str!("../scaffold/dockerignore")),
 ];
 
 /// Why `rhapi new` wrote nothing (or stopped).
@@ -111,5 +118,46 @@ mod tests {
             let line = line.trim();
             assert!(line.is_empty() || line.starts_with('#'), "{line}");
         }
+    }
+
+    /// The deploy files name the app, run `rhapi start` as a user of its own, and keep secrets
+    /// and state out of the image.
+    #[test]
+    fn deploy_files_run_start_as_their_own_user() {
+        let text = |rel: &str| {
+            let (_, text) = FILES.iter().find(|(r, _)| *r == rel).unwrap();
+            text.replace("{{name}}", "shop")
+        };
+        let unit = text("deploy/rhapi.service");
+        for line in [
+            "ExecStart=/usr/local/bin/rhapi start",
+            "Restart=on-failure",
+            "User=shop",
+            "WorkingDirectory=/srv/shop",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ReadWritePaths=/srv/shop/data",
+            "PrivateTmp=yes",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{line}");
+        }
+        assert!(unit.contains("LISTEN_FDS") && unit.contains("ListenStream="));
+        let docker = text("Dockerfile");
+        for line in [
+            "COPY --chmod=0755 shop.bundle /usr/local/bin/shop",
+            "USER app",
+            "EXPOSE 3000",
+            "VOLUME [\"/app/data\"]",
+            "CMD [\"/usr/local/bin/shop\", \"start\"]",
+        ] {
+            assert!(docker.lines().any(|l| l == line), "{line}");
+        }
+        assert_eq!(
+            text(".dockerignore")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>(),
+            ["*", "!shop.bundle"]
+        );
     }
 }

@@ -5,7 +5,9 @@ Run by tests/browser.rs; prints one line per step and exits 1 on the first failu
 
     drive.py --chromium /usr/bin/chromium notes http://127.0.0.1:PORT/
         The example app: sign up, log out, log in, add a note and see it listed, through
-        the page's own buttons; then reload the page and see the note again.
+        the page's own buttons; then reload the page and see the note again; then open a
+        second tab, add a note in the first and see it appear in the second without a
+        reload (a WebSocket), and delete it in the second and see it go from the first.
     drive.py --chromium /usr/bin/chromium cors http://127.0.0.1:OTHER/cors.html?api=... allowed|refused
         A page of another origin calls the API with fetch; `allowed` expects the answer,
         `refused` expects the browser to withhold it (fetch fails).
@@ -198,6 +200,22 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
+class Tab(Browser):
+    """A second page of the same browser (same cookies), driven like the first."""
+
+    def __init__(self, browser):
+        self.next_id = 0
+        conn = http.client.HTTPConnection("127.0.0.1", browser.port, timeout=DEADLINE)
+        conn.request("PUT", "/json/new?about:blank")
+        target = json.loads(conn.getresponse().read())
+        self.ws = WebSocket(target["webSocketDebuggerUrl"])
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def close(self):
+        pass
+
+
 def fill(browser, element_id, value):
     browser.evaluate(f"document.getElementById({json.dumps(element_id)}).value = {json.dumps(value)}")
 
@@ -234,6 +252,21 @@ def notes(browser, url):
     browser.call("Page.reload")
     browser.wait_for("still signed in after a reload", f"{text_of('status')}.includes('Signed in as ada@example.com')")
     browser.wait_for("the note is listed after a reload", f"{text_of('notes')}.includes('Buy milk')")
+    live_notes(browser, url)
+
+
+def live_notes(first, url):
+    second = Tab(first)
+    second.open(url)
+    second.wait_for("the second tab is signed in", f"{text_of('status')}.includes('Signed in as ada@example.com')")
+    second.wait_for("the second tab lists the note", f"{text_of('notes')}.includes('Buy milk')")
+    first.wait_for("the first tab is live", f"{text_of('live')}.includes('on')")
+    second.wait_for("the second tab is live", f"{text_of('live')}.includes('on')")
+    fill(first, "note-title", "Call the plumber")
+    click(first, "add-note")
+    second.wait_for("a note added in the first tab appears in the second without a reload", f"{text_of('notes')}.includes('Call the plumber')")
+    second.evaluate("[...document.querySelectorAll('#notes li')].find((li) => li.textContent.includes('Buy milk')).querySelector('button').click()")
+    first.wait_for("a note deleted in the second tab goes from the first", f"!{text_of('notes')}.includes('Buy milk') && {text_of('notes')}.includes('Call the plumber')")
 
 
 def cors(browser, url, expected):

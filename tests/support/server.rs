@@ -59,18 +59,33 @@ impl Server {
     /// systemd's socket activation does (`LISTEN_FDS`): no other test can take the port
     /// between choosing and listening. `--port` names the same port, for the ready line.
     pub(super) fn start(dir: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_program(&bin(), None, &[command, &dir.to_string_lossy()], args, env)
+    }
+
+    /// [`Server::start`] for any executable (a bundle): `program <first...> --port P
+    /// --hostname 127.0.0.1 <args...>` run in `cwd` (default: the test's), on a port handed
+    /// over the same way.
+    pub fn start_program(
+        program: &Path,
+        cwd: Option<&Path>,
+        first: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test port");
         let port = listener.local_addr().expect("test port").port();
         // `$$` is the shell's pid, which `exec` keeps for rhapi: LISTEN_PID names it.
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(r#"export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@""#)
-            .arg(bin())
-            .arg(command)
-            .arg(dir)
+            .arg(program)
+            .args(first)
             .args(["--port", &port.to_string(), "--hostname", "127.0.0.1"])
             .args(args)
             .env_remove("PORT");
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
         for (key, value) in env {
             cmd.env(key, value);
         }
@@ -124,10 +139,12 @@ impl Server {
     /// Waits until this server says it listens on its port (a connection alone could reach
     /// another test's server); `Err(log)` if it exited first.
     pub(super) fn wait_ready(&mut self) -> Result<(), String> {
-        let ready = format!("ready on http://127.0.0.1:{}", self.port);
+        let ready = |scheme: &str| format!("ready on {scheme}://127.0.0.1:{}", self.port);
+        let (http, https) = (ready("http"), ready("https"));
         let started = Instant::now();
         loop {
-            if self.log_text().contains(&ready)
+            let log = self.log_text();
+            if (log.contains(&http) || log.contains(&https))
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             {
                 return Ok(());
@@ -391,6 +408,9 @@ pub struct Streamed {
     reader: BufReader<TcpStream>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body's last chunk (size 0) was read: the server ended the response itself (not
+    /// a read timeout or a dropped connection).
+    pub ended: bool,
 }
 
 impl Server {
@@ -426,6 +446,7 @@ impl Server {
             reader,
             status,
             headers,
+            ended: false,
         }
     }
 }
@@ -447,6 +468,7 @@ impl Streamed {
         }
         let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
         if size == 0 {
+            self.ended = true;
             return None;
         }
         let mut chunk = vec![0u8; size + 2];
