@@ -226,7 +226,7 @@ def scenario_remote(args, variant):
             res = run_client(args, "fanout", "--port", b.port, "--path", "/api/sub?topic=" + topic,
                              "--conns", args.remote_conns, "--publishes", args.publishes,
                              "--publish-port", a.port, "--publish-path", "/api/publish?topic=" + topic,
-                             "--timeout-secs", 10)
+                             "--timeout-secs", 3)
     return res
 
 
