@@ -223,7 +223,7 @@ def scenario_remote(args, variant):
                 Proc("rhapi", args.server_core, app=app) as b:
             # A topic of this run's own: other apps may publish on the same database.
             topic = "bench%d" % os.getpid()
-            res = run_client(args, "fanout", "--port", b.port, "--path", "/api/sub?topic=" + topic,
+            res = measured(b, args, "fanout", "--port", b.port, "--path", "/api/sub?topic=" + topic,
                              "--conns", args.remote_conns, "--publishes", args.publishes,
                              "--publish-port", a.port, "--publish-path", "/api/publish?topic=" + topic,
                              "--timeout-secs", 3)
