@@ -17,6 +17,9 @@
 #   bench/run.sh jobs [--only drain,latency,sqlite,enqueue,kill] [--jobs N]
 #                                # jobs vs graphile-worker on PostgreSQL (.ci/postgres),
 #                                # SQLite, enqueue cost, kill -9 (bench/jobs.py)
+#   bench/run.sh realtime [--quick] [--scenarios idle,echo,fanout,storm,remote]
+#                                # WebSockets and publish/subscribe: rhapi vs Bun; two
+#                                # instances on PostgreSQL (bench/realtime.py, bench/ws_load.rs)
 #   bench/run.sh features [--quick] [--groups files,mw,cors] [--no-instructions]
 #                                # public/ files vs actix-files and Bun.file, middleware levels,
 #                                # [cors] (bench/features.py)
@@ -32,7 +35,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sub=bench
 if [[ "${1:-}" == "reload" || "${1:-}" == "instructions" || "${1:-}" == "concurrency" ||
       "${1:-}" == "features" || "${1:-}" == "conduit" || "${1:-}" == "jobs" ||
-      "${1:-}" == "tls" ]]; then
+      "${1:-}" == "tls" || "${1:-}" == "realtime" ]]; then
     sub=$1
     shift
 fi
@@ -60,7 +63,7 @@ for arg in "$@"; do
     prev=$arg
 done
 # The concurrency scenarios compare with Bun unless told --no-bun.
-if [[ $sub == concurrency ]]; then
+if [[ $sub == concurrency || $sub == realtime ]]; then
     with_bun=1
     for arg in "$@"; do [[ $arg == --no-bun ]] && with_bun=0; done
 fi
@@ -172,6 +175,19 @@ if [[ $sub == concurrency ]]; then
     # 10,000 client connections plus as many to the upstream: as many descriptors as allowed.
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     exec python3 bench/concurrency.py "$@"
+fi
+
+if [[ $sub == realtime ]]; then
+    # 10,000 sockets in the server and as many in the client.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    # Two instances on one PostgreSQL (scenario remote): the CI server unless told another.
+    if [[ -z "${RHAPI_BENCH_PG_URL:-}" && -x .ci/postgres ]]; then
+        eval "$(.ci/postgres start)" || true
+        [[ -n "${RHAPI_TEST_POSTGRES_URL:-}" ]] && export RHAPI_BENCH_PG_URL="$RHAPI_TEST_POSTGRES_URL"
+    fi
+    args=()
+    for arg in "$@"; do [[ $arg == --no-build ]] || args+=("$arg"); done
+    exec python3 bench/realtime.py "${args[@]}"
 fi
 
 if [[ $with_next == 1 ]]; then
