@@ -583,3 +583,35 @@ fn a_publish_reaches_sockets_on_every_instance() {
     // Nothing more: no message came twice.
     assert!(on_a.next_frame_within(Duration::from_millis(300)).is_none());
 }
+
+#[test]
+fn a_client_that_answers_no_ping_is_dropped_and_one_that_does_is_kept() {
+    let app = chat_app();
+    app.write(
+        "rhapi.toml",
+        "[realtime]\nping_interval = \"200ms\"\npong_timeout = \"500ms\"\n",
+    );
+    let server = app.serve("dev", &[]);
+    // A silent client: pinged, never answers, counted as dropped (1006).
+    let mut silent = connect(server.port, "/api/chat?name=silent");
+    silent.receive_text();
+    let ping = silent.next_frame().expect("a ping");
+    assert_eq!(ping.opcode, PING);
+    server.wait_for_log("closed 1006 '' after 0");
+    // A live one answers its pings (receive_text answers them) and stays open past the
+    // same time, then still echoes.
+    let mut live = connect(server.port, "/api/chat?name=live");
+    live.receive_text();
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    let mut pongs = 0;
+    while std::time::Instant::now() < until {
+        if let Some(frame) = live.next_frame_within(Duration::from_millis(100)) {
+            assert_eq!(frame.opcode, PING, "{frame:?}");
+            live.send_frame(true, PONG, &frame.payload);
+            pongs += 1;
+        }
+    }
+    assert!(pongs >= 3, "{pongs} pings in 1.5 s");
+    live.send_text("still");
+    assert_eq!(live.receive_text(), "still #1");
+}
