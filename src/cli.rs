@@ -299,27 +299,8 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    // No last good certificate to fall back on at start, in `dev` too: serving plain HTTP
-    // instead would answer clients that expect HTTPS with garbage.
-    match load_tls(&app) {
-        Ok(tls) => serve.tls = tls,
-        Err(err) => {
-            say(format!("error: {err}"));
-            eprintln!(
-                "rhapi {}: the [tls] certificate cannot be served; fix it and start again",
-                if mode == Mode::Dev { "dev" } else { "start" }
-            );
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    let migrated = crate::db::migrate::apply(&dir, &app.snapshot().env.0, &app.context.databases);
-    app.context.readiness.migrations_applied(migrated.is_ok());
-    if let Err(err) = migrated {
-        say(format!("error: {err}"));
-        if mode == Mode::Start {
-            say("rhapi start: a migration failed; fix it and start again".into());
-            return Ok(ExitCode::FAILURE);
-        }
+    if !certificates_and_migrations(&app, &dir, mode, &mut serve) {
+        return Ok(ExitCode::FAILURE);
     }
     let from = if bundled {
         if let Err(err) = crate::bundle::extract_public() {
@@ -347,6 +328,39 @@ fn serve_app(args: ServeArgs, mode: Mode, watch: bool) -> Result<ExitCode> {
     served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads `[tls]`'s certificates into `serve` and applies the migrations; `false` when the
+/// server must not start (a bad certificate; a failed migration under `start`).
+fn certificates_and_migrations(
+    app: &App,
+    dir: &Path,
+    mode: Mode,
+    serve: &mut ServeSettings,
+) -> bool {
+    // No last good certificate to fall back on at start, in `dev` too: serving plain HTTP
+    // instead would answer clients that expect HTTPS with garbage.
+    match load_tls(app) {
+        Ok(tls) => serve.tls = tls,
+        Err(err) => {
+            say(format!("error: {err}"));
+            say(format!(
+                "rhapi {}: the [tls] certificate cannot be served; fix it and start again",
+                if mode == Mode::Dev { "dev" } else { "start" }
+            ));
+            return false;
+        }
+    }
+    let migrated = crate::db::migrate::apply(dir, &app.snapshot().env.0, &app.context.databases);
+    app.context.readiness.migrations_applied(migrated.is_ok());
+    if let Err(err) = migrated {
+        say(format!("error: {err}"));
+        if mode == Mode::Start {
+            say("rhapi start: a migration failed; fix it and start again".into());
+            return false;
+        }
+    }
+    true
 }
 
 /// The certificates of `[tls]`, loaded and checked; `None` without `[tls]`.
