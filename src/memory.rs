@@ -52,6 +52,21 @@ pub fn thread_allocated() -> isize {
     ALLOCATED.try_with(Cell::get).unwrap_or(0)
 }
 
+/// Runs `make` and leaves what it allocated and kept out of this thread's count: for what a
+/// run hands over to be freed outside it (a wait's boxed future, freed by the executor; a
+/// job for another thread). Counted, such memory would stay charged to the run after it was
+/// freed, since a run's budget carries over its pauses, and a run that waits in a loop
+/// would end "out of memory" while holding nothing.
+pub fn uncounted<T>(make: impl FnOnce() -> T) -> T {
+    let before = thread_allocated();
+    let made = make();
+    let kept = thread_allocated().wrapping_sub(before);
+    if kept > 0 {
+        count(-kept);
+    }
+    made
+}
+
 /// `bytes` for a message: `512 bytes`, `3.2 MB`, `1.1 TB` (units of 1024, as `--max-memory`).
 pub fn human_size(bytes: usize) -> String {
     const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];

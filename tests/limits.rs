@@ -357,3 +357,19 @@ fn a_value_nested_past_the_limit_ends_its_run_and_nothing_else() {
     assert!(r.text().contains("deeper than 256 levels"), "{}", r.text());
     assert_eq!(server.get("/api/hello").status, 200);
 }
+
+/// A wait's own bookkeeping is freed outside the run: a run that waits in a loop (a stream
+/// that sleeps between events, for hours) is not charged for it (it ran out of a 512 KB
+/// budget after about 2,000 waits).
+#[test]
+fn a_run_that_waits_in_a_loop_is_not_charged_for_its_waits() {
+    let app = TestApp::fixture("basic");
+    app.write(
+        "pages/api/naps.rhai",
+        "fn GET() { for i in 0..2000 { sleep(0); } \"ok\" }\n",
+    );
+    let server = app.serve("dev", &["--max-memory", "512kb", "--timeout", "60s"]);
+    let response = server.get("/api/naps");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), "ok");
+}

@@ -431,7 +431,10 @@ where
     if !in_run() {
         return Waited::Done(block_on(future));
     }
-    let erased: LocalFuture = Box::pin(async move { Box::new(future.await) as Box<dyn Any> });
+    // Freed by the executor, outside the run: not the run's to carry (`memory::uncounted`).
+    let erased: LocalFuture = crate::memory::uncounted(|| {
+        Box::pin(async move { Box::new(future.await) as Box<dyn Any> })
+    });
     match suspend(Suspend::Wait(erased)) {
         Some(Resume::Value(value)) => match value.downcast::<F::Output>() {
             Ok(value) => Waited::Done(*value),
@@ -454,9 +457,12 @@ where
     if !in_run() {
         return Waited::Done(work());
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job: Task = Box::new(move || {
-        let _ = reply.send(catch_unwind(AssertUnwindSafe(work)));
+    // Both are freed outside the run (the job on another thread): not the run's to carry.
+    let (reply, answer) = crate::memory::uncounted(tokio::sync::oneshot::channel);
+    let job: Task = crate::memory::uncounted(|| {
+        Box::new(move || {
+            let _ = reply.send(catch_unwind(AssertUnwindSafe(work)));
+        })
     });
     if queue.send(job).is_err() {
         return Waited::TimedOut;
@@ -478,7 +484,9 @@ where
     if !in_run() {
         return Waited::Done(work());
     }
-    match wait(tokio::task::spawn_blocking(work)) {
+    match wait(crate::memory::uncounted(|| {
+        tokio::task::spawn_blocking(work)
+    })) {
         Waited::Done(Ok(value)) => Waited::Done(value),
         Waited::Done(Err(err)) => match err.try_into_panic() {
             Ok(payload) => std::panic::resume_unwind(payload),
