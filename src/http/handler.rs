@@ -190,7 +190,15 @@ async fn api(
             if !cors::socket_origin_allowed(req, &host, &context.snapshot.settings.cors) {
                 return error_response(StatusCode::FORBIDDEN, "Forbidden");
             }
-            return match prepare(req, &context, &resolved, segments, &[]).await {
+            let prepared = prepare(
+                req,
+                &context,
+                &resolved.script,
+                &resolved.params,
+                segments,
+                &[],
+            );
+            return match prepared.await {
                 Ok((runs, req_value)) => {
                     let app = Arc::clone(&app.context);
                     super::websocket::upgrade(req, payload, context, resolved, runs, req_value, app)
@@ -322,13 +330,7 @@ async fn admit(
             .await
             .map_err(|err| Box::new(err.response()))?
     };
-    let resolved = Resolved {
-        script,
-        params,
-        chain,
-    };
-    let (runs, req_value) = prepare(req, context, &resolved, segments, &body).await?;
-    let Resolved { script, chain, .. } = resolved;
+    let (runs, req_value) = prepare(req, context, &script, &params, segments, &body).await?;
     Ok(Admitted {
         script,
         plan,
@@ -344,13 +346,14 @@ async fn admit(
 async fn prepare(
     req: &HttpRequest,
     context: &RequestContext,
-    resolved: &Resolved,
+    script: &RouteScript,
+    params: &Params,
     segments: &[String],
     body: &[u8],
 ) -> Result<(Runs, Dynamic), Box<HttpResponse>> {
     let snapshot = &context.snapshot;
     let limits = &snapshot.settings.limits;
-    let timeout = resolved.script.config.timeout.unwrap_or(limits.timeout);
+    let timeout = script.config.timeout.unwrap_or(limits.timeout);
     let input = ScriptInput {
         req,
         client: Client {
@@ -360,7 +363,7 @@ async fn prepare(
             host: context.host(req),
         },
         decoded_path: decoded_path(segments),
-        params: &resolved.params,
+        params,
         body,
     };
     let req_value = input
@@ -368,7 +371,7 @@ async fn prepare(
         .await
         .map_err(|err| Box::new(err.response()))?;
     let runs = Runs {
-        engine: Arc::clone(snapshot.engine_for(&resolved.script)),
+        engine: Arc::clone(snapshot.engine_for(script)),
         env: snapshot.env.clone(),
         // One budget for the whole request: its middleware and its route.
         deadline: Instant::now() + timeout,

@@ -97,15 +97,21 @@ impl Call {
         }
     }
 
-    /// Runs the call on this thread (in its coroutine) with `req`.
-    pub fn run(&self, req: Dynamic) -> Reply {
-        let _guard = RunGuard::enter(
+    /// This call's run begins on this thread: its file, environment, deadline, memory
+    /// budget and request id, until the guard drops.
+    fn enter(&self) -> RunGuard {
+        RunGuard::enter(
             self.script.file.clone(),
             &self.env.0,
             self.deadline,
             self.max_memory,
             self.request_id.clone(),
-        );
+        )
+    }
+
+    /// Runs the call on this thread (in its coroutine) with `req`.
+    pub fn run(&self, req: Dynamic) -> Reply {
+        let _guard = self.enter();
         let res = Res::default();
         // Only the parameters the function declares: `fn GET(req, res)` never sees `env`.
         let mut args = Vec::with_capacity(self.target.arity);
@@ -161,13 +167,7 @@ impl Call {
         &self,
         args: impl FnOnce() -> Result<Vec<Dynamic>, ScriptError>,
     ) -> Result<(), ScriptError> {
-        let _guard = RunGuard::enter(
-            self.script.file.clone(),
-            &self.env.0,
-            self.deadline,
-            self.max_memory,
-            self.request_id.clone(),
-        );
+        let _guard = self.enter();
         let mut args = args()?;
         args.push(Dynamic::from(self.env.clone()));
         args.truncate(self.target.arity);
