@@ -15,6 +15,9 @@ use rhai::Dynamic;
 
 use crate::db::{Connection, DbError, Dialect, Row, Value};
 
+/// The error kept on a job whose last attempt's process stopped (its lease passed).
+const LEASE_PASSED: &str = "the process running its last attempt stopped (its lease passed)";
+
 /// The PostgreSQL channel an enqueue notifies and runners listen on.
 pub const CHANNEL: &str = "rhapi_jobs";
 
@@ -175,11 +178,7 @@ pub fn claim(
         if done >= i64::from(want.attempts) {
             conn.execute(
                 "UPDATE _rhapi_jobs SET state = 'failed', run_at = ?, last_error = ? WHERE id = ?",
-                &[
-                    now.into(),
-                    "the process running its last attempt stopped (its lease passed)".into(),
-                    id.into(),
-                ],
+                &[now.into(), LEASE_PASSED.into(), id.into()],
                 budget,
             )?;
             continue;
@@ -251,11 +250,7 @@ pub fn claim_at_once(
             conn.execute(
                 "UPDATE _rhapi_jobs SET state = 'failed', attempts = attempts - 1, run_at = ?, \
                  last_error = ? WHERE id = ?",
-                &[
-                    now.into(),
-                    "the process running its last attempt stopped (its lease passed)".into(),
-                    id.into(),
-                ],
+                &[now.into(), LEASE_PASSED.into(), id.into()],
                 budget,
             )?;
             continue;
