@@ -384,13 +384,8 @@ fn garbage_scripts_and_positions_are_answered() {
         "|x|",
         "\u{0}",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut rng = crate::support::fuzz::Rng(0x2545_f491_4f6c_dd1d);
+    let mut next = |n: usize| rng.below(n);
     for round in 0..150 {
         let mut text = ROUTE.to_string();
         for _ in 0..1 + next(8) {

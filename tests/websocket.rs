@@ -16,6 +16,20 @@ fn chat_app() -> TestApp {
     TestApp::fixture("websocket")
 }
 
+/// Publishes `count` messages of 60 KB on the topic `big`, through `POST /api/room`.
+fn publish_big(server: &support::Server, count: usize) {
+    let body = "z".repeat(60 * 1024);
+    for _ in 0..count {
+        let response = server.request(
+            "POST",
+            "/api/room?topic=big",
+            &[("content-type", "text/plain")],
+            body.as_bytes(),
+        );
+        assert_eq!(response.status, 200);
+    }
+}
+
 /// The chat fixture served by `rhapi dev`, and a socket to it past its welcome.
 fn open_chat() -> (TestApp, support::Server, websocket::Socket) {
     let app = chat_app();
@@ -375,7 +389,6 @@ fn a_subscriber_that_does_not_read_is_closed_with_1008_and_delays_no_one() {
     let mut reader = connect(server.port, "/api/room?topics=big");
     assert_eq!(reader.receive_text(), "joined");
     let published = 300;
-    let body = "z".repeat(60 * 1024);
     let reading = std::thread::spawn(move || {
         let mut got = 0;
         for _ in 0..published {
@@ -385,15 +398,7 @@ fn a_subscriber_that_does_not_read_is_closed_with_1008_and_delays_no_one() {
         }
         got
     });
-    for _ in 0..published {
-        let response = server.request(
-            "POST",
-            "/api/room?topic=big",
-            &[("content-type", "text/plain")],
-            body.as_bytes(),
-        );
-        assert_eq!(response.status, 200);
-    }
+    publish_big(&server, published);
     // The reader got every publish while the other did not read.
     assert_eq!(reading.join().unwrap(), published);
     // The stalled one, reading at last, finds fewer messages, then the close.
@@ -491,16 +496,7 @@ fn a_client_that_stopped_reading_is_let_go_at_shutdown() {
     assert_eq!(stalled.receive_text(), "joined");
     // Far more than the kernel's buffers hold, fewer than `send_queue`: the socket's send
     // waits for a client that never reads.
-    let body = "z".repeat(60 * 1024);
-    for _ in 0..200 {
-        let response = server.request(
-            "POST",
-            "/api/room?topic=big",
-            &[("content-type", "text/plain")],
-            body.as_bytes(),
-        );
-        assert_eq!(response.status, 200);
-    }
+    publish_big(&server, 200);
     server.signal("TERM");
     // The waiting send gives up at shutdown: the connection's on_close runs (the bytes
     // already written wait in the kernel, within the 30 s grace, as any response's do).

@@ -81,8 +81,9 @@ const SNIPPETS: &[&str] = &[
     "??",
 ];
 
-/// A small deterministic generator (xorshift64*): the same scripts on every run.
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*): the same scripts on every run (the
+/// language server's fuzz test draws from it too).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -92,7 +93,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {

@@ -20,7 +20,7 @@
 pub mod api_docs;
 pub mod diagnostic;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 pub mod hints;
 pub mod imports;
 pub mod knowledge;

@@ -616,13 +616,8 @@ mod tests {
             "import \"",
             "\u{0}",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::analysis::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: usize| rng.below(n);
         for _ in 0..1_000 {
             let mut text = base.to_string();
             for _ in 0..1 + next(4) {
